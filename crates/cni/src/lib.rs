@@ -1,0 +1,1 @@
+//! sriov-cni (being built).

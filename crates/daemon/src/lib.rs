@@ -1,0 +1,1 @@
+//! sriov-daemon (being built).

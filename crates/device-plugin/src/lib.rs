@@ -1,0 +1,1 @@
+//! sriov-device-plugin (being built).

@@ -1,0 +1,1 @@
+//! sriov-operator (being built).
