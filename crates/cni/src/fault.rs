@@ -1,0 +1,27 @@
+//! Test-only fault injection: `SRIOV_CNI_TEST_FAULT=abort:<step>` kills the process at a step
+//! (no clean-up runs, like `kill -9`); `fail:<step>` makes that step return an error.
+//! Steps: `cached`, `pf:<field>`, `moved`, `mac`, `up`, `ipam`, `addresses`, `result`.
+
+use crate::error::{CniError, Result};
+
+/// The configured fault, if any.
+#[derive(Clone, Debug, Default)]
+pub struct Fault(pub Option<(bool, String)>);
+
+impl Fault {
+    pub fn from_env() -> Fault {
+        Fault(std::env::var("SRIOV_CNI_TEST_FAULT").ok().and_then(|v| {
+            let (kind, step) = v.split_once(':')?;
+            Some((kind == "abort", step.to_string()))
+        }))
+    }
+
+    /// Called after `step` completed.
+    pub fn at(&self, step: &str) -> Result<()> {
+        match &self.0 {
+            Some((true, s)) if s == step => std::process::abort(),
+            Some((false, s)) if s == step => Err(CniError::internal(format!("injected failure after step {step}"))),
+            _ => Ok(()),
+        }
+    }
+}
