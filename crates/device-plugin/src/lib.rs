@@ -1,1 +1,19 @@
-//! sriov-device-plugin (being built).
+//! sriovdp: the kubelet device plugin for SR-IOV network functions, a drop-in replacement for
+//! upstream's sriov-network-device-plugin (same config file, resource names, sockets and
+//! `PCIDEVICE_*` environment). See `docs/device-plugin.md`.
+//!
+//! Functional core (pure, unit-tested): [`config`], [`range`], [`selector`], [`pool`],
+//! [`allocate`], [`preferred`], [`explain`]. Edges: host discovery ([`from_host`]), link state
+//! ([`health`]), the gRPC servers and kubelet registration ([`server`], [`kubelet`]), and the
+//! life cycle ([`manager`]).
+
+pub mod allocate;
+pub mod config;
+pub mod device;
+pub mod r#gen;
+pub mod pool;
+pub mod preferred;
+pub mod range;
+pub mod selector;
+
+pub use r#gen::{pluginregistration, v1beta1};
