@@ -1,1 +1,26 @@
-//! sriov-daemon (being built).
+//! The SR-IOV node config engine and `sriov-network-config-daemon`.
+//!
+//! * [`plan`]: pure — desired spec + discovered host → ordered actions + a drain verdict.
+//! * [`apply`]: the shell — runs a plan on a [`Host`] (real sysfs or the in-memory [`fake`]).
+//! * [`engine`]: one sync (plan, drain handshake, apply, verify, status) with the persisted
+//!   last-applied state ([`state`]) that makes restarts and crashes idempotent.
+//! * [`file_mode`]: the `--node-state-file` daemon.
+
+pub mod apply;
+pub mod engine;
+pub mod fake;
+pub mod file_mode;
+pub mod host;
+pub mod kube_mode;
+pub mod plan;
+pub mod signals;
+pub mod spec_error;
+pub mod state;
+pub mod status;
+pub mod sysfs_host;
+pub mod usage;
+
+pub use engine::{Backend, Desired, DrainAnswer, Engine, SyncReport};
+pub use host::{Host, HostError};
+pub use plan::{Action, Plan, PlanContext, Verdict, plan};
+pub use spec_error::{SpecError, VfDriver};

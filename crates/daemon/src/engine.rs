@@ -1,0 +1,185 @@
+//! One sync: desired spec → plan → (drain) → apply → verify → status, with the persisted state
+//! making it idempotent across restarts and crashes. Both daemon modes drive this through
+//! [`Backend`].
+
+use sriov_api::{NodeStateSpec, NodeStateStatus};
+use sriov_host::HostDevices;
+
+use crate::apply::{ApplyOptions, apply};
+use crate::host::Host;
+use crate::plan::{Plan, Verdict, plan};
+use crate::state::{SpecId, StateStore};
+
+/// `syncStatus` values.
+pub const SUCCEEDED: &str = "Succeeded";
+pub const IN_PROGRESS: &str = "InProgress";
+pub const FAILED: &str = "Failed";
+
+/// The desired spec of this node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desired {
+    pub spec: NodeStateSpec,
+    /// `metadata.generation` (0 when the source has none).
+    pub generation: i64,
+}
+
+/// Answer of a backend asked to make room for a disruptive change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DrainAnswer {
+    /// Workloads are gone (or there is nobody to drain them): apply now.
+    Proceed,
+    /// Not yet; the next sync asks again.
+    Wait(String),
+}
+
+/// Where the desired spec comes from and where status goes: the Kubernetes API or a local file.
+pub trait Backend {
+    /// Publishes the node's status (interfaces, syncStatus, lastSyncError).
+    fn publish(&mut self, status: &NodeStateStatus);
+    /// Asks for the workloads on the PFs the plan disrupts to be drained.
+    fn request_drain(&mut self, plan: &Plan) -> DrainAnswer;
+    /// The disruptive apply is over (successfully or not): release the drain.
+    fn release_drain(&mut self);
+}
+
+/// What one sync did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncReport {
+    pub status: NodeStateStatus,
+    /// The first plan of this sync (what was found to differ).
+    pub plan: Option<Plan>,
+    /// Host writes this sync made.
+    pub writes: u64,
+}
+
+/// The engine: a host, the persisted state, apply bounds.
+pub struct Engine<'h> {
+    pub host: &'h dyn Host,
+    pub store: StateStore,
+    pub opts: ApplyOptions,
+    /// Re-plan-and-apply rounds before giving up on convergence (autoprobe off needs a second).
+    pub max_rounds: usize,
+}
+
+impl<'h> Engine<'h> {
+    pub fn new(host: &'h dyn Host, store: StateStore) -> Self {
+        Engine { host, store, opts: ApplyOptions::default(), max_rounds: 3 }
+    }
+
+    /// Brings the host to `desired` and publishes status through `backend`.
+    pub fn sync(&self, desired: &Desired, backend: &mut dyn Backend) -> SyncReport {
+        let writes0 = self.host.writes();
+        let id = SpecId::of(&desired.spec, desired.generation);
+        let mut state = self.store.load();
+        let (status, plan) = self.run(desired, &id, &mut state, backend);
+        backend.publish(&status);
+        SyncReport { status, plan, writes: self.host.writes() - writes0 }
+    }
+
+    fn run(
+        &self,
+        desired: &Desired,
+        id: &SpecId,
+        state: &mut crate::state::PersistedState,
+        backend: &mut dyn Backend,
+    ) -> (NodeStateStatus, Option<Plan>) {
+        let (devices, first) = match self.discover_and_plan(&desired.spec) {
+            Ok(x) => x,
+            Err(status) => return (status, None),
+        };
+        if first.actions.is_empty() && !matches!(first.verdict, Verdict::Reboot { .. }) {
+            // Nothing differs (a restart with the same spec lands here): no host write, no flip.
+            if state.applied.as_ref() != Some(id) || state.in_progress.is_some() {
+                state.applied = Some(id.clone());
+                state.in_progress = None;
+                self.save(state);
+            }
+            return (status(&devices, SUCCEEDED, ""), Some(first));
+        }
+        let disruptive = matches!(first.verdict, Verdict::Drain { .. });
+        if disruptive {
+            tracing::warn!(verdict = %first.verdict, "disruptive change");
+            if let DrainAnswer::Wait(why) = backend.request_drain(&first) {
+                let mut s = status(&devices, IN_PROGRESS, "");
+                s.last_sync_error = format!("waiting for drain: {why}");
+                return (s, Some(first));
+            }
+        }
+        state.in_progress = Some(id.clone());
+        self.save(state);
+        backend.publish(&status(&devices, IN_PROGRESS, ""));
+        let result = self.converge(&desired.spec, first.clone());
+        if disruptive {
+            backend.release_drain();
+        }
+        match result {
+            Ok((devices, last)) => {
+                if let Verdict::Reboot { reasons } = &last.verdict {
+                    let msg = format!("reboot needed: {}; everything else is applied", reasons.join("; "));
+                    return (status(&devices, FAILED, &msg), Some(first));
+                }
+                state.applied = Some(id.clone());
+                state.in_progress = None;
+                self.save(state);
+                (status(&devices, SUCCEEDED, ""), Some(first))
+            }
+            Err(msg) => {
+                let devices = self.host.discover().unwrap_or_default();
+                (status(&devices, FAILED, &msg), Some(first))
+            }
+        }
+    }
+
+    /// Applies, re-discovers and re-plans until nothing is left (verification), bounded.
+    fn converge(&self, spec: &NodeStateSpec, mut current: Plan) -> Result<(HostDevices, Plan), String> {
+        for round in 0..self.max_rounds {
+            if let Err(errs) = apply(self.host, &current, &self.opts) {
+                let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+                return Err(format!(
+                    "{}; the node is left part-way (VFs as discovered in status), the next sync retries",
+                    msgs.join("; ")
+                ));
+            }
+            let (devices, next) = self.discover_and_plan(spec).map_err(|s| s.last_sync_error)?;
+            if next.actions.is_empty() {
+                return Ok((devices, next));
+            }
+            tracing::info!(round, left = next.actions.len(), "host still differs after apply, another round");
+            current = next;
+        }
+        let left: Vec<String> = current.actions.iter().map(|a| a.to_string()).collect();
+        Err(format!("verify: after {} rounds the host still differs: {}", self.max_rounds, left.join("; ")))
+    }
+
+    fn discover_and_plan(&self, spec: &NodeStateSpec) -> Result<(HostDevices, Plan), NodeStateStatus> {
+        let devices = self
+            .host
+            .discover()
+            .map_err(|e| status(&HostDevices::default(), FAILED, &e.to_string()))?;
+        let ctx = self.host.context(&devices);
+        match plan(spec, &devices, &ctx) {
+            Ok(p) => Ok((devices, p)),
+            Err(errs) => {
+                let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+                let msg = format!("invalid spec, nothing applied: {}", msgs.join("; "));
+                Err(status(&devices, FAILED, &msg))
+            }
+        }
+    }
+
+    fn save(&self, state: &crate::state::PersistedState) {
+        if let Err(e) = self.store.save(state) {
+            tracing::error!(path = %self.store.path().display(), error = %e, "cannot persist the applied state");
+        }
+    }
+}
+
+/// The status for `devices` with a sync state.
+pub fn status(devices: &HostDevices, sync: &str, error: &str) -> NodeStateStatus {
+    NodeStateStatus {
+        interfaces: crate::status::interfaces(devices),
+        sync_status: sync.to_string(),
+        last_sync_error: error.to_string(),
+        ..NodeStateStatus::default()
+    }
+}

@@ -1,0 +1,94 @@
+//! The last applied spec, persisted on the node (generation + SHA-256 of the spec's JSON), so a
+//! restarted daemon with an unchanged spec neither re-applies nor flips the status, and a daemon
+//! killed mid-apply knows it must resume.
+//!
+//! Written atomically (temporary file in the same directory, fsync, rename).
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sriov_api::NodeStateSpec;
+
+/// One spec's identity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpecId {
+    pub generation: i64,
+    pub spec_hash: String,
+}
+
+impl SpecId {
+    pub fn of(spec: &NodeStateSpec, generation: i64) -> Self {
+        SpecId { generation, spec_hash: spec_hash(spec) }
+    }
+}
+
+/// What is on disk.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersistedState {
+    /// The spec the host last matched after a verified apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<SpecId>,
+    /// Set before the first host write of an apply, cleared once it is verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_progress: Option<SpecId>,
+}
+
+/// SHA-256 (hex) of the spec's canonical JSON.
+pub fn spec_hash(spec: &NodeStateSpec) -> String {
+    let json = serde_json::to_vec(spec).unwrap_or_default();
+    let digest = Sha256::digest(&json);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The state file of a daemon.
+#[derive(Clone, Debug)]
+pub struct StateStore {
+    path: PathBuf,
+}
+
+impl StateStore {
+    /// `<dir>/last-applied.json`.
+    pub fn in_dir(dir: impl AsRef<Path>) -> Self {
+        StateStore { path: dir.as_ref().join("last-applied.json") }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The stored state; a missing or unreadable file is "nothing applied yet" (logged).
+    pub fn load(&self) -> PersistedState {
+        match fs::read(&self.path) {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+                tracing::warn!(path = %self.path.display(), error = %e, "state file unreadable, starting afresh");
+                PersistedState::default()
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => PersistedState::default(),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "state file unreadable, starting afresh");
+                PersistedState::default()
+            }
+        }
+    }
+
+    /// Replaces the stored state atomically.
+    pub fn save(&self, state: &PersistedState) -> io::Result<()> {
+        write_atomic(&self.path, &serde_json::to_vec_pretty(state).map_err(io::Error::other)?)
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename (readers see old or new).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
