@@ -1,1 +1,4 @@
 //! sriov-operator (being built).
+
+pub mod admission;
+pub mod webhook;

@@ -1,0 +1,321 @@
+//! The parts of the objects admission looks at, decoded from JSON the way upstream's Go structs
+//! decode them (unknown fields ignored, missing fields zero), with errors that name the object
+//! and the field.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sriov_host::InterfaceExt;
+
+use super::AdmissionError;
+use super::nics::SupportedNics;
+
+/// `metadata` fields admission uses.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct Meta {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `SriovNetworkNodePolicy` (`metadata` + `spec`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct Policy {
+    #[serde(default)]
+    pub metadata: Meta,
+    #[serde(default)]
+    pub spec: PolicySpec,
+}
+
+/// `SriovNetworkNodePolicy.spec` with the CRD's defaults (`deviceType: netdevice`) applied.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicySpec {
+    #[serde(default)]
+    pub resource_name: String,
+    #[serde(default)]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default)]
+    pub priority: Option<i64>,
+    #[serde(default)]
+    pub mtu: Option<i64>,
+    #[serde(default)]
+    pub num_vfs: i64,
+    #[serde(default)]
+    pub nic_selector: NicSelector,
+    #[serde(default = "netdevice")]
+    pub device_type: String,
+    #[serde(default)]
+    pub is_rdma: bool,
+    #[serde(default)]
+    pub need_vhost_net: bool,
+    #[serde(default)]
+    pub link_type: String,
+    #[serde(default, rename = "eSwitchMode")]
+    pub e_switch_mode: String,
+    #[serde(default)]
+    pub vdpa_type: String,
+    #[serde(default)]
+    pub exclude_topology: bool,
+    #[serde(default)]
+    pub externally_managed: bool,
+    /// `bridge`; only `bridge.ovs` counts (upstream `Bridge.IsEmpty`).
+    #[serde(default)]
+    pub bridge: Option<Value>,
+}
+
+fn netdevice() -> String {
+    "netdevice".to_string()
+}
+
+impl Default for PolicySpec {
+    fn default() -> Self {
+        PolicySpec {
+            resource_name: String::new(),
+            node_selector: BTreeMap::new(),
+            priority: None,
+            mtu: None,
+            num_vfs: 0,
+            nic_selector: NicSelector::default(),
+            device_type: netdevice(),
+            is_rdma: false,
+            need_vhost_net: false,
+            link_type: String::new(),
+            e_switch_mode: String::new(),
+            vdpa_type: String::new(),
+            exclude_topology: false,
+            externally_managed: false,
+            bridge: None,
+        }
+    }
+}
+
+impl PolicySpec {
+    /// True when a software bridge (`bridge.ovs`) is configured.
+    pub fn has_bridge(&self) -> bool {
+        self.bridge
+            .as_ref()
+            .and_then(|b| b.get("ovs"))
+            .is_some_and(|o| !o.is_null())
+    }
+}
+
+/// `spec.nicSelector`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NicSelector {
+    #[serde(default)]
+    pub vendor: String,
+    #[serde(default, rename = "deviceID")]
+    pub device_id: String,
+    #[serde(default)]
+    pub root_devices: Vec<String>,
+    #[serde(default)]
+    pub pf_names: Vec<String>,
+    #[serde(default)]
+    pub net_filter: String,
+}
+
+impl NicSelector {
+    pub fn is_empty(&self) -> bool {
+        self.vendor.is_empty()
+            && self.device_id.is_empty()
+            && self.root_devices.is_empty()
+            && self.pf_names.is_empty()
+            && self.net_filter.is_empty()
+    }
+}
+
+/// A `Node`: its labels and `spec.providerID`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Node {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub provider_id: String,
+}
+
+/// A `SriovNetworkNodeState`: what the config daemon discovered and its sync status.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeState {
+    pub name: String,
+    pub interfaces: Vec<InterfaceExt>,
+    pub sync_status: String,
+}
+
+/// `SriovOperatorConfig`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct OperatorConfig {
+    #[serde(default)]
+    pub metadata: Meta,
+    #[serde(default)]
+    pub spec: OperatorConfigSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorConfigSpec {
+    #[serde(default)]
+    pub disable_drain: bool,
+}
+
+/// `SriovNetworkPoolConfig`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct PoolConfig {
+    #[serde(default)]
+    pub metadata: Meta,
+    #[serde(default)]
+    pub spec: PoolConfigSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolConfigSpec {
+    #[serde(default)]
+    pub max_unavailable: Option<Value>,
+    #[serde(default)]
+    pub node_selector: Option<Value>,
+    #[serde(default)]
+    pub ovs_hardware_offload_config: OvsHwOffload,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct OvsHwOffload {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// `SriovNetwork`, `SriovIBNetwork` or `OVSNetwork`: only the target namespace matters here.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct Network {
+    #[serde(default)]
+    pub metadata: Meta,
+    #[serde(default)]
+    pub spec: NetworkSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkSpec {
+    #[serde(default)]
+    pub network_namespace: String,
+}
+
+/// Decodes `value` (a whole object of `kind`) as a `T`; the error names the kind,
+/// `namespace/name` and the JSON path of the bad field.
+pub fn decode<T: DeserializeOwned + Default>(kind: &str, value: &Value) -> Result<T, AdmissionError> {
+    decode_part(kind, value, &[])
+}
+
+/// Decodes the part of `object` at `path` (e.g. `["status", "interfaces"]`) as a `T`; a missing
+/// or `null` part decodes as `T::default()`.
+pub fn decode_part<T: DeserializeOwned + Default>(
+    kind: &str,
+    object: &Value,
+    path: &[&str],
+) -> Result<T, AdmissionError> {
+    let mut part = object;
+    for p in path {
+        match part.get(p) {
+            Some(v) => part = v,
+            None => return Ok(T::default()),
+        }
+    }
+    if part.is_null() && !path.is_empty() {
+        return Ok(T::default());
+    }
+    serde_path_to_error::deserialize::<_, T>(part).map_err(|e| {
+        let inner = e.path().to_string();
+        let mut field = path.join(".");
+        if inner != "." {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(&inner);
+        }
+        AdmissionError::Decode {
+            kind: kind.to_string(),
+            object: object_ref(object),
+            field: if field.is_empty() { ".".to_string() } else { field },
+            reason: e.into_inner().to_string(),
+        }
+    })
+}
+
+/// `namespace/name` (or `name`) of a raw object, for messages.
+pub fn object_ref(value: &Value) -> String {
+    let meta = value.get("metadata");
+    let get = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or("");
+    match (get("namespace"), get("name")) {
+        ("", "") => "<unnamed>".to_string(),
+        ("", name) => name.to_string(),
+        (ns, name) => format!("{ns}/{name}"),
+    }
+}
+
+/// What the webhook's dynamic checks read from the cluster: nodes, node states, the other
+/// policies, the operator config and the supported-NIC list.
+#[derive(Clone, Debug, Default)]
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub node_states: Vec<NodeState>,
+    pub policies: Vec<Policy>,
+    pub operator_config: Option<OperatorConfig>,
+    pub nics: SupportedNics,
+}
+
+impl Cluster {
+    /// Builds the view from Kubernetes objects (any order, unrelated kinds ignored). Only node
+    /// states, policies and the operator config in `namespace` are kept, as upstream only lists
+    /// those; the `supported-nic-ids` ConfigMap there replaces the built-in NIC list.
+    pub fn from_objects(objects: &[Value], namespace: &str) -> Result<Cluster, AdmissionError> {
+        let mut cluster = Cluster {
+            nics: SupportedNics::builtin(),
+            ..Cluster::default()
+        };
+        for obj in objects {
+            let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+            let meta: Meta = decode_part(kind, obj, &["metadata"])?;
+            let in_ns = meta.namespace == namespace;
+            match kind {
+                "Node" => cluster.nodes.push(Node {
+                    provider_id: str_at(obj, &["spec", "providerID"]),
+                    name: meta.name,
+                    labels: meta.labels,
+                }),
+                "SriovNetworkNodeState" if in_ns => {
+                    let interfaces: Vec<InterfaceExt> = decode_part(kind, obj, &["status", "interfaces"])?;
+                    cluster.node_states.push(NodeState {
+                        name: meta.name,
+                        interfaces,
+                        sync_status: str_at(obj, &["status", "syncStatus"]),
+                    });
+                }
+                "SriovNetworkNodePolicy" if in_ns => cluster.policies.push(decode(kind, obj)?),
+                "SriovOperatorConfig" if in_ns && meta.name == "default" => {
+                    cluster.operator_config = Some(decode(kind, obj)?)
+                }
+                "ConfigMap" if in_ns && meta.name == "supported-nic-ids" => {
+                    cluster.nics = SupportedNics::from_config_map(obj)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(cluster)
+    }
+}
+
+fn str_at(obj: &Value, path: &[&str]) -> String {
+    let mut cur = obj;
+    for p in path {
+        match cur.get(p) {
+            Some(v) => cur = v,
+            None => return String::new(),
+        }
+    }
+    cur.as_str().unwrap_or("").to_string()
+}

@@ -1,0 +1,7 @@
+//! Unit tests of admission: pure functions over JSON fixtures, no I/O.
+
+mod dynamic;
+mod fixtures;
+mod mutate;
+mod others;
+mod statics;

@@ -1,0 +1,107 @@
+//! `sriov-network-webhook`: the operator's admission webhook (upstream's `webhook start`).
+//!
+//! Accepts upstream's arguments (`start --port=6443 --tls-cert-file=… --tls-private-key-file=…`;
+//! the TLS tuning and log flags are accepted and ignored), reads `NAMESPACE` and `DEV_MODE`
+//! from the environment, and serves until SIGTERM / Ctrl-C.
+
+use std::net::{Ipv6Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use sriov_operator::admission::{Cluster, Settings};
+use sriov_operator::webhook::{self, ClusterSource, FileCluster, TlsFiles, Webhook};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sriov-network-webhook",
+    about = "SR-IOV operator admission webhook (HTTPS)"
+)]
+struct Args {
+    /// Upstream's subcommand word; optional.
+    #[arg(value_parser = ["start"])]
+    command: Option<String>,
+    /// PEM certificate (chain) served; reloaded when it changes.
+    #[arg(long = "tls-cert-file")]
+    tls_cert_file: PathBuf,
+    /// PEM private key matching --tls-cert-file; reloaded when it changes.
+    #[arg(long = "tls-private-key-file")]
+    tls_private_key_file: PathBuf,
+    /// Secure port.
+    #[arg(long, default_value_t = 443)]
+    port: u16,
+    /// Address to bind (default: all, IPv6 and IPv4).
+    #[arg(long, default_value_t = std::net::IpAddr::V6(Ipv6Addr::UNSPECIFIED))]
+    bind_address: std::net::IpAddr,
+    /// Kubernetes objects (nodes, node states, policies, config) for the dynamic checks, as a
+    /// YAML file re-read on every request. Without it the dynamic checks see an empty cluster.
+    #[arg(long)]
+    cluster_objects: Option<PathBuf>,
+    /// Accepted for compatibility with upstream's manifests; ignored.
+    #[arg(long = "enable-http2", hide = true)]
+    enable_http2: bool,
+    #[arg(long = "tls-cipher-suites", hide = true)]
+    tls_cipher_suites: Option<String>,
+    #[arg(long = "tls-min-version", hide = true)]
+    tls_min_version: Option<String>,
+    #[arg(long = "tls-curve-preferences", hide = true)]
+    tls_curve_preferences: Option<String>,
+    #[arg(long = "zap-log-level", hide = true)]
+    zap_log_level: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let settings = Settings::from_env();
+    tracing::info!(namespace = %settings.namespace, dev_mode = settings.dev_mode, port = args.port, "starting webhook");
+    let cluster: Box<dyn ClusterSource> = match &args.cluster_objects {
+        Some(path) => Box::new(FileCluster {
+            path: path.clone(),
+            namespace: settings.namespace.clone(),
+        }),
+        None => Box::new(Cluster {
+            nics: sriov_operator::admission::SupportedNics::builtin(),
+            ..Cluster::default()
+        }),
+    };
+    let addr = SocketAddr::new(args.bind_address, args.port);
+    let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    let tls = TlsFiles {
+        cert: args.tls_cert_file,
+        key: args.tls_private_key_file,
+    };
+    let hook = Arc::new(Webhook { settings, cluster });
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("stopping");
+            stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        });
+        webhook::serve(listener, tls, hook, handle).await
+    })
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
