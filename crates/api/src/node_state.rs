@@ -2,7 +2,10 @@
 //!
 //! The spec is what the operator renders for one node and what the config daemon applies; the
 //! status is what the daemon discovered ([`sriov_host::InterfaceExt`]) plus its sync state.
+//! One object per node, named after the node, in the operator namespace.
 
+use kube::CustomResource;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sriov_host::InterfaceExt;
 
@@ -14,21 +17,59 @@ fn is_false(v: &bool) -> bool {
 }
 
 /// `SriovNetworkNodeState.spec`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "sriovnetwork.openshift.io",
+    version = "v1",
+    kind = "SriovNetworkNodeState",
+    namespaced,
+    status = "NodeStateStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    shortname = "sriovnns",
+    category = "sriov",
+    printcolumn(name = "Sync Status", type_ = "string", json_path = ".status.syncStatus"),
+    printcolumn(
+        name = "Desired Sync State",
+        type_ = "string",
+        json_path = ".metadata.annotations.sriovnetwork\\.openshift\\.io/desired-state"
+    ),
+    printcolumn(
+        name = "Current Sync State",
+        type_ = "string",
+        json_path = ".metadata.annotations.sriovnetwork\\.openshift\\.io/current-state"
+    ),
+    printcolumn(
+        name = "Spec VFs",
+        type_ = "string",
+        json_path = ".spec.interfaces[*].numVfs",
+        priority = "1",
+        description = "VFs requested per PF"
+    ),
+    printcolumn(
+        name = "Last Error",
+        type_ = "string",
+        json_path = ".status.lastSyncError",
+        priority = "1"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeStateSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<NodeStateInterface>,
     /// `bridges` (OVS, switchdev only): kept verbatim, sriov-rs does not manage OVS bridges yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::bridges_schema")]
     pub bridges: Option<serde_json::Value>,
     /// `system` (`rdmaMode`): kept verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::system_schema")]
     pub system: Option<serde_json::Value>,
 }
 
-/// One PF in the spec (`spec.interfaces[]`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// One PF in the spec (`spec.interfaces[]`), fields in upstream's order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeStateInterface {
     pub pci_address: String,
@@ -42,14 +83,14 @@ pub struct NodeStateInterface {
     pub link_type: String,
     #[serde(default, rename = "eSwitchMode", skip_serializing_if = "String::is_empty")]
     pub e_switch_mode: String,
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub externally_managed: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vf_groups: Vec<VfGroup>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub externally_managed: bool,
 }
 
 /// A range of VFs of one PF given to one resource (`spec.interfaces[].vfGroups[]`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VfGroup {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -71,18 +112,27 @@ pub struct VfGroup {
 }
 
 /// `SriovNetworkNodeState.status`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeStateStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<InterfaceExt>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::bridges_schema")]
     pub bridges: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::system_schema")]
     pub system: Option<serde_json::Value>,
     /// `Succeeded`, `Failed` or `InProgress`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sync_status: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_sync_error: String,
+}
+
+/// A node state's sync status values (`status.syncStatus`).
+pub mod sync_status {
+    pub const SUCCEEDED: &str = "Succeeded";
+    pub const FAILED: &str = "Failed";
+    pub const IN_PROGRESS: &str = "InProgress";
 }

@@ -1,0 +1,209 @@
+//! The network kinds a user writes to get a NetworkAttachmentDefinition: `SriovNetwork`,
+//! `SriovIBNetwork` and `OVSNetwork` (upstream `sriovnetwork_types.go`, `sriovibnetwork_types.go`,
+//! `ovsnetwork_types.go`).
+//!
+//! `capabilities`, `ipam` and `metaPlugins` are raw JSON strings, exactly as upstream: the
+//! renderer inserts them verbatim, so their validity is checked at render time, not here.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+fn default_log_level() -> String {
+    "info".to_string()
+}
+
+/// Status of every network kind: upstream's `ConditionStatus` (a `Ready` condition).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NetworkStatus {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// `SriovNetwork.spec`: an Ethernet VF network rendered as an `sriov` CNI config.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "sriovnetwork.openshift.io",
+    version = "v1",
+    kind = "SriovNetwork",
+    namespaced,
+    status = "NetworkStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    shortname = "sriovnet",
+    category = "sriov",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Resource",
+        type_ = "string",
+        json_path = ".spec.resourceName",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Target Namespace",
+        type_ = "string",
+        json_path = ".spec.networkNamespace",
+        priority = "1"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SriovNetworkSpec {
+    /// Namespace of the NAD; only allowed when the network is in the operator namespace.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub network_namespace: String,
+    pub resource_name: String,
+    /// Raw JSON object, e.g. `{"mac": true, "ips": true}`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub capabilities: String,
+    /// Raw JSON IPAM config; all whitespace is stripped when rendered.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipam: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0, max = 4094))]
+    pub vlan: i32,
+    #[serde(default, rename = "vlanQoS", skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0, max = 7))]
+    pub vlan_qos: i32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(extend("enum" = ["802.1q", "802.1Q", "802.1ad", "802.1AD"]))]
+    pub vlan_proto: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(extend("enum" = ["on", "off"]))]
+    pub spoof_chk: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(extend("enum" = ["on", "off"]))]
+    pub trust: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(extend("enum" = ["auto", "enable", "disable"]))]
+    pub link_state: String,
+    /// Mbps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub min_tx_rate: Option<i32>,
+    /// Mbps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_tx_rate: Option<i32>,
+    /// Raw JSON plugin objects (comma separated) chained after the sriov plugin.
+    #[serde(default, rename = "metaPlugins", skip_serializing_if = "String::is_empty")]
+    pub meta_plugins: String,
+    #[serde(default = "default_log_level", skip_serializing_if = "String::is_empty")]
+    #[schemars(extend("enum" = ["panic", "error", "warning", "info", "debug", ""]))]
+    pub log_level: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub log_file: String,
+}
+
+/// `SriovIBNetwork.spec`: an InfiniBand VF network rendered as an `ib-sriov` CNI config.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "sriovnetwork.openshift.io",
+    version = "v1",
+    kind = "SriovIBNetwork",
+    namespaced,
+    status = "NetworkStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    shortname = "sriovibnet",
+    category = "sriov",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Resource",
+        type_ = "string",
+        json_path = ".spec.resourceName",
+        priority = "1"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SriovIbNetworkSpec {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub network_namespace: String,
+    pub resource_name: String,
+    /// Raw JSON object, e.g. `{"infinibandGUID": true}`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub capabilities: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipam: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(extend("enum" = ["auto", "enable", "disable"]))]
+    pub link_state: String,
+    #[serde(default, rename = "metaPlugins", skip_serializing_if = "String::is_empty")]
+    pub meta_plugins: String,
+}
+
+/// `OVSNetwork.spec`: an OVS (switchdev) network rendered as an `ovs` CNI config.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "sriovnetwork.openshift.io",
+    version = "v1",
+    kind = "OVSNetwork",
+    namespaced,
+    status = "NetworkStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    shortname = "ovsnet",
+    category = "sriov",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Bridge", type_ = "string", json_path = ".spec.bridge", priority = "1"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct OvsNetworkSpec {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub network_namespace: String,
+    pub resource_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub capabilities: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipam: String,
+    #[serde(default, rename = "metaPlugins", skip_serializing_if = "String::is_empty")]
+    pub meta_plugins: String,
+    /// OVS bridge name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub bridge: String,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    #[schemars(range(min = 0, max = 4095))]
+    pub vlan: u32,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub mtu: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trunk: Vec<TrunkConfig>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub interface_type: String,
+}
+
+/// One OVS trunk entry: a VLAN id or an id range.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrunkConfig {
+    #[serde(default, rename = "minID", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 4095))]
+    pub min_id: Option<u32>,
+    #[serde(default, rename = "maxID", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 4095))]
+    pub max_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 4095))]
+    pub id: Option<u32>,
+}

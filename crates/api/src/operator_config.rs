@@ -1,0 +1,134 @@
+//! Cluster-wide settings: `SriovOperatorConfig` (only the one named `default` in the operator
+//! namespace is honoured) and `SriovNetworkPoolConfig` (node pools for parallel drain and RDMA
+//! mode). Upstream `sriovoperatorconfig_types.go`, `sriovnetworkpoolconfig_types.go`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+/// The only `SriovOperatorConfig` name the operator reads.
+pub const DEFAULT_OPERATOR_CONFIG_NAME: &str = "default";
+
+/// `SriovOperatorConfig.spec`.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "sriovnetwork.openshift.io",
+    version = "v1",
+    kind = "SriovOperatorConfig",
+    namespaced,
+    status = "OperatorConfigStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    category = "sriov",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorConfigSpec {
+    /// Nodes the config daemon runs on (and that get node states); replaces the default
+    /// `{node-role.kubernetes.io/worker: "", kubernetes.io/os: linux}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config_daemon_node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub enable_injector: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub enable_operator_webhook: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0, max = 2))]
+    pub log_level: i32,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disable_drain: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub enable_ovs_offload: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(extend("enum" = ["daemon", "systemd"]))]
+    pub configuration_mode: String,
+    #[serde(default, rename = "useCDI", skip_serializing_if = "is_false")]
+    pub use_cdi: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("items" = {"type": "string", "enum": ["mellanox"]}))]
+    pub disable_plugins: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub feature_gates: BTreeMap<String, bool>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config_daemon_env_vars: BTreeMap<String, String>,
+}
+
+/// `SriovOperatorConfig.status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorConfigStatus {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub injector: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator_webhook: String,
+}
+
+/// `SriovNetworkPoolConfig.spec`.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "sriovnetwork.openshift.io",
+    version = "v1",
+    kind = "SriovNetworkPoolConfig",
+    namespaced,
+    status = "PoolConfigStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    category = "sriov",
+    printcolumn(
+        name = "Max Unavailable",
+        type_ = "string",
+        json_path = ".spec.maxUnavailable"
+    ),
+    printcolumn(name = "RDMA Mode", type_ = "string", json_path = ".spec.rdmaMode"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolConfigSpec {
+    /// OpenShift MachineConfigPool name for OVS hardware offload.
+    #[serde(default, skip_serializing_if = "OvsHardwareOffloadConfig::is_empty")]
+    pub ovs_hardware_offload_config: OvsHardwareOffloadConfig,
+    /// Nodes in this pool; empty or absent selects every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<LabelSelector>,
+    /// How many nodes of the pool may drain at once: a number or `"N%"`; absent = unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<IntOrString>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(extend("enum" = ["shared", "exclusive"]))]
+    pub rdma_mode: String,
+}
+
+/// `spec.ovsHardwareOffloadConfig`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OvsHardwareOffloadConfig {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+}
+
+impl OvsHardwareOffloadConfig {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_empty()
+    }
+}
+
+/// Upstream's pool status is an empty object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PoolConfigStatus {}
