@@ -112,7 +112,13 @@ pub struct FilePf {
 impl FilePf {
     fn with<T>(&self, f: impl FnOnce(&mut FakePfFile) -> Result<T>) -> Result<T> {
         let err = |e: &dyn std::fmt::Display| CniError::internal(format!("fake PF {}: {e}", self.path.display()));
-        let file = OpenOptions::new().read(true).write(true).open(&self.path).map_err(|e| err(&e))?;
+        // Lock a side file: the data file is replaced by rename, so its inode cannot carry the lock.
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path.with_extension("lock"))
+            .map_err(|e| err(&e))?;
         let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| err(&e))?;
         let mut data: FakePfFile = serde_json::from_slice(&fs::read(&self.path).map_err(|e| err(&e))?).map_err(|e| err(&e))?;
         let before = data.clone();
