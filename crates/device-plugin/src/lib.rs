@@ -17,3 +17,8 @@ pub mod range;
 pub mod selector;
 
 pub use r#gen::{pluginregistration, v1beta1};
+
+#[cfg(test)]
+mod selector_tests;
+#[cfg(test)]
+mod testutil;
