@@ -22,3 +22,5 @@ pub use r#gen::{pluginregistration, v1beta1};
 mod selector_tests;
 #[cfg(test)]
 mod testutil;
+#[cfg(test)]
+mod allocate_tests;
