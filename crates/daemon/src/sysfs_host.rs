@@ -47,7 +47,7 @@ impl SysfsHost {
         self.writes.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(path = %path.display(), value, "sysfs write");
         // One write(2) of the whole value: sysfs stores take the value in a single call.
-        let res = fs::OpenOptions::new().write(true).open(&path).and_then(|mut f| f.write_all(value.as_bytes()));
+        let res = fs::OpenOptions::new().write(true).truncate(true).open(&path).and_then(|mut f| f.write_all(value.as_bytes()));
         res.map_err(|source| HostError::Write { path, value: value.trim_end().to_string(), source })
     }
 
