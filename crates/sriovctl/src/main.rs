@@ -1,4 +1,31 @@
-//! `sriovctl`: the SR-IOV admin's CLI.
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("no subcommand implemented yet")
+//! `sriovctl`: the SR-IOV admin's CLI. One module per subcommand.
+
+mod admission;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sriov_operator::admission::Hook;
+
+#[derive(Parser, Debug)]
+#[command(name = "sriovctl", version, about = "The SR-IOV admin's CLI")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the operator's validating webhook on an AdmissionReview (or a bare object).
+    Validate(admission::AdmissionArgs),
+    /// Run the operator's mutating webhook on an AdmissionReview (or a bare object).
+    Mutate(admission::AdmissionArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate(args) => admission::run(Hook::Validate, &args),
+        Command::Mutate(args) => admission::run(Hook::Mutate, &args),
+    }
 }
