@@ -2,9 +2,20 @@
 //!
 //! Everything here takes the sysfs root as a parameter ([`SysfsRoot`]), so tests lay out fake
 //! trees (see [`fixture`]) and the lab reads the real `/sys` through the same code.
+//!
+//! * [`discover`] reads the tree into [`HostDevices`] plus [`Warning`]s.
+//! * [`to_status`] turns that into upstream's `SriovNetworkNodeState.status.interfaces`.
+//! * [`fixture`] lays out fake sysfs trees the way the kernel does, for tests everywhere.
 
+pub mod discover;
+pub mod fixture;
 pub mod model;
 pub mod status;
+pub mod sysfs;
+pub mod warning;
 
+pub use discover::{DiscoverError, Discovery, discover};
 pub use model::{HostDevices, LinkType, NetDevice, PciAddress, PciDevice, PfDevice, VfDevice};
-pub use status::{InterfaceExt, VirtualFunction};
+pub use status::{InterfaceExt, VirtualFunction, to_status, to_status_virtual};
+pub use sysfs::SysfsRoot;
+pub use warning::{Warning, WarningKind};

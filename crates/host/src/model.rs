@@ -43,7 +43,8 @@ impl FromStr for PciAddress {
                 None
             }
         };
-        let (Some(_), Some(_), Some(dev), Some(func)) = (hex(0..4), hex(5..7), hex(8..10), hex(11..12)) else {
+        let (Some(_), Some(_), Some(dev), Some(func)) = (hex(0..4), hex(5..7), hex(8..10), hex(11..12))
+        else {
             return Err(err());
         };
         if dev > 0x1f || func > 7 {
@@ -120,7 +121,8 @@ pub struct PciDevice {
     pub numa_node: Option<i32>,
     /// Number of the IOMMU group (target of the `iommu_group` link).
     pub iommu_group: Option<u32>,
-    /// `/dev/vfio/<group>` when the function is bound to vfio-pci (relative to the dev root in use).
+    /// `<dev root>/vfio/<group>` (`/dev/vfio/<group>` on a real host) when the function is bound
+    /// to vfio-pci and that node exists.
     pub vfio_dev: Option<PathBuf>,
     /// Netdevs under `<pci>/net/` (usually one; none when bound to vfio-pci).
     pub netdevs: Vec<NetDevice>,
@@ -141,14 +143,16 @@ impl PciDevice {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VfDevice {
     pub pci: PciDevice,
-    /// N of the PF's `virtfnN` link pointing at this VF; `None` for a VF whose PF is not visible
-    /// (a VF passed into a VM).
+    /// N of the PF's `virtfnN` link pointing at this VF; `None` for a VF whose `physfn` PF is not
+    /// visible (see [`HostDevices::orphan_vfs`]).
     pub vf_index: Option<u32>,
     /// The PF (target of `physfn`), when visible.
     pub pf_address: Option<PciAddress>,
 }
 
-/// A physical network function: any PCI network device (class 0x02xx), SR-IOV capable or not.
+/// A physical network function: any PCI network device (class 0x02xx) without a `physfn` link,
+/// SR-IOV capable or not. Inside a VM, a VF passed through has no `physfn` (the guest sees a
+/// plain NIC), so it is a `PfDevice` with `total_vfs` 0 there, as upstream sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PfDevice {
     pub pci: PciDevice,
@@ -174,6 +178,7 @@ impl PfDevice {
 pub struct HostDevices {
     /// Physical network functions (PCI class 0x02), sorted by PCI address.
     pub pfs: Vec<PfDevice>,
-    /// VFs whose PF is not visible (e.g. VFs passed into a VM), sorted by PCI address.
+    /// VFs (functions with a `physfn` link) whose PF is not visible, sorted by PCI address. VFs
+    /// passed into a VM have no `physfn` there and are in `pfs` instead.
     pub orphan_vfs: Vec<VfDevice>,
 }

@@ -1,0 +1,330 @@
+//! Reading one PCI function (PF or VF alike), its netdevs and a PF's SR-IOV attributes.
+
+use std::path::Path;
+
+use super::{Scan, Sriov};
+use crate::model::{LinkType, NetDevice, PciAddress, PciDevice};
+use crate::sysfs;
+use crate::warning::WarningKind;
+
+/// `IFF_UP` in a netdev's `flags`.
+const IFF_UP: u32 = 0x1;
+/// ARPHRD numbers in a netdev's `type`.
+const ARPHRD_ETHER: u16 = 1;
+const ARPHRD_INFINIBAND: u16 = 32;
+
+impl Scan<'_> {
+    /// Reads one PCI function at `dir`. `None` (with a warning) when it vanished or its identity
+    /// (vendor, device, class) cannot be read.
+    pub(super) fn read_function(
+        &mut self,
+        dir: &Path,
+        addr: &PciAddress,
+        class: Option<&str>,
+    ) -> Option<PciDevice> {
+        let vendor = self.required_hex(dir, "vendor", 4)?;
+        let device = self.required_hex(dir, "device", 4)?;
+        let class = match class {
+            Some(c) => c.to_string(),
+            None => self.required_hex(dir, "class", 6)?,
+        };
+        let driver = self.optional_link(dir, "driver");
+        let numa_node = self
+            .optional_attr(dir, "numa_node")
+            .and_then(|raw| match raw.parse::<i32>() {
+                Ok(n) if n >= 0 => Some(n),
+                Ok(_) => None,
+                Err(_) => {
+                    self.warn(
+                        dir.join("numa_node"),
+                        WarningKind::Invalid,
+                        format!("invalid value {raw:?}; ignored"),
+                    );
+                    None
+                }
+            });
+        let iommu_group = self
+            .optional_link(dir, "iommu_group")
+            .and_then(|g| match g.parse::<u32>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    let msg = format!("link target {g:?} is not an IOMMU group number; ignored");
+                    self.warn(dir.join("iommu_group"), WarningKind::Invalid, msg);
+                    None
+                }
+            });
+        let vfio_dev = if driver.as_deref() == Some("vfio-pci") {
+            self.vfio_dev(dir, iommu_group)
+        } else {
+            None
+        };
+        let netdevs = self.read_netdevs(dir, driver.as_deref());
+        let rdma_devices = self.optional_dir(&dir.join("infiniband")).unwrap_or_default();
+        let acpi_index = self.optional_attr(dir, "acpi_index");
+        Some(PciDevice {
+            address: addr.clone(),
+            vendor,
+            device,
+            class,
+            driver,
+            numa_node,
+            iommu_group,
+            vfio_dev,
+            netdevs,
+            rdma_devices,
+            acpi_index,
+        })
+    }
+
+    /// A PF's `sriov_totalvfs`, `sriov_numvfs` and `virtfnN` links, from one listing of its directory.
+    pub(super) fn read_sriov(&mut self, dir: &Path) -> Sriov {
+        let mut sriov = Sriov {
+            total: 0,
+            num: 0,
+            usable: true,
+            virtfns: Vec::new(),
+        };
+        let Some(entries) = self.optional_dir(dir) else {
+            sriov.usable = false;
+            return sriov;
+        };
+        for name in &entries {
+            let Some(index) = sysfs::numeric_suffix(name, "virtfn") else {
+                continue;
+            };
+            let link = dir.join(name);
+            match sysfs::link_name(&link) {
+                Ok(Some(target)) => sriov.virtfns.push((index, target)),
+                Ok(None) => self.warn(
+                    &link,
+                    WarningKind::Vanished,
+                    "vanished during the scan; VF skipped",
+                ),
+                Err(e) => self.io_warn(&link, &e, "VF skipped"),
+            }
+        }
+        sriov.virtfns.sort_by_key(|(index, _)| *index);
+        let has = |n: &str| entries.iter().any(|e| e == n);
+        if has("sriov_totalvfs") {
+            let path = dir.join("sriov_totalvfs");
+            let ignored = match sriov.virtfns.len() {
+                0 => String::new(),
+                n => format!(", its {n} VFs ignored"),
+            };
+            match sysfs::read_attr(&path) {
+                Ok(Some(raw)) => match raw.parse::<u32>() {
+                    Ok(total) => sriov.total = total,
+                    Err(_) => {
+                        let msg =
+                            format!("invalid value {raw:?}: device treated as not SR-IOV capable{ignored}");
+                        self.warn(&path, WarningKind::Invalid, msg);
+                        sriov.usable = false;
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    self.io_warn(
+                        &path,
+                        &e,
+                        &format!("device treated as not SR-IOV capable{ignored}"),
+                    );
+                    sriov.usable = false;
+                }
+            }
+        }
+        if !sriov.usable {
+            sriov.virtfns.clear();
+            return sriov;
+        }
+        if has("sriov_numvfs") {
+            let path = dir.join("sriov_numvfs");
+            let count = sriov.virtfns.len() as u32;
+            match sysfs::read_attr(&path) {
+                Ok(Some(raw)) => match raw.parse::<u32>() {
+                    Ok(num) => sriov.num = num,
+                    Err(_) => {
+                        let msg = format!("invalid value {raw:?}; using the {count} virtfn links instead");
+                        self.warn(&path, WarningKind::Invalid, msg);
+                        sriov.num = count;
+                    }
+                },
+                Ok(None) => sriov.num = count,
+                Err(e) => {
+                    self.io_warn(&path, &e, &format!("using the {count} virtfn links instead"));
+                    sriov.num = count;
+                }
+            }
+        }
+        sriov
+    }
+
+    /// `/dev/vfio/<group>` for a function bound to vfio-pci, when the node exists.
+    fn vfio_dev(&mut self, dir: &Path, group: Option<u32>) -> Option<std::path::PathBuf> {
+        let Some(group) = group else {
+            self.warn(
+                dir,
+                WarningKind::Inconsistent,
+                "bound to vfio-pci but has no iommu_group link",
+            );
+            return None;
+        };
+        let node = self.root.vfio_node(group);
+        match std::fs::symlink_metadata(&node) {
+            Ok(_) => Some(node),
+            Err(e) => {
+                let msg = format!(
+                    "function {} is bound to vfio-pci but its VFIO node is missing ({e})",
+                    dir.display()
+                );
+                self.warn(&node, WarningKind::Inconsistent, msg);
+                None
+            }
+        }
+    }
+
+    /// Netdevs under `net/` (or `virtio*/net/` for virtio-pci), in name order.
+    fn read_netdevs(&mut self, dir: &Path, driver: Option<&str>) -> Vec<NetDevice> {
+        let mut net_dir = dir.join("net");
+        let mut names = self.optional_dir(&net_dir);
+        if names.is_none() && driver == Some("virtio-pci") {
+            // virtio-net's netdev hangs off the virtio device: <pci>/virtioN/net/<if>.
+            let virtio = self
+                .optional_dir(dir)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|n| n.starts_with("virtio"));
+            if let Some(v) = virtio {
+                net_dir = dir.join(v).join("net");
+                names = self.optional_dir(&net_dir);
+            }
+        }
+        let mut out = Vec::new();
+        for name in names.unwrap_or_default() {
+            if let Some(n) = self.read_netdev(&net_dir.join(&name), name) {
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    /// One netdev directory. `None` (with a warning) when it vanished, e.g. moved to another
+    /// network namespace during the scan.
+    fn read_netdev(&mut self, dir: &Path, name: String) -> Option<NetDevice> {
+        let mac = match sysfs::read_attr(&dir.join("address")) {
+            Ok(Some(mac)) => mac.to_ascii_lowercase(),
+            Ok(None) => {
+                self.warn(
+                    dir,
+                    WarningKind::Vanished,
+                    "netdev vanished during the scan (moved to another network namespace?); skipped",
+                );
+                return None;
+            }
+            Err(e) => {
+                self.io_warn(&dir.join("address"), &e, "netdev skipped");
+                return None;
+            }
+        };
+        let mtu = self.parsed(dir, "mtu", |s| s.parse::<u32>().ok()).unwrap_or(0);
+        // `speed` fails (EINVAL) while the link is down and reads -1 when unknown: both None.
+        let speed_mbps = match sysfs::read_attr(&dir.join("speed")) {
+            Ok(Some(raw)) => raw.parse::<i64>().ok().and_then(|s| u32::try_from(s).ok()),
+            _ => None,
+        };
+        let link_type = match self.parsed(dir, "type", |s| s.parse::<u16>().ok()) {
+            Some(ARPHRD_ETHER) | None => LinkType::Ether,
+            Some(ARPHRD_INFINIBAND) => LinkType::Infiniband,
+            Some(other) => LinkType::Other(other),
+        };
+        let admin_up = self
+            .parsed(dir, "flags", sysfs::parse_flags)
+            .is_some_and(|f| f & IFF_UP != 0);
+        let oper_state = self.optional_attr(dir, "operstate").unwrap_or_default();
+        // EOPNOTSUPP when the driver has no port name (igb): empty, not a problem.
+        let phys_port_name = sysfs::read_attr(&dir.join("phys_port_name"))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        Some(NetDevice {
+            name,
+            mac,
+            mtu,
+            speed_mbps,
+            link_type,
+            admin_up,
+            oper_state,
+            phys_port_name,
+        })
+    }
+
+    /// Reads `dir/name` and parses it; warns when it is unreadable or does not parse.
+    fn parsed<T>(&mut self, dir: &Path, name: &str, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        let raw = self.optional_attr(dir, name)?;
+        let v = parse(&raw);
+        if v.is_none() {
+            self.warn(
+                dir.join(name),
+                WarningKind::Invalid,
+                format!("invalid value {raw:?}; ignored"),
+            );
+        }
+        v
+    }
+
+    /// An attribute every PCI function has, as `digits` hex digits. `None` with a warning.
+    fn required_hex(&mut self, dir: &Path, name: &str, digits: usize) -> Option<String> {
+        let path = dir.join(name);
+        match sysfs::read_attr(&path) {
+            Ok(Some(raw)) => {
+                let v = sysfs::parse_hex_id(&raw, digits);
+                if v.is_none() {
+                    self.warn(
+                        &path,
+                        WarningKind::Invalid,
+                        format!("invalid value {raw:?}; device skipped"),
+                    );
+                }
+                v
+            }
+            Ok(None) if dir.is_dir() => {
+                self.warn(&path, WarningKind::Invalid, "missing; device skipped");
+                None
+            }
+            Ok(None) => {
+                let msg = "no such device (removed during the scan, or a dangling link); skipped";
+                self.warn(dir, WarningKind::Vanished, msg);
+                None
+            }
+            Err(e) => {
+                self.io_warn(&path, &e, "device skipped");
+                None
+            }
+        }
+    }
+
+    /// An attribute that may be absent; warns only when it exists but cannot be read.
+    fn optional_attr(&mut self, dir: &Path, name: &str) -> Option<String> {
+        let path = dir.join(name);
+        sysfs::read_attr(&path).unwrap_or_else(|e| {
+            self.io_warn(&path, &e, "ignored");
+            None
+        })
+    }
+
+    /// The target name of a link that may be absent; warns when it cannot be read.
+    fn optional_link(&mut self, dir: &Path, name: &str) -> Option<String> {
+        let path = dir.join(name);
+        sysfs::link_name(&path).unwrap_or_else(|e| {
+            self.io_warn(&path, &e, "ignored");
+            None
+        })
+    }
+
+    /// The entries of a directory that may be absent; warns when it cannot be listed.
+    fn optional_dir(&mut self, path: &Path) -> Option<Vec<String>> {
+        sysfs::dir_names(path).unwrap_or_else(|e| {
+            self.io_warn(path, &e, "ignored");
+            None
+        })
+    }
+}

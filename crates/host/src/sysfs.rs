@@ -1,0 +1,185 @@
+//! Where sysfs is, and the few reading primitives discovery needs (std::fs only).
+//!
+//! Every read distinguishes "absent" (`Ok(None)`: the kernel does not expose it here) from a
+//! real failure (`Err`), so callers can decide what deserves a warning.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// The roots discovery reads: sysfs (normally `/sys`) and the device-node root (normally `/dev`,
+/// used for `/dev/vfio/<group>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SysfsRoot {
+    sys: PathBuf,
+    dev: PathBuf,
+}
+
+impl Default for SysfsRoot {
+    fn default() -> Self {
+        SysfsRoot {
+            sys: PathBuf::from("/sys"),
+            dev: PathBuf::from("/dev"),
+        }
+    }
+}
+
+impl SysfsRoot {
+    /// A sysfs root with the device-node root `/dev`.
+    pub fn new(sys: impl Into<PathBuf>) -> Self {
+        SysfsRoot {
+            sys: sys.into(),
+            dev: PathBuf::from("/dev"),
+        }
+    }
+
+    /// A sysfs root with its own device-node root (fixtures: `<dir>/sys` and `<dir>/dev`).
+    pub fn with_dev(sys: impl Into<PathBuf>, dev: impl Into<PathBuf>) -> Self {
+        SysfsRoot {
+            sys: sys.into(),
+            dev: dev.into(),
+        }
+    }
+
+    /// The sysfs root, e.g. `/sys`.
+    pub fn sys(&self) -> &Path {
+        &self.sys
+    }
+
+    /// The device-node root, e.g. `/dev`.
+    pub fn dev(&self) -> &Path {
+        &self.dev
+    }
+
+    /// `<sys>/bus/pci/devices`.
+    pub fn pci_devices(&self) -> PathBuf {
+        self.sys.join("bus/pci/devices")
+    }
+
+    /// `<sys>/bus/pci/devices/<addr>` (a link to the real directory under `<sys>/devices`).
+    pub fn pci_device(&self, addr: &str) -> PathBuf {
+        self.sys.join("bus/pci/devices").join(addr)
+    }
+
+    /// `<sys>/class/net/<ifname>`.
+    pub fn class_net(&self, ifname: &str) -> PathBuf {
+        self.sys.join("class/net").join(ifname)
+    }
+
+    /// `<dev>/vfio/<group>`.
+    pub fn vfio_node(&self, group: u32) -> PathBuf {
+        self.dev.join("vfio").join(group.to_string())
+    }
+}
+
+/// True for the errors that mean "not there" (absent file, vanished device, dangling link).
+pub(crate) fn is_absent(e: &io::Error) -> bool {
+    // ENOTDIR: a path component that should be a directory is not one (or has vanished into a file).
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20)
+}
+
+/// Reads a small attribute file, trimmed of surrounding whitespace. `Ok(None)` when absent.
+///
+/// One `open` and one `read`: sysfs attributes are at most a page and the kernel hands over the
+/// whole value in the first read (no `fstat` for a size hint and no final empty read, unlike
+/// `fs::read`).
+pub(crate) fn read_attr(path: &Path) -> io::Result<Option<String>> {
+    let mut file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if is_absent(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut buf = [0u8; 512];
+    let n = loop {
+        match file.read(&mut buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    // A short read is the end: kernfs hands over the whole attribute at once, and a regular file
+    // (fixtures) reads short only at its end. Saves the extra `read` returning 0.
+    if n < buf.len() {
+        return Ok(Some(String::from_utf8_lossy(&buf[..n]).trim().to_string()));
+    }
+    let mut big = buf.to_vec();
+    file.read_to_end(&mut big)?;
+    Ok(Some(String::from_utf8_lossy(&big).trim().to_string()))
+}
+
+/// The last component of a symlink's target (`driver -> ../../../../bus/pci/drivers/igb` gives
+/// `igb`). `Ok(None)` when there is no such link.
+pub(crate) fn link_name(path: &Path) -> io::Result<Option<String>> {
+    match fs::read_link(path) {
+        Ok(target) => Ok(target.file_name().map(|n| n.to_string_lossy().into_owned())),
+        Err(e) if is_absent(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Names of the entries of a directory, sorted. `Ok(None)` when the directory is absent.
+pub(crate) fn dir_names(path: &Path) -> io::Result<Option<Vec<String>>> {
+    let entries = match fs::read_dir(path) {
+        Ok(rd) => rd,
+        Err(e) if is_absent(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        names.push(entry?.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    Ok(Some(names))
+}
+
+/// `0x8086` → `8086`: strips `0x`, lower-cases, and checks for exactly `digits` hex digits.
+pub(crate) fn parse_hex_id(raw: &str, digits: usize) -> Option<String> {
+    let s = raw
+        .strip_prefix("0x")
+        .or_else(|| raw.strip_prefix("0X"))
+        .unwrap_or(raw);
+    (s.len() == digits && s.bytes().all(|c| c.is_ascii_hexdigit())).then(|| s.to_ascii_lowercase())
+}
+
+/// Parses a netdev `flags` value (`0x1003`) or any integer the kernel prints in hex or decimal.
+pub(crate) fn parse_flags(raw: &str) -> Option<u32> {
+    match raw.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => raw.parse().ok(),
+    }
+}
+
+/// Sorts `virtfn10, virtfn2, ...` style names by their numeric suffix.
+pub(crate) fn numeric_suffix(name: &str, prefix: &str) -> Option<u32> {
+    let n = name.strip_prefix(prefix)?;
+    if n.is_empty() || !n.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_ids() {
+        assert_eq!(parse_hex_id("0x8086", 4).as_deref(), Some("8086"));
+        assert_eq!(parse_hex_id("0x10CA", 4).as_deref(), Some("10ca"));
+        assert_eq!(parse_hex_id("0x020000", 6).as_deref(), Some("020000"));
+        assert_eq!(parse_hex_id("0x0200", 6), None);
+        assert_eq!(parse_hex_id("0xzz86", 4), None);
+        assert_eq!(parse_hex_id("", 4), None);
+    }
+
+    #[test]
+    fn flags_and_suffixes() {
+        assert_eq!(parse_flags("0x1003"), Some(0x1003));
+        assert_eq!(parse_flags("4099"), Some(4099));
+        assert_eq!(parse_flags("0xg"), None);
+        assert_eq!(numeric_suffix("virtfn12", "virtfn"), Some(12));
+        assert_eq!(numeric_suffix("virtfn", "virtfn"), None);
+        assert_eq!(numeric_suffix("virtfnx", "virtfn"), None);
+        assert_eq!(numeric_suffix("physfn", "virtfn"), None);
+    }
+}
