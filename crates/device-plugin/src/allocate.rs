@@ -77,7 +77,7 @@ pub fn info(res: &ResourceConfig, pd: &PoolDevice) -> Info {
             }
             info.insert("vfio".into(), v);
         }
-        Some("uio" | "igb_uio") => {
+        Some("uio" | "igb_uio" | "uio_pci_generic") => {
             let v = d.uio_dev.as_deref().map(|u| kv([("mount", u)])).unwrap_or_default();
             info.insert("uio".into(), v);
         }
@@ -135,7 +135,7 @@ pub fn specs(pd: &PoolDevice, nodes: DevNodes) -> Vec<Spec> {
                 out.push(rw(&container, &host));
             }
         }
-        Some("uio" | "igb_uio") => out.extend(d.uio_dev.as_deref().map(|u| rw(u, u))),
+        Some("uio" | "igb_uio" | "uio_pci_generic") => out.extend(d.uio_dev.as_deref().map(|u| rw(u, u))),
         _ => {}
     }
     if pd.vdpa == Some(VdpaType::Vhost) {

@@ -10,11 +10,14 @@
 pub mod allocate;
 pub mod config;
 pub mod device;
+pub mod from_host;
+pub mod health;
 pub mod r#gen;
 pub mod pool;
 pub mod preferred;
 pub mod range;
 pub mod selector;
+pub mod sysfs_extra;
 
 pub use r#gen::{pluginregistration, v1beta1};
 
