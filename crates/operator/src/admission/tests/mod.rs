@@ -4,4 +4,5 @@ mod dynamic;
 mod fixtures;
 mod mutate;
 mod others;
+mod review;
 mod statics;
