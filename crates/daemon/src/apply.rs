@@ -97,6 +97,15 @@ fn run_pf(host: &dyn Host, actions: &[Action], opts: &ApplyOptions) -> Result<()
                 wait(opts.vf_timeout, opts.poll, || host.vf_count(pf) == *to).map_err(|t| {
                     fail(pf, format!("{} of {to} VFs appeared within {t:?}", host.vf_count(pf)))
                 })?;
+                if *to > 0 && host.autoprobe(pf) {
+                    // Let the kernel finish probing the new VFs (igbvf is asynchronous, ~1.4 s),
+                    // so later steps never race the autoprobe.
+                    let bound = || (0..*to).all(|i| host.vf_address(pf, i).is_some_and(|a| host.driver(&a).is_some()));
+                    if let Err(t) = wait(opts.driver_timeout, opts.poll, bound) {
+                        // Not fatal: the verify round binds what is still unbound.
+                        tracing::warn!(%pf, waited = ?t, "the new VFs did not all get a driver by themselves");
+                    }
+                }
             }
             Action::SetEswitchMode { pf, to, .. } => host.set_eswitch_mode(pf, to).map_err(|e| herr(pf, e))?,
             Action::SetPfMtu { pf, netdev, to, .. } => {

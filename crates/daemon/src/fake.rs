@@ -148,6 +148,10 @@ impl Host for FakeHost {
         g.devices.pfs.iter().find(|p| &p.pci.address == pf).map_or(0, |p| p.vfs.len() as u32)
     }
 
+    fn autoprobe(&self, _pf: &PciAddress) -> bool {
+        self.lock().autoprobe
+    }
+
     fn vf_address(&self, pf: &PciAddress, index: u32) -> Option<PciAddress> {
         let g = self.lock();
         let p = g.devices.pfs.iter().find(|p| &p.pci.address == pf)?;

@@ -44,6 +44,8 @@ pub trait Host: Sync {
     fn write_num_vfs(&self, pf: &PciAddress, n: u32) -> Result<(), HostError>;
     /// Number of `virtfnN` links of `pf` now.
     fn vf_count(&self, pf: &PciAddress) -> u32;
+    /// `sriov_drivers_autoprobe`: new VFs get their default driver by themselves.
+    fn autoprobe(&self, pf: &PciAddress) -> bool;
     /// Address of VF `index` of `pf` (the `virtfnN` link).
     fn vf_address(&self, pf: &PciAddress, index: u32) -> Option<PciAddress>;
     /// The driver bound to a function now.

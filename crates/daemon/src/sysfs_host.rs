@@ -106,6 +106,10 @@ impl Host for SysfsHost {
             .count() as u32
     }
 
+    fn autoprobe(&self, pf: &PciAddress) -> bool {
+        fs::read_to_string(self.dev(pf).join("sriov_drivers_autoprobe")).is_ok_and(|s| s.trim() == "1")
+    }
+
     fn vf_address(&self, pf: &PciAddress, index: u32) -> Option<PciAddress> {
         link_name(&self.dev(pf).join(format!("virtfn{index}")))?.parse().ok()
     }
