@@ -1,4 +1,6 @@
-//! sriov-operator (being built).
+//! sriov-operator: the operator's decisions (render: policies → node states, device-plugin
+//! config, NADs) as pure functions, and its admission webhook.
 
 pub mod admission;
+pub mod render;
 pub mod webhook;
