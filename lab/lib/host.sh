@@ -1,0 +1,58 @@
+# lab/lib/host.sh - host side shared by lab/run-tests and lab/demo (sourced, bash).
+# lab_build: builds what the guest runs (debug binaries and test binaries) and lists the test
+# executables; lab_boot KIND DIR GLOB: boots the lab once with the repo shared at /mnt/host and
+# runs lab/lib/guest-run.sh there; the guest's output is streamed unless LAB_QUIET=1.
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+LAB_DIR=${LAB_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sriov-lab}
+export LAB_DIR
+
+hlog() { printf '[%s] %s\n' "$LAB_TOOL" "$*" >&2; }
+hnow() { date +%s.%N; }
+helapsed() { awk -v a="$1" -v b="$(hnow)" 'BEGIN{printf "%.1f", b-a}'; }
+
+# new run dir; its test-bins.tsv is the guest's /lab/test-bins.tsv
+lab_new_run() {
+  mkdir -p "$LAB_DIR/runs"
+  RUN="$LAB_DIR/runs/$(date +%Y%m%d-%H%M%S)-$LAB_TOOL-$$"
+  mkdir -p "$RUN"
+}
+
+# lab_build [tests]: cargo build of every binary; with "tests", also every test binary
+# (cargo test --no-run), listed as "name<TAB>executable<TAB>package dir" from cargo's JSON
+lab_build() {
+  local t0; t0=$(hnow)
+  (cd "$REPO_ROOT" && cargo build --workspace --bins --locked) || return 1
+  if [ "${1:-}" = tests ]; then
+    (cd "$REPO_ROOT" && cargo test --workspace --no-run --locked --message-format=json) >"$RUN/cargo-test.json" || {
+      grep -o '"rendered":"[^"]*' "$RUN/cargo-test.json" | head -20 | sed 's/^"rendered":"//; s/\\n/\n/g' >&2
+      return 1
+    }
+    # one JSON object per line; take executable + manifest_path of the artifacts that have one
+    grep '"executable":"/' "$RUN/cargo-test.json" | while read -r l; do
+      local exe man
+      exe=$(printf '%s' "$l" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+      man=$(printf '%s' "$l" | sed -n 's/.*"manifest_path":"\([^"]*\)".*/\1/p')
+      printf '%s\t%s\t%s\n' "$(basename "$exe" | sed 's/-[0-9a-f]\{16\}$//')" "$exe" "$(dirname "$man")"
+    done | sort -u >"$RUN/test-bins.tsv"
+    hlog "$(wc -l <"$RUN/test-bins.tsv") test binaries listed in $RUN/test-bins.tsv"
+  fi
+  hlog "build took $(helapsed "$t0")s"
+}
+
+# lab_boot KIND DIR GLOB: exit status of run-lab.sh (2 = the guest never reported).
+# $RUN is run-lab.sh's run dir too (LAB_RUN): the guest sees env and test-bins.tsv in /lab.
+lab_boot() {
+  local kind=$1 dir=$2 glob=$3 rc=0 tpid=""
+  printf 'LAB_TEST_TIMEOUT=%q\n' "${LAB_TEST_TIMEOUT:-600}" >"$RUN/env"
+  cp "$REPO_ROOT/lab/lib/guest-run.sh" "$RUN/guest-run.sh"
+  LAB_RUN="$RUN" LAB_SHARE="$REPO_ROOT" LAB_QUIET=1 \
+    "$REPO_ROOT/lab/run-lab.sh" "$RUN/guest-run.sh" "$kind" "$dir" "$glob" "$REPO_ROOT" &
+  local pid=$!
+  if [ "${LAB_QUIET:-0}" != 1 ]; then
+    tail -n +1 -F --pid=$pid "$RUN/out/test.log" 2>/dev/null & tpid=$!
+  fi
+  wait $pid || rc=$?
+  [ -z "$tpid" ] || wait $tpid 2>/dev/null || true
+  return $rc
+}
