@@ -10,13 +10,17 @@
 pub mod allocate;
 pub mod config;
 pub mod device;
+pub mod devinfo;
 pub mod from_host;
 pub mod health;
+pub mod kubelet;
+pub mod manager;
 pub mod r#gen;
 pub mod pool;
 pub mod preferred;
 pub mod range;
 pub mod selector;
+pub mod server;
 pub mod sysfs_extra;
 
 pub use r#gen::{pluginregistration, v1beta1};
