@@ -54,6 +54,8 @@ pub fn add(ctx: &Ctx, env: &CniEnv, stdin: &[u8]) -> Result<Value> {
     let id = conf.device_id.clone().ok_or_else(|| CniError::config("field \"deviceID\": VF PCI address is required"))?;
     let ns = NetNs::open_for_cni(&env.netns)?;
     check_not_own_ns(&ns)?;
+    // Entering the netns proves it is a network namespace, before anything changes.
+    let mut pod = ns.netlink()?;
     let _lock = ctx.state.lock(&id, ctx.lock_timeout)?;
     if let Some(owner) = ctx.state.allocation(&id)
         && owner != env.netns
@@ -108,7 +110,7 @@ pub fn add(ctx: &Ctx, env: &CniEnv, stdin: &[u8]) -> Result<Value> {
     ctx.state.allocate(&id, &env.netns)?;
     let mut ipam_done = false;
     let res = ctx.fault.at("cached").and_then(|()| {
-        configure(ctx, env, stdin, &conf, &loc, &cache, mac, &ns, &mut host, &mut ipam_done)
+        configure(ctx, env, stdin, &conf, &loc, &cache, mac, (&ns, &mut pod), &mut host, &mut ipam_done)
     });
     match res {
         Ok(v) => Ok(v),
@@ -138,7 +140,7 @@ fn configure(
     loc: &VfLocation,
     cache: &Cache,
     mac: Option<Mac>,
-    ns: &NetNs,
+    (ns, p): (&NetNs, &mut Netlink),
     host: &mut Netlink,
     ipam_done: &mut bool,
 ) -> Result<Value> {
@@ -149,7 +151,6 @@ fn configure(
     }
     let mut pod = None;
     if !loc.dpdk() {
-        let mut p = ns.netlink()?;
         if p.link_by_name(&env.ifname).map_err(nl_err("reading the pod netns"))?.is_some() {
             return Err(CniError::env(format!("CNI_IFNAME: {:?} already exists in {:?}", env.ifname, env.netns)));
         }

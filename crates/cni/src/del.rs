@@ -62,28 +62,27 @@ fn restore_netdev(cache: &Cache, ifname: &str, ns: Option<&NetNs>, host: &mut Ne
             Ok(mut pod) => {
                 let links = pod.links().unwrap_or_default();
                 if let Some(l) = find_vf(&links, cache, ifname) {
-                    let ch = LinkChange {
-                        up: Some(false),
-                        mac: orig_mac.filter(|m| Some(*m) != l.mac),
-                        mtu: Some(cache.orig.mtu).filter(|m| *m != 0 && *m != l.mtu),
-                        ..Default::default()
-                    };
-                    if let Err(e) = pod.set_link(l.index, &ch) {
-                        errs.push(format!("resetting {:?} in {:?}: {e}", l.name, ns.path));
-                    }
                     match NetNs::current() {
                         Err(e) => errs.push(format!("opening the host netns: {e}")),
                         Ok(home) => {
-                            let name = (!orig_name.is_empty()).then(|| orig_name.clone());
-                            let mut mv = LinkChange { netns: Some(home.file.as_fd()), name, ..Default::default() };
-                            let mut r = pod.set_link(l.index, &mv);
-                            if r.as_ref().is_err_and(|e| e.errno() == Some(17)) {
-                                // The original name is taken on the host: come back under a free one.
-                                mv.name = Some("sriov%d".into());
-                                r = pod.set_link(l.index, &mv);
-                            }
-                            if let Err(e) = r {
-                                errs.push(format!("moving {:?} back to the host netns: {e}", l.name));
+                            // One request: the kernel moves first (closing the link), then sets
+                            // MAC, MTU and name in the host netns.
+                            let mv = LinkChange {
+                                netns: Some(home.file.as_fd()),
+                                name: (!orig_name.is_empty()).then(|| orig_name.clone()),
+                                mac: orig_mac.filter(|m| Some(*m) != l.mac),
+                                mtu: Some(cache.orig.mtu).filter(|m| *m != 0 && *m != l.mtu),
+                                up: None,
+                            };
+                            if let Err(e) = pod.set_link(l.index, &mv) {
+                                // Still in the pod (e.g. both names taken on the host): come home
+                                // under a free name; the host pass below fixes what it can.
+                                if pod.link_by_index(l.index).ok().flatten().is_some() {
+                                    let retry = LinkChange { netns: Some(home.file.as_fd()), name: Some("sriov%d".into()), ..Default::default() };
+                                    if let Err(e2) = pod.set_link(l.index, &retry) {
+                                        errs.push(format!("moving {:?} back to the host netns: {e}; {e2}", l.name));
+                                    }
+                                }
                             }
                         }
                     }
@@ -106,8 +105,19 @@ fn restore_netdev(cache: &Cache, ifname: &str, ns: Option<&NetNs>, host: &mut Ne
         };
         if ch.name.is_some() || ch.mac.is_some() || ch.mtu.is_some() {
             let ch = LinkChange { up: ch.name.as_ref().map(|_| false), ..ch };
-            if let Err(e) = host.set_link(l.index, &ch) {
-                errs.push(format!("restoring {:?} in the host netns: {e}", l.name));
+            match host.set_link(l.index, &ch) {
+                // The original name belongs to another link now: keep this one's name.
+                Err(e) if e.errno() == Some(17) => {
+                    eprintln!("sriov: {:?} cannot get its original name back: {e}", l.name);
+                    let ch = LinkChange { name: None, up: None, ..ch };
+                    if (ch.mac.is_some() || ch.mtu.is_some())
+                        && let Err(e) = host.set_link(l.index, &ch)
+                    {
+                        errs.push(format!("restoring {:?} in the host netns: {e}", l.name));
+                    }
+                }
+                Err(e) => errs.push(format!("restoring {:?} in the host netns: {e}", l.name)),
+                Ok(()) => {}
             }
         }
     }

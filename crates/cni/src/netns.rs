@@ -43,10 +43,9 @@ impl NetNs {
         if t != NSFS_MAGIC && t != PROC_SUPER_MAGIC {
             return Err(NsOpenError::NotNetns(format!("{path:?} is not a network namespace (not an nsfs file)")));
         }
-        // Entering it proves it is a *network* namespace; do it on a scratch thread.
-        let ns = NetNs { file, path: path.to_string() };
-        ns.run(|| ()).map_err(|e| NsOpenError::NotNetns(format!("{path:?} is not a network namespace: {e}")))?;
-        Ok(ns)
+        // Whether it is a *network* namespace shows when a thread enters it (`netlink`), which
+        // every user does before changing anything.
+        Ok(NetNs { file, path: path.to_string() })
     }
 
     /// Opens `path` for ADD/CHECK: every failure is a CNI error naming CNI_NETNS.
@@ -78,9 +77,13 @@ impl NetNs {
 
     /// A netlink socket bound to this namespace.
     pub fn netlink(&self) -> Result<Netlink> {
-        self.run(Netlink::open)
-            .and_then(|r| r)
-            .map_err(|e| CniError::internal(format!("netlink socket in netns {:?}: {e}", self.path)))
+        match self.run(Netlink::open) {
+            Ok(Ok(nl)) => Ok(nl),
+            Err(e) if e.raw_os_error() == Some(22) => {
+                Err(CniError::env(format!("CNI_NETNS: {:?} is not a network namespace", self.path)))
+            }
+            Ok(Err(e)) | Err(e) => Err(CniError::internal(format!("netlink socket in netns {:?}: {e}", self.path))),
+        }
     }
 
     /// Writes `1` to `arp_notify` / `ndisc_notify` of `ifname` in this netns (errors ignored, as upstream).

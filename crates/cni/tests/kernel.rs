@@ -137,6 +137,7 @@ fn bad_input_is_a_cni_error_and_changes_nothing() {
         (f.conf(0, "1.0.0", json!({})), notns.clone(), 4, "not a network namespace"),
         (f.conf(0, "1.0.0", json!({})), "/run/netns/sct-no-such-ns".into(), 3, "does not exist"),
         (f.conf(0, "1.0.0", json!({})), "/proc/self/ns/net".into(), 4, "own network namespace"),
+        (f.conf(0, "1.0.0", json!({})), "/proc/self/ns/uts".into(), 4, "not a network namespace"),
     ];
     for (conf, ns, code, needle) in cases {
         let r = f.run("ADD", "c1", Some(&ns), "net1", &conf, &[]);
