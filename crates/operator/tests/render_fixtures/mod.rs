@@ -74,6 +74,7 @@ pub fn policy(
     p
 }
 
+#[derive(Clone, Debug)]
 pub struct Cluster {
     pub nodes: Vec<NodeInfo>,
     pub interfaces: BTreeMap<String, Vec<InterfaceExt>>,
