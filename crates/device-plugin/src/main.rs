@@ -79,19 +79,23 @@ fn go_style(args: impl Iterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
-async fn shutdown_signal() {
+/// Installs the handlers now (before anything is registered), and returns a future that
+/// completes on SIGTERM, SIGINT, SIGQUIT or SIGHUP (upstream's set).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigs = Vec::new();
     for kind in [SignalKind::terminate(), SignalKind::interrupt(), SignalKind::quit(), SignalKind::hangup()] {
-        if let Ok(s) = signal(kind) {
-            sigs.push(s);
+        match signal(kind) {
+            Ok(s) => sigs.push(s),
+            Err(e) => tracing::warn!("cannot watch signal {kind:?}: {e}"),
         }
     }
-    let waits = sigs.iter_mut().map(|s| Box::pin(async move { s.recv().await }));
-    if waits.len() == 0 {
-        std::future::pending::<()>().await;
+    async move {
+        if sigs.is_empty() {
+            std::future::pending::<()>().await;
+        }
+        futures::future::select_all(sigs.iter_mut().map(|s| Box::pin(s.recv()))).await;
     }
-    futures::future::select_all(waits).await;
 }
 
 fn main() -> std::process::ExitCode {
@@ -120,7 +124,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match rt.block_on(manager::run(opts, links, shutdown_signal())) {
+    match rt.block_on(async { manager::run(opts, links, shutdown_signal()).await }) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sriovdp: {e}");
