@@ -11,6 +11,7 @@ pub mod allocate;
 pub mod config;
 pub mod device;
 pub mod devinfo;
+pub mod explain;
 pub mod from_host;
 pub mod health;
 pub mod kubelet;

@@ -92,14 +92,20 @@ pub fn load_config(opts: &Options) -> Result<(Vec<u8>, Config), StartError> {
     Ok((bytes, config))
 }
 
-/// Discovers the host and builds the pools of `config`.
-pub fn build(opts: &Options, config: &Config) -> Result<Vec<Pool>, StartError> {
-    let found = sriov_host::discover(&opts.sysfs)?;
+/// Every candidate device on the host, with the sysfs facts `config` needs.
+pub fn discover_devices(sysfs: &SysfsRoot, config: &Config) -> Result<Vec<crate::device::Device>, StartError> {
+    let found = sriov_host::discover(sysfs)?;
     for w in &found.warnings {
         tracing::warn!("discovery: {w:?}");
     }
     let mut devices = from_host::devices(&found.devices);
-    sysfs_extra::enrich(&opts.sysfs, &mut devices, sysfs_extra::Needs::of(config));
+    sysfs_extra::enrich(sysfs, &mut devices, sysfs_extra::Needs::of(config));
+    Ok(devices)
+}
+
+/// Discovers the host and builds the pools of `config`.
+pub fn build(opts: &Options, config: &Config) -> Result<Vec<Pool>, StartError> {
+    let devices = discover_devices(&opts.sysfs, config)?;
     let facts = HostFacts { vhost_net: opts.dev_root.join("vhost-net").exists() };
     Ok(build_pools(config, &devices, facts))
 }
