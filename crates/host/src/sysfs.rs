@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// The roots discovery reads: sysfs (normally `/sys`) and the device-node root (normally `/dev`,
 /// used for `/dev/vfio/<group>`).
@@ -117,6 +117,35 @@ pub(crate) fn link_name(path: &Path) -> io::Result<Option<String>> {
     }
 }
 
+/// Resolves `..` lexically. Exact inside sysfs, whose directories under `devices/` are real
+/// directories (only the links discovery follows are symlinks); leading `..` that cannot be
+/// resolved are kept.
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            _ => out.push(c),
+        }
+    }
+    out.iter().collect()
+}
+
+/// The directory a link such as `bus/pci/devices/<addr>` points to, `..` resolved, so later
+/// reads walk no symlink.
+pub(crate) fn resolve_link(link: &Path) -> io::Result<PathBuf> {
+    let target = fs::read_link(link)?;
+    let base = link.parent().unwrap_or(Path::new(""));
+    Ok(normalize(&base.join(target)))
+}
+
 /// Names of the entries of a directory, sorted. `Ok(None)` when the directory is absent.
 pub(crate) fn dir_names(path: &Path) -> io::Result<Option<Vec<String>>> {
     let entries = match fs::read_dir(path) {
@@ -170,6 +199,17 @@ mod tests {
         assert_eq!(parse_hex_id("0x0200", 6), None);
         assert_eq!(parse_hex_id("0xzz86", 4), None);
         assert_eq!(parse_hex_id("", 4), None);
+    }
+
+    #[test]
+    fn normalizes_like_the_kernels_links() {
+        let p = normalize(Path::new(
+            "/sys/bus/pci/devices/../../../devices/pci0000:00/0000:00:01.0/0000:01:00.0",
+        ));
+        assert_eq!(p, Path::new("/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0"));
+        assert_eq!(normalize(Path::new("fx/sys/a/../b")), Path::new("fx/sys/b"));
+        assert_eq!(normalize(Path::new("../a/./b/..")), Path::new("../a"));
+        assert_eq!(normalize(Path::new("/../a")), Path::new("/a"));
     }
 
     #[test]

@@ -24,6 +24,11 @@ fn only_warning<'a>(d: &'a Discovery, kind: WarningKind, path: &Path) -> &'a War
     w
 }
 
+/// The real directory of a function: what warnings name (the listing's own warnings aside).
+fn real(fx: &sriov_host::fixture::Fixture, addr: &str) -> std::path::PathBuf {
+    fx.device_dir(addr).expect("device dir")
+}
+
 /// Replaces a file with a directory: unreadable even for root (EISDIR).
 fn make_unreadable(path: &Path) {
     fs::remove_file(path).expect("remove file");
@@ -35,7 +40,7 @@ fn garbage_in_sriov_totalvfs() {
     let (_d, fx) = build(|h| h.igb_82576(3));
     fx.write_attr(IGB, "sriov_totalvfs", "seven\n").expect("write");
     let d = scan(&fx);
-    let path = fx.device_path(IGB).join("sriov_totalvfs");
+    let path = real(&fx, IGB).join("sriov_totalvfs");
     let w = only_warning(&d, WarningKind::Invalid, &path);
     assert!(
         w.message.contains("\"seven\"") && w.message.contains("not SR-IOV capable"),
@@ -55,11 +60,7 @@ fn garbage_in_sriov_numvfs_falls_back_to_the_links() {
     let (_d, fx) = build(|h| h.igb_82576(2));
     fx.write_attr(IGB, "sriov_numvfs", "\u{1}\u{2}").expect("write");
     let d = scan(&fx);
-    only_warning(
-        &d,
-        WarningKind::Invalid,
-        &fx.device_path(IGB).join("sriov_numvfs"),
-    );
+    only_warning(&d, WarningKind::Invalid, &real(&fx, IGB).join("sriov_numvfs"));
     let p = pf(&d, IGB);
     assert_eq!((p.total_vfs, p.num_vfs, p.vfs.len()), (7, 2, 2));
 }
@@ -72,7 +73,7 @@ fn unreadable_sriov_totalvfs() {
     let w = only_warning(
         &d,
         WarningKind::Unreadable,
-        &fx.device_path(IGB).join("sriov_totalvfs"),
+        &real(&fx, IGB).join("sriov_totalvfs"),
     );
     assert!(w.message.contains("cannot read"), "{w}");
     assert_eq!(pf(&d, IGB).total_vfs, 0);
@@ -86,7 +87,7 @@ fn unreadable_vendor_skips_the_vf_only() {
     only_warning(
         &d,
         WarningKind::Unreadable,
-        &fx.device_path("0000:01:10.2").join("vendor"),
+        &real(&fx, "0000:01:10.2").join("vendor"),
     );
     let idx: Vec<_> = pf(&d, IGB).vfs.iter().map(|v| v.vf_index).collect();
     assert_eq!(idx, [Some(0), Some(2)]);
@@ -126,7 +127,7 @@ fn vf_vanishing_between_listing_and_reading() {
     let (_d, mut fx) = build(|h| h.igb_82576(4));
     fx.vanish_device("0000:01:10.4").expect("vanish");
     let d = scan(&fx);
-    only_warning(&d, WarningKind::Vanished, &fx.device_path("0000:01:10.4"));
+    only_warning(&d, WarningKind::Vanished, &real(&fx, "0000:01:10.4"));
     let idx: Vec<_> = pf(&d, IGB).vfs.iter().map(|v| v.vf_index).collect();
     assert_eq!(idx, [Some(0), Some(1), Some(3)]);
 }
@@ -138,7 +139,7 @@ fn virtfn_link_to_a_missing_vf() {
     fx.vanish_device("0000:01:10.6").expect("vanish");
     fs::remove_file(fx.device_path("0000:01:10.6")).expect("unlist");
     let d = scan(&fx);
-    let w = only_warning(&d, WarningKind::Vanished, &fx.device_path(IGB).join("virtfn3"));
+    let w = only_warning(&d, WarningKind::Vanished, &real(&fx, IGB).join("virtfn3"));
     assert!(w.message.contains("skipped"), "{w}");
     assert_eq!(pf(&d, IGB).vfs.len(), 3);
 }
@@ -148,7 +149,7 @@ fn vf_whose_pf_lacks_the_virtfn_link() {
     let (_d, fx) = build(|h| h.igb_82576(2));
     fs::remove_file(fx.device_dir(IGB).expect("dir").join("virtfn1")).expect("rm virtfn1");
     let d = scan(&fx);
-    only_warning(&d, WarningKind::Inconsistent, &fx.device_path("0000:01:10.2"));
+    only_warning(&d, WarningKind::Inconsistent, &real(&fx, "0000:01:10.2"));
     assert_eq!(pf(&d, IGB).vfs.len(), 1);
     let orphan = &d.devices.orphan_vfs[0];
     assert_eq!(
@@ -187,11 +188,8 @@ fn garbage_ids_class_numa_and_names() {
     got.sort();
     let mut want = vec![
         (WarningKind::Invalid, fx.device_path("0000:06:00.0").join("class")),
-        (
-            WarningKind::Invalid,
-            fx.device_path("0000:05:00.0").join("numa_node"),
-        ),
-        (WarningKind::Invalid, fx.device_path(IGB).join("vendor")),
+        (WarningKind::Invalid, real(&fx, "0000:05:00.0").join("numa_node")),
+        (WarningKind::Invalid, real(&fx, IGB).join("vendor")),
         (
             WarningKind::Invalid,
             fx.sys().join("bus/pci/devices/not-an-address"),

@@ -93,13 +93,8 @@ impl Scan<'_> {
                 continue;
             };
             let link = dir.join(name);
-            match sysfs::link_name(&link) {
-                Ok(Some(target)) => sriov.virtfns.push((index, target)),
-                Ok(None) => self.warn(
-                    &link,
-                    WarningKind::Vanished,
-                    "vanished during the scan; VF skipped",
-                ),
+            match std::fs::read_link(&link) {
+                Ok(target) => sriov.virtfns.push((index, target)),
                 Err(e) => self.io_warn(&link, &e, "VF skipped"),
             }
         }

@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::model::{HostDevices, PciAddress, PfDevice, VfDevice};
+use crate::model::{HostDevices, PciAddress, PciDevice, PfDevice, VfDevice};
 use crate::sysfs::{self, SysfsRoot};
 use crate::warning::{Warning, WarningKind};
 
@@ -66,7 +66,6 @@ pub fn discover(root: &SysfsRoot) -> Result<Discovery, DiscoverError> {
     let mut scan = Scan {
         root,
         warnings: Vec::new(),
-        skipped: HashSet::new(),
     };
     let devices = scan.run(&names);
     Ok(Discovery {
@@ -75,20 +74,30 @@ pub fn discover(root: &SysfsRoot) -> Result<Discovery, DiscoverError> {
     })
 }
 
-/// A listed network function, classified.
-struct Listed {
-    addr: PciAddress,
-    class: String,
-    /// Target name of `physfn` (VFs only), as read.
-    physfn: Option<String>,
-}
-
 pub(crate) struct Scan<'a> {
     pub(crate) root: &'a SysfsRoot,
     pub(crate) warnings: Vec<Warning>,
-    /// Listed functions already skipped with a warning (not read again through a `virtfn` link).
-    skipped: HashSet<String>,
 }
+
+/// A VF to read: found through its PF's `virtfnN` link.
+struct VfJob {
+    pf: usize,
+    index: u32,
+    addr: PciAddress,
+    /// Its real directory (the `virtfnN` target resolved against the PF's real directory).
+    dir: PathBuf,
+}
+
+/// A function with a `physfn` link that no PF claimed.
+struct Unclaimed {
+    addr: PciAddress,
+    dir: PathBuf,
+    class: String,
+    physfn: String,
+}
+
+/// Below this many VFs, threads cost more than they save.
+const PARALLEL_MIN_VFS: usize = 128;
 
 impl Scan<'_> {
     pub(crate) fn warn(&mut self, path: impl Into<PathBuf>, kind: WarningKind, message: impl Into<String>) {
@@ -112,55 +121,131 @@ impl Scan<'_> {
         }
     }
 
+    /// One pass over `bus/pci/devices` in address order. A VF's address is always above its
+    /// PF's (routing ID + offset), so by the time the listing reaches a VF its PF has claimed it
+    /// and it costs nothing here; it is read, with all other VFs, in [`Self::read_vfs`].
     fn run(&mut self, names: &[String]) -> HostDevices {
-        let listed = self.list_network_functions(names);
-        let listed_addrs: HashSet<&PciAddress> = listed.iter().map(|l| &l.addr).collect();
-
-        let mut pfs = Vec::new();
-        // PF address -> whether its VFs are taken from it (false: treated as not SR-IOV capable).
+        let listed: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let mut claimed: HashSet<PciAddress> = HashSet::new();
+        let mut pfs: Vec<PfDevice> = Vec::new();
+        // PF address -> whether it is SR-IOV capable (false: garbage `sriov_totalvfs`).
         let mut pf_sriov: HashMap<PciAddress, bool> = HashMap::new();
-        let mut taken: HashSet<PciAddress> = HashSet::new();
-        for l in listed.iter().filter(|l| l.physfn.is_none()) {
-            let dir = self.root.pci_device(l.addr.as_str());
-            // A VF's address is always above its PF's, so its PF has been read by now.
-            if taken.contains(&l.addr) {
-                let msg = "no physfn link, but a PF's virtfn link points here; reported as that PF's VF";
-                self.warn(&dir, WarningKind::Inconsistent, msg);
-                continue;
-            }
-            let Some(pf) = self.read_pf(&dir, &l.addr, &l.class, &listed_addrs, &mut taken) else {
+        let mut jobs: Vec<VfJob> = Vec::new();
+        let mut unclaimed: Vec<Unclaimed> = Vec::new();
+
+        for name in names {
+            let link = self.root.pci_device(name);
+            let Ok(addr) = name.parse::<PciAddress>() else {
+                self.warn(
+                    &link,
+                    WarningKind::Invalid,
+                    "not a PCI address (dddd:bb:dd.f); skipped",
+                );
                 continue;
             };
-            pf_sriov.insert(l.addr.clone(), pf.1);
-            pfs.push(pf.0);
+            if claimed.contains(&addr) {
+                continue;
+            }
+            let Some(class) = self.network_class(&link) else {
+                continue;
+            };
+            let dir = sysfs::resolve_link(&link).unwrap_or_else(|_| link.clone());
+            let physfn_path = dir.join("physfn");
+            let physfn = sysfs::link_name(&physfn_path).unwrap_or_else(|e| {
+                self.io_warn(&physfn_path, &e, "function treated as a PF");
+                None
+            });
+            if let Some(physfn) = physfn {
+                unclaimed.push(Unclaimed {
+                    addr,
+                    dir,
+                    class,
+                    physfn,
+                });
+                continue;
+            }
+            let Some(pci) = self.read_function(&dir, &addr, Some(&class)) else {
+                continue;
+            };
+            let eswitch_mode = pci.netdev().and_then(|n| {
+                sysfs::read_attr(&dir.join("net").join(&n.name).join("compat/devlink/mode"))
+                    .ok()
+                    .flatten()
+            });
+            let sriov = self.read_sriov(&dir);
+            let pf_idx = pfs.len();
+            for (index, target) in &sriov.virtfns {
+                let vf_link = dir.join(format!("virtfn{index}"));
+                let name = target
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default();
+                let Ok(vf_addr) = name.parse::<PciAddress>() else {
+                    let msg = format!("link target {target:?} is not a PCI address; VF skipped");
+                    self.warn(&vf_link, WarningKind::Invalid, msg);
+                    continue;
+                };
+                claimed.insert(vf_addr.clone());
+                let vf_dir = sysfs::normalize(&dir.join(target));
+                // Not listed: created after the listing, or gone. Only then is a check worth it.
+                if !listed.contains(vf_addr.as_str()) && std::fs::symlink_metadata(&vf_dir).is_err() {
+                    let msg = format!(
+                        "points to {}, which does not exist (VF removed?); VF skipped",
+                        vf_dir.display()
+                    );
+                    self.warn(&vf_link, WarningKind::Vanished, msg);
+                    continue;
+                }
+                jobs.push(VfJob {
+                    pf: pf_idx,
+                    index: *index,
+                    addr: vf_addr,
+                    dir: vf_dir,
+                });
+            }
+            pf_sriov.insert(addr, sriov.usable);
+            pfs.push(PfDevice {
+                pci,
+                total_vfs: sriov.total,
+                num_vfs: sriov.num,
+                eswitch_mode,
+                vfs: Vec::new(),
+            });
+        }
+
+        for (job, vf) in jobs.iter().zip(self.read_vfs(&jobs)) {
+            let Some(pci) = vf else { continue };
+            let pf_address = Some(pfs[job.pf].pci.address.clone());
+            pfs[job.pf].vfs.push(VfDevice {
+                pci,
+                vf_index: Some(job.index),
+                pf_address,
+            });
         }
 
         let mut orphan_vfs = Vec::new();
-        for l in listed.iter() {
-            let Some(pf_name) = &l.physfn else { continue };
-            if taken.contains(&l.addr) {
-                continue;
-            }
-            let dir = self.root.pci_device(l.addr.as_str());
-            let pf_address: Option<PciAddress> = pf_name.parse().ok();
+        for u in unclaimed {
+            let pf_address: Option<PciAddress> = u.physfn.parse().ok();
             if pf_address.is_none() {
-                self.warn(
-                    dir.join("physfn"),
-                    WarningKind::Invalid,
-                    format!("link target {pf_name:?} is not a PCI address; VF reported without its PF"),
+                let msg = format!(
+                    "link target {:?} is not a PCI address; VF reported without its PF",
+                    u.physfn
                 );
+                self.warn(u.dir.join("physfn"), WarningKind::Invalid, msg);
             }
             match pf_address.as_ref().and_then(|a| pf_sriov.get(a)) {
                 // The PF was treated as not SR-IOV capable: its warning already says so.
                 Some(false) => continue,
-                Some(true) => self.warn(
-                    &dir,
-                    WarningKind::Inconsistent,
-                    format!("VF's PF {pf_name} has no virtfn link to it; VF reported without an index"),
-                ),
+                Some(true) => {
+                    let msg = format!(
+                        "VF's PF {} has no virtfn link to it; VF reported without an index",
+                        u.physfn
+                    );
+                    self.warn(&u.dir, WarningKind::Inconsistent, msg);
+                }
                 None => {}
             }
-            let Some(pci) = self.read_function(&dir, &l.addr, Some(&l.class)) else {
+            let Some(pci) = self.read_function(&u.dir, &u.addr, Some(&u.class)) else {
                 continue;
             };
             orphan_vfs.push(VfDevice {
@@ -172,116 +257,87 @@ impl Scan<'_> {
         HostDevices { pfs, orphan_vfs }
     }
 
-    /// Lists `bus/pci/devices`, keeping network functions (class `0x02xxxx`) in address order.
-    fn list_network_functions(&mut self, names: &[String]) -> Vec<Listed> {
-        let mut out = Vec::new();
-        for name in names {
-            let dir = self.root.pci_device(name);
-            let Ok(addr) = name.parse::<PciAddress>() else {
-                self.warn(
-                    &dir,
-                    WarningKind::Invalid,
-                    "not a PCI address (dddd:bb:dd.f); skipped",
-                );
-                continue;
-            };
-            let class_path = dir.join("class");
-            let raw = match sysfs::read_attr(&class_path) {
-                Ok(Some(raw)) => raw,
-                Ok(None) => {
-                    let msg = "no such device (removed during the scan, or a dangling link); skipped";
-                    self.warn(&dir, WarningKind::Vanished, msg);
-                    self.skipped.insert(name.clone());
-                    continue;
-                }
-                Err(e) => {
-                    self.io_warn(&class_path, &e, "device skipped");
-                    self.skipped.insert(name.clone());
-                    continue;
-                }
-            };
-            let Some(class) = sysfs::parse_hex_id(&raw, 6) else {
-                self.warn(
-                    &class_path,
-                    WarningKind::Invalid,
-                    format!("invalid PCI class {raw:?}; device skipped"),
-                );
-                self.skipped.insert(name.clone());
-                continue;
-            };
-            if !class.starts_with("02") {
-                continue;
+    /// The class of a listed function when it is a network function (`0x02xxxx`).
+    fn network_class(&mut self, link: &Path) -> Option<String> {
+        let class_path = link.join("class");
+        let raw = match sysfs::read_attr(&class_path) {
+            Ok(Some(raw)) => raw,
+            Ok(None) => {
+                let msg = "no such device (removed during the scan, or a dangling link); skipped";
+                self.warn(link, WarningKind::Vanished, msg);
+                return None;
             }
-            let physfn_path = dir.join("physfn");
-            let physfn = match sysfs::link_name(&physfn_path) {
-                Ok(p) => p,
-                Err(e) => {
-                    self.io_warn(&physfn_path, &e, "function treated as a PF");
-                    None
-                }
-            };
-            out.push(Listed { addr, class, physfn });
-        }
-        out
+            Err(e) => {
+                self.io_warn(&class_path, &e, "device skipped");
+                return None;
+            }
+        };
+        let Some(class) = sysfs::parse_hex_id(&raw, 6) else {
+            self.warn(
+                &class_path,
+                WarningKind::Invalid,
+                format!("invalid PCI class {raw:?}; device skipped"),
+            );
+            return None;
+        };
+        class.starts_with("02").then_some(class)
     }
 
-    /// Reads one PF, its SR-IOV state and its VFs. Returns the PF and whether its VFs were taken.
-    fn read_pf(
-        &mut self,
-        dir: &Path,
-        addr: &PciAddress,
-        class: &str,
-        listed: &HashSet<&PciAddress>,
-        taken: &mut HashSet<PciAddress>,
-    ) -> Option<(PfDevice, bool)> {
-        let pci = self.read_function(dir, addr, Some(class))?;
-        let eswitch_mode = pci.netdev().and_then(|n| {
-            sysfs::read_attr(&dir.join("net").join(&n.name).join("compat/devlink/mode"))
-                .ok()
-                .flatten()
-        });
-        let sriov = self.read_sriov(dir);
-        let mut pf = PfDevice {
-            pci,
-            total_vfs: sriov.total,
-            num_vfs: sriov.num,
-            eswitch_mode,
-            vfs: Vec::new(),
+    /// Reads the VFs, on several threads when there are many; results in `jobs` order and
+    /// warnings in the order a sequential scan would give them.
+    fn read_vfs(&mut self, jobs: &[VfJob]) -> Vec<Option<PciDevice>> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        if threads < 2 || jobs.len() < PARALLEL_MIN_VFS {
+            return jobs
+                .iter()
+                .map(|j| self.read_function(&j.dir, &j.addr, None))
+                .collect();
+        }
+        let root = self.root;
+        let chunk = jobs.len().div_ceil(threads);
+        let read_chunk = move |part: &[VfJob]| {
+            let mut scan = Scan {
+                root,
+                warnings: Vec::new(),
+            };
+            let out: Vec<_> = part
+                .iter()
+                .map(|j| scan.read_function(&j.dir, &j.addr, None))
+                .collect();
+            (out, scan.warnings)
         };
-        if !sriov.usable {
-            return Some((pf, false));
+        let parts: Vec<(Vec<Option<PciDevice>>, Vec<Warning>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .chunks(chunk)
+                .map(|part| {
+                    (
+                        part,
+                        std::thread::Builder::new().spawn_scoped(s, move || read_chunk(part)),
+                    )
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(part, h)| match h {
+                    // No thread (resource limits): read this part here.
+                    Err(_) => read_chunk(part),
+                    Ok(h) => h.join().unwrap_or_else(|_| {
+                        let w = Warning::new(
+                            &part[0].dir,
+                            WarningKind::Unreadable,
+                            "reader thread failed; VFs skipped",
+                        );
+                        (vec![None; part.len()], vec![w])
+                    }),
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(jobs.len());
+        for (vfs, warnings) in parts {
+            out.extend(vfs);
+            self.warnings.extend(warnings);
         }
-        for (index, target) in sriov.virtfns {
-            let link = dir.join(format!("virtfn{index}"));
-            let Ok(vf_addr) = target.parse::<PciAddress>() else {
-                self.warn(
-                    &link,
-                    WarningKind::Invalid,
-                    format!("link target {target:?} is not a PCI address; VF skipped"),
-                );
-                continue;
-            };
-            taken.insert(vf_addr.clone());
-            if self.skipped.contains(vf_addr.as_str()) {
-                continue;
-            }
-            // Through bus/pci/devices when listed; else through the PF's link (a VF created after
-            // the listing, or one that is gone: then the read reports it vanished).
-            let vf_dir = if listed.contains(&vf_addr) {
-                self.root.pci_device(vf_addr.as_str())
-            } else {
-                link
-            };
-            let Some(vf) = self.read_function(&vf_dir, &vf_addr, None) else {
-                continue;
-            };
-            pf.vfs.push(VfDevice {
-                pci: vf,
-                vf_index: Some(index),
-                pf_address: Some(addr.clone()),
-            });
-        }
-        Some((pf, true))
+        out
     }
 }
 
@@ -291,6 +347,6 @@ struct Sriov {
     num: u32,
     /// False when `sriov_totalvfs` is garbage: the device is then treated as not SR-IOV capable.
     usable: bool,
-    /// `(N, target name)` of each `virtfnN`, sorted by N.
-    virtfns: Vec<(u32, String)>,
+    /// `(N, link target)` of each `virtfnN` (`../0000:01:10.0`), sorted by N.
+    virtfns: Vec<(u32, PathBuf)>,
 }
