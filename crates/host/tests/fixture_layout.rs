@@ -294,3 +294,18 @@ fn remove_device_leaves_nothing_behind() {
             .is_none()
     );
 }
+
+#[test]
+fn sriov_vf_device_is_printed_like_the_kernel() {
+    // NOTES.md: the lab's NVMe shows `sriov_vf_device 10` for device 0x0010 (`%x`).
+    let (_d, fx) = build(|h| h.igb_82576(0));
+    let nvme = fx.device_dir("0000:02:00.0").expect("nvme");
+    assert_eq!(
+        fs::read_to_string(nvme.join("sriov_vf_device")).expect("read"),
+        "10\n"
+    );
+    assert_eq!(
+        fs::read_to_string(nvme.join("sriov_offset")).expect("read"),
+        "1\n"
+    );
+}
