@@ -1,6 +1,7 @@
 //! `sriovctl`: the SR-IOV admin's CLI. One module per subcommand.
 
 mod admission;
+mod explain;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,8 @@ enum Command {
     Validate(admission::AdmissionArgs),
     /// Run the operator's mutating webhook on an AdmissionReview (or a bare object).
     Mutate(admission::AdmissionArgs),
+    /// Which device-plugin pool takes each device, or why none does.
+    Explain(explain::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,5 +30,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate(args) => admission::run(Hook::Validate, &args),
         Command::Mutate(args) => admission::run(Hook::Mutate, &args),
+        Command::Explain(args) => explain::run(&args),
     }
 }
