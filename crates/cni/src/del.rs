@@ -38,7 +38,11 @@ pub fn restore(ctx: &Ctx, cache: &Cache, ifname: &str, ns: Option<&NetNs>, host:
     let mut errs = Vec::new();
     let orig = cache.orig.vf_state();
     let current = ctx.with_pf(host, |pf| pf.vf_state(&cache.master, cache.vf_id)).ok();
-    for ch in restore_plan(&cache.applied_fields(), &orig, cache.effective_mac(), current.as_ref()) {
+    let plan = restore_plan(&cache.applied_fields(), &orig, cache.effective_mac(), current.as_ref());
+    // A cleared admin MAC also clears the PF's filter for the VF's own MAC: the VF must
+    // register it again (igbvf does so when its netdev MAC is written).
+    let reregister = plan.contains(&crate::plan::VfChange::Mac(crate::config::Mac::ZERO));
+    for ch in plan {
         if let Err(e) = ctx.with_pf(host, |pf| pf.set_vf(&cache.master, cache.vf_id, &ch)) {
             errs.push(format!("restoring {ch}: {}", e.msg));
         }
@@ -47,12 +51,19 @@ pub fn restore(ctx: &Ctx, cache: &Cache, ifname: &str, ns: Option<&NetNs>, host:
         cache.device_id.parse::<PciAddress>().ok().and_then(|id| ctx.sysfs.driver(&id)).is_some_and(|d| USERSPACE_DRIVERS.contains(&d.as_str()))
     });
     if !dpdk {
-        restore_netdev(cache, ifname, ns, host, &mut errs);
+        restore_netdev(cache, ifname, ns, host, reregister, &mut errs);
     }
     errs
 }
 
-fn restore_netdev(cache: &Cache, ifname: &str, ns: Option<&NetNs>, host: &mut Netlink, errs: &mut Vec<String>) {
+fn restore_netdev(
+    cache: &Cache,
+    ifname: &str,
+    ns: Option<&NetNs>,
+    host: &mut Netlink,
+    mut reregister: bool,
+    errs: &mut Vec<String>,
+) {
     let orig_name = cache.orig.host_ifname.clone();
     let orig_mac = cache.effective_mac();
     // 1. In the pod netns: down, original MAC/MTU, then back home under the original name.
@@ -74,6 +85,9 @@ fn restore_netdev(cache: &Cache, ifname: &str, ns: Option<&NetNs>, host: &mut Ne
                                 mtu: Some(cache.orig.mtu).filter(|m| *m != 0 && *m != l.mtu),
                                 up: None,
                             };
+                            if mv.mac.is_some() {
+                                reregister = false;
+                            }
                             if let Err(e) = pod.set_link(l.index, &mv) {
                                 // Still in the pod (e.g. both names taken on the host): come home
                                 // under a free name; the host pass below fixes what it can.
@@ -118,6 +132,20 @@ fn restore_netdev(cache: &Cache, ifname: &str, ns: Option<&NetNs>, host: &mut Ne
                 }
                 Err(e) => errs.push(format!("restoring {:?} in the host netns: {e}", l.name)),
                 Ok(()) => {}
+            }
+        }
+        if ch.mac.is_some() {
+            reregister = false;
+        }
+        if reregister && let Some(mac) = orig_mac {
+            // Writing the same MAC does nothing: go through a neighbour address and back.
+            let mut tmp = mac;
+            tmp.0[5] ^= 1;
+            for m in [tmp, mac] {
+                if let Err(e) = host.set_link(l.index, &LinkChange { mac: Some(m), ..Default::default() }) {
+                    errs.push(format!("re-registering the MAC of {:?} with its PF: {e}", l.name));
+                    break;
+                }
             }
         }
     }

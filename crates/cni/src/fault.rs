@@ -4,20 +4,26 @@
 
 use crate::error::{CniError, Result};
 
-/// The configured fault, if any.
+/// The configured fault, if any; with `SRIOV_CNI_TRACE=1` each step's time goes to stderr.
 #[derive(Clone, Debug, Default)]
-pub struct Fault(pub Option<(bool, String)>);
+pub struct Fault(pub Option<(bool, String)>, pub Option<std::time::Instant>);
 
 impl Fault {
     pub fn from_env() -> Fault {
-        Fault(std::env::var("SRIOV_CNI_TEST_FAULT").ok().and_then(|v| {
-            let (kind, step) = v.split_once(':')?;
-            Some((kind == "abort", step.to_string()))
-        }))
+        Fault(
+            std::env::var("SRIOV_CNI_TEST_FAULT").ok().and_then(|v| {
+                let (kind, step) = v.split_once(':')?;
+                Some((kind == "abort", step.to_string()))
+            }),
+            std::env::var_os("SRIOV_CNI_TRACE").map(|_| std::time::Instant::now()),
+        )
     }
 
     /// Called after `step` completed.
     pub fn at(&self, step: &str) -> Result<()> {
+        if let Some(t0) = self.1 {
+            eprintln!("sriov: step {step} at {:.3} ms", t0.elapsed().as_secs_f64() * 1e3);
+        }
         match &self.0 {
             Some((true, s)) if s == step => std::process::abort(),
             Some((false, s)) if s == step => Err(CniError::internal(format!("injected failure after step {step}"))),
