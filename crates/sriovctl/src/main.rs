@@ -2,6 +2,7 @@
 
 mod admission;
 mod explain;
+mod render;
 
 use std::process::ExitCode;
 
@@ -17,6 +18,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Print what the operator would write (node states, device-plugin config, NADs) for the
+    /// given manifests, without a cluster.
+    Render(render::RenderArgs),
     /// Run the operator's validating webhook on an AdmissionReview (or a bare object).
     Validate(admission::AdmissionArgs),
     /// Run the operator's mutating webhook on an AdmissionReview (or a bare object).
@@ -28,6 +32,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Render(args) => render::run(&args),
         Command::Validate(args) => admission::run(Hook::Validate, &args),
         Command::Mutate(args) => admission::run(Hook::Mutate, &args),
         Command::Explain(args) => explain::run(&args),
