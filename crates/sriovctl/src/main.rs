@@ -1,6 +1,7 @@
 //! `sriovctl`: the SR-IOV admin's CLI. One module per subcommand.
 
 mod admission;
+mod discover;
 mod explain;
 mod render;
 
@@ -18,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The node's SR-IOV hardware from sysfs: PFs, their VFs, drivers, netdevs, IOMMU groups.
+    Discover(discover::DiscoverArgs),
     /// Print what the operator would write (node states, device-plugin config, NADs) for the
     /// given manifests, without a cluster.
     Render(render::RenderArgs),
@@ -32,6 +35,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Discover(args) => discover::run(&args),
         Command::Render(args) => render::run(&args),
         Command::Validate(args) => admission::run(Hook::Validate, &args),
         Command::Mutate(args) => admission::run(Hook::Mutate, &args),
