@@ -3,7 +3,8 @@
 //! FILE holds an `AdmissionReview` (v1, with its `request`) followed by the cluster's other
 //! objects (nodes, node states, policies, the operator config, the `supported-nic-ids`
 //! ConfigMap). The first document may also be a bare object (e.g. a policy manifest): it is
-//! then reviewed as a `CREATE` of that object. The answer is the `AdmissionReview` with its
+//! then checked against the CRD schema as the API server would (a violation is a denial naming
+//! the object and field) and reviewed as a `CREATE` of that object. The answer is the `AdmissionReview` with its
 //! `response`, computed by the same code as the HTTPS webhook.
 //!
 //! Exit status: 0 allowed, 1 denied (the review is still printed), 2 unusable input (message
@@ -80,8 +81,16 @@ fn read_input(file: &Path) -> Result<String, InputError> {
     std::fs::read_to_string(file).map_err(|source| InputError::Read { path, source })
 }
 
-/// Wraps a bare object into the `CREATE` review the API server would send for it.
-fn wrap_object(path: &str, object: Value) -> Result<Value, InputError> {
+/// A bare object, ready for the webhook or already refused by the API server's checks.
+enum Bare {
+    Review(Value),
+    /// The CRD schema refuses it (the API server would, before any webhook): the text.
+    Refused(String),
+}
+
+/// Wraps a bare object into the `CREATE` review the API server would send for it, after the
+/// API server's own checks (CRD schema: types, enums, ranges, required fields).
+fn wrap_object(path: &str, object: Value) -> Result<Bare, InputError> {
     let meta = object.get("metadata");
     let get = |k: &str| {
         meta.and_then(|m| m.get(k))
@@ -123,9 +132,12 @@ fn wrap_object(path: &str, object: Value) -> Result<Value, InputError> {
     if name.is_empty() {
         return Err(err("metadata.name", "missing".to_string()));
     }
+    if let Err(e) = sriov_api::parse::object_from_value(0, object.clone()) {
+        return Ok(Bare::Refused(e.to_string()));
+    }
     let gvk = json!({"group": "sriovnetwork.openshift.io", "version": "v1", "kind": kind});
     let gvr = json!({"group": "sriovnetwork.openshift.io", "version": "v1", "resource": resource});
-    Ok(json!({
+    Ok(Bare::Review(json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "request": {
@@ -139,7 +151,20 @@ fn wrap_object(path: &str, object: Value) -> Result<Value, InputError> {
             "oldObject": null,
             "dryRun": true,
         }
-    }))
+    })))
+}
+
+/// The review a refused bare object gets: the webhook's shape, the API server's text.
+fn refused(text: &str) -> Value {
+    json!({
+        "kind": "AdmissionReview",
+        "apiVersion": "admission.k8s.io/v1",
+        "response": {
+            "uid": "00000000-0000-0000-0000-000000000000",
+            "allowed": false,
+            "status": {"metadata": {}, "message": text, "reason": text},
+        }
+    })
 }
 
 /// Reviews FILE with `hook`; returns the response review.
@@ -157,7 +182,10 @@ pub fn review_file(hook: Hook, args: &AdmissionArgs, dev_mode: bool) -> Result<V
     let review = if first.get("kind").and_then(Value::as_str) == Some("AdmissionReview") {
         first
     } else {
-        wrap_object(&path, first)?
+        match wrap_object(&path, first)? {
+            Bare::Review(r) => r,
+            Bare::Refused(text) => return Ok(refused(&text)),
+        }
     };
     let namespace = args
         .namespace

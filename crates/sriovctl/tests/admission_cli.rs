@@ -267,3 +267,46 @@ fn bad_input_names_object_and_field() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("/nonexistent/x.yaml"));
 }
+
+#[test]
+fn bare_objects_get_the_api_servers_schema_checks_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        "net.yaml",
+        "apiVersion: sriovnetwork.openshift.io/v1\nkind: SriovNetwork\nmetadata: {name: n1, namespace: sriov-network-operator}\n\
+         spec: {resourceName: r, vlan: 5000}\n",
+    );
+    let out = sriovctl(&["validate", "-f", &file, "-o", "json"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let reason = json_out(&out)["response"]["status"]["reason"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        reason.contains("SriovNetwork/n1") && reason.contains("spec.vlan"),
+        "{reason}"
+    );
+    // In the operator namespace a networkNamespace is fine; elsewhere the webhook refuses it.
+    let ok = write(
+        dir.path(),
+        "ok.yaml",
+        "apiVersion: sriovnetwork.openshift.io/v1\nkind: SriovNetwork\nmetadata: {name: n2, namespace: sriov-network-operator}\n\
+         spec: {resourceName: r, networkNamespace: apps}\n",
+    );
+    assert_eq!(sriovctl(&["validate", "-f", &ok], &[]).status.code(), Some(0));
+    let elsewhere = write(
+        dir.path(),
+        "elsewhere.yaml",
+        "apiVersion: sriovnetwork.openshift.io/v1\nkind: SriovNetwork\nmetadata: {name: n3, namespace: apps}\n\
+         spec: {resourceName: r, networkNamespace: other}\n",
+    );
+    let out = sriovctl(&["validate", "-f", &elsewhere], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        json_out(&out)["response"]["status"]["reason"],
+        format!(
+            ".Spec.NetworkNamespace field can't be specified if the resource is not in the {NS} namespace"
+        )
+    );
+}
