@@ -8,17 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Request, header};
-use hyper_util::rt::TokioIo;
-use rustls::RootCertStore;
-use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 use sriov_operator::admission::{Cluster, Settings, parse_objects};
 use sriov_operator::webhook::{self, TlsFiles, Webhook};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
+use webhook_support::{Cert, make_cert, request};
+
+mod webhook_support;
 
 const NS: &str = "sriov-network-operator";
 
@@ -47,25 +42,6 @@ spec:
   priority: 10
   nicSelector: {pfNames: ["eth1#0-1"]}
 "#;
-
-struct Cert {
-    der: CertificateDer<'static>,
-    cert_pem: String,
-    key_pem: String,
-}
-
-fn make_cert(cn: &str) -> Cert {
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("params");
-    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = params.self_signed(&key).expect("self-signed");
-    Cert {
-        der: cert.der().clone(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    }
-}
 
 fn write_atomically(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp");
@@ -113,48 +89,6 @@ async fn start(cert: &Cert) -> Server {
         }
     });
     Server { addr, handle, dir }
-}
-
-/// One HTTPS request on a new connection that trusts only `trust`; returns the status, the
-/// body and the certificate the server presented.
-async fn request(
-    addr: SocketAddr,
-    trust: &Cert,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: String,
-) -> anyhow::Result<(u16, String, CertificateDer<'static>)> {
-    let mut roots = RootCertStore::empty();
-    roots.add(trust.der.clone())?;
-    let config =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    let tcp = TcpStream::connect(addr).await?;
-    let tls = TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost")?, tcp)
-        .await?;
-    let presented = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .cloned();
-    let presented = presented.ok_or_else(|| anyhow::anyhow!("no peer certificate"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-    tokio::spawn(conn);
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, "localhost")
-        .header(header::CONTENT_TYPE, content_type)
-        .body(Full::new(Bytes::from(body)))?;
-    let resp = sender.send_request(req).await?;
-    let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await?.to_bytes();
-    Ok((status, String::from_utf8_lossy(&body).into_owned(), presented))
 }
 
 /// An AdmissionReview as kube-apiserver sends it for a policy.
