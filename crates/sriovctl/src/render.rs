@@ -48,14 +48,20 @@ pub enum RenderCliError {
     #[error("{path}: {source}")]
     Parse {
         path: String,
-        source: sriov_api::ApiError,
+        source: Box<sriov_api::ApiError>,
     },
     #[error("{0}")]
-    Render(#[from] RenderError),
+    Render(Box<RenderError>),
     #[error("ConfigMap {namespace}/supported-nic-ids: {message}")]
     NicIds { namespace: String, message: String },
     #[error("cannot print the result: {0}")]
     Print(String),
+}
+
+impl From<RenderError> for RenderCliError {
+    fn from(e: RenderError) -> Self {
+        RenderCliError::Render(Box::new(e))
+    }
 }
 
 /// What the operator would write, plus what it decided not to do.
@@ -88,7 +94,7 @@ pub fn render_files(args: &RenderArgs) -> Result<Rendered, RenderCliError> {
         let values =
             sriov_operator::admission::parse_objects(&text).map_err(|message| RenderCliError::Parse {
                 path: shown.clone(),
-                source: sriov_api::ApiError::Syntax { doc: 0, message },
+                source: Box::new(sriov_api::ApiError::Syntax { doc: 0, message }),
             })?;
         for (doc, mut value) in values.into_iter().enumerate() {
             // A node state's spec is ignored here (only its status, the hardware, is read), and
@@ -101,7 +107,7 @@ pub fn render_files(args: &RenderArgs) -> Result<Rendered, RenderCliError> {
             let obj =
                 sriov_api::parse::object_from_value(doc, value).map_err(|source| RenderCliError::Parse {
                     path: shown.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             objects.push(obj);
         }
