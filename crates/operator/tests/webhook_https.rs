@@ -353,3 +353,38 @@ async fn replaced_certificate_is_served_without_restart() {
     }
     panic!("new certificate not served within 10 s: {last_err}");
 }
+
+/// `sriovctl validate` / `mutate` call `admission::review`; the server must answer exactly that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_answer_is_the_shared_review_output() {
+    use sriov_operator::admission::{Hook, review as shared_review};
+    let cert = make_cert("webhook-a");
+    let server = start(&cert).await;
+    let cluster = Cluster::from_objects(&parse_objects(CLUSTER).expect("yaml"), NS).expect("cluster");
+    let settings = Settings {
+        namespace: NS.to_string(),
+        dev_mode: false,
+    };
+    let object = policy(
+        "p-x",
+        json!({"resourceName": "x", "nodeSelector": {}, "numVfs": 3, "nicSelector": {"pfNames": ["eth1#0-2"]}}),
+    );
+    for (hook, path) in [
+        (Hook::Mutate, "/mutating-custom-resource"),
+        (Hook::Validate, "/validating-custom-resource"),
+    ] {
+        let body = review("u-same", "CREATE", &object, None);
+        let expected = shared_review(
+            hook,
+            &serde_json::from_str(&body).expect("json"),
+            &settings,
+            &cluster,
+        )
+        .expect("review");
+        let (status, text, _) = request(server.addr, &cert, "POST", path, "application/json", body)
+            .await
+            .expect("https");
+        assert_eq!(status, 200);
+        assert_eq!(text, expected.to_string(), "{path}");
+    }
+}

@@ -310,3 +310,28 @@ fn bare_objects_get_the_api_servers_schema_checks_first() {
         )
     );
 }
+
+/// The CLI prints exactly what the webhook code answers (the HTTPS server is checked against
+/// the same function in sriov-operator's tests).
+#[test]
+fn output_is_the_webhooks_answer() {
+    use sriov_operator::admission::{Cluster, Hook, Settings, parse_objects, review};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = review_yaml(
+        "CREATE",
+        json!({"resourceName": "second", "nodeSelector": {"sriov": "true"}, "numVfs": 8,
+            "nicSelector": {"pfNames": ["eth1#2-7"]}}),
+    );
+    let file = write(dir.path(), "review.yaml", &text);
+    let docs = parse_objects(&text).expect("parses");
+    let cluster = Cluster::from_objects(&docs[1..], NS).expect("cluster");
+    let settings = Settings {
+        namespace: NS.to_string(),
+        dev_mode: false,
+    };
+    for (hook, cmd) in [(Hook::Validate, "validate"), (Hook::Mutate, "mutate")] {
+        let expected = review(hook, &docs[0], &settings, &cluster).expect("review");
+        let out = sriovctl(&[cmd, "-f", &file, "-o", "json"], &[]);
+        assert_eq!(json_out(&out), expected, "{cmd}");
+    }
+}
