@@ -4,6 +4,9 @@
 //! Every type here is plain data (serde + schemars, no client): the operator's decisions are
 //! pure functions over these types, and `sriovctl` reads the same YAML a cluster admin applies.
 
+// kube's `printcolumn(...)` repeats the same keys once per column; not a real duplicate.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod crd;
 pub mod nad;
 pub mod network;

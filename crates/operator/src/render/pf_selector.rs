@@ -79,7 +79,7 @@ impl PfName {
 
     /// Whether this entry names the PF (by name or alternative name).
     pub fn names(&self, iface: &InterfaceExt) -> bool {
-        iface.name == self.name || iface.alt_names.iter().any(|alt| *alt == self.name)
+        iface.name == self.name || iface.alt_names.contains(&self.name)
     }
 }
 
@@ -125,7 +125,7 @@ impl PfSelector {
     pub fn selects(&self, iface: &InterfaceExt) -> bool {
         (self.vendor.is_empty() || self.vendor == iface.vendor)
             && (self.device_id.is_empty() || self.device_id == iface.device_id)
-            && (self.root_devices.is_empty() || self.root_devices.iter().any(|a| *a == iface.pci_address))
+            && (self.root_devices.is_empty() || self.root_devices.contains(&iface.pci_address))
             && (self.pf_names.is_empty() || self.pf_names.iter().any(|p| p.names(iface)))
             && (self.net_filter.is_empty() || net_filter_match(&self.net_filter, &iface.net_filter))
     }

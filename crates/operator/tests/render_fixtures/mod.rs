@@ -1,6 +1,6 @@
 //! Builders for render tests: policies, nodes and reported PFs with only the fields a test
 //! cares about, plus the shared example manifests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)]
 
 use std::collections::BTreeMap;
 
