@@ -9,12 +9,12 @@ use sriov_host::InterfaceExt;
 
 use super::Settings;
 use super::nics::SupportedNics;
-use super::objects::{Cluster, Node, NodeState, Policy};
+use super::objects::{Cluster, Node, NodeState, Policy, policy_name};
 use super::pfnames;
 
 const INTEL: &str = "8086";
 const MELLANOX: &str = "15b3";
-const MLX_MAX_VFS: i64 = 128;
+const MLX_MAX_VFS: i32 = 128;
 
 /// Upstream `Selected(node)`: every nodeSelector label is present with the same value.
 pub fn selects(policy: &Policy, node: &Node) -> bool {
@@ -27,7 +27,7 @@ pub fn selects(policy: &Policy, node: &Node) -> bool {
 
 /// Runs the dynamic rules. `Ok(warnings)` when allowed, `Err(upstream message)` when refused.
 pub fn dynamic_check(policy: &Policy, cluster: &Cluster, settings: &Settings) -> Result<Vec<String>, String> {
-    let name = &policy.metadata.name;
+    let name = policy_name(policy);
     let mut nodes_selected = false;
     let mut interface_selected = false;
     let mut discovered = false;
@@ -41,7 +41,7 @@ pub fn dynamic_check(policy: &Policy, cluster: &Cluster, settings: &Settings) ->
         for other in cluster
             .policies
             .iter()
-            .filter(|p| p.metadata.name != *name && selects(p, node))
+            .filter(|p| policy_name(p) != name && selects(p, node))
         {
             check_against_policy(policy, other, state)?;
         }
@@ -116,7 +116,7 @@ fn check_against_state(
     nics: &SupportedNics,
     settings: &Settings,
 ) -> Result<bool, String> {
-    let name = &policy.metadata.name;
+    let name = policy_name(policy);
     let s = &policy.spec;
     let mut selected = false;
     for iface in state
@@ -128,7 +128,7 @@ fn check_against_state(
         if name != "default" && s.num_vfs == 0 {
             return Err(format!("numVfs({}) in CR {name} is not allowed", s.num_vfs));
         }
-        if s.num_vfs > i64::from(iface.total_vfs) && iface.vendor == INTEL {
+        if s.num_vfs > iface.total_vfs && iface.vendor == INTEL {
             return Err(format!(
                 "numVfs({}) in CR {name} exceed the maximum allowed value({}) interface({})",
                 s.num_vfs, iface.total_vfs, iface.name
@@ -141,15 +141,14 @@ fn check_against_state(
             ));
         }
         if s.externally_managed {
-            if s.num_vfs > i64::from(iface.num_vfs) {
+            if s.num_vfs > iface.num_vfs {
                 return Err(format!(
                     "numVfs({}) in CR {name} is higher than the virtual functions allocated for the PF externally value({})",
                     s.num_vfs, iface.num_vfs
                 ));
             }
-            if let Some(mtu) = s.mtu
-                && mtu > i64::from(iface.mtu)
-            {
+            if s.mtu != 0 && s.mtu > iface.mtu {
+                let mtu = s.mtu;
                 return Err(format!(
                     "MTU({mtu}) in CR {name} is higher than the MTU for the PF externally value({})",
                     iface.mtu
@@ -189,7 +188,7 @@ fn resolve<'a>(name: &'a str, state: Option<&'a NodeState>) -> &'a str {
 /// Upstream `validatePolicyForNodePolicy`: VF ranges on the same PF, root devices and
 /// `excludeTopology` against another policy selecting the same node.
 fn check_against_policy(current: &Policy, other: &Policy, state: Option<&NodeState>) -> Result<(), String> {
-    let other_name = &other.metadata.name;
+    let other_name = policy_name(other);
     'pf: for cur in &current.spec.nic_selector.pf_names {
         let Ok(c) = pfnames::parse(cur) else {
             return Err(format!("invalid PF name: {cur}"));

@@ -1,6 +1,6 @@
-//! The parts of the objects admission looks at, decoded from JSON the way upstream's Go structs
-//! decode them (unknown fields ignored, missing fields zero), with errors that name the object
-//! and the field.
+//! The objects admission looks at, decoded from JSON with errors that name the object and the
+//! field: policies as `sriov-api`'s `SriovNetworkNodePolicy`; for the other kinds, views of the
+//! few fields the rules read (unknown fields ignored, missing fields zero, as Go decodes them).
 
 use std::collections::BTreeMap;
 
@@ -23,112 +23,19 @@ pub struct Meta {
     pub labels: BTreeMap<String, String>,
 }
 
-/// `SriovNetworkNodePolicy` (`metadata` + `spec`).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-pub struct Policy {
-    #[serde(default)]
-    pub metadata: Meta,
-    #[serde(default)]
-    pub spec: PolicySpec,
+/// `SriovNetworkNodePolicy`: the API type of `sriov-api` (CRD default `deviceType: netdevice`
+/// applied on decode; `priority` and `mtu` are 0 when absent, as in upstream's Go type).
+pub type Policy = sriov_api::SriovNetworkNodePolicy;
+pub use sriov_api::{NicSelector, NodePolicySpec as PolicySpec};
+
+/// `metadata.name` of a policy (empty when unset).
+pub fn policy_name(p: &Policy) -> &str {
+    p.metadata.name.as_deref().unwrap_or("")
 }
 
-/// `SriovNetworkNodePolicy.spec` with the CRD's defaults (`deviceType: netdevice`) applied.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PolicySpec {
-    #[serde(default)]
-    pub resource_name: String,
-    #[serde(default)]
-    pub node_selector: BTreeMap<String, String>,
-    #[serde(default)]
-    pub priority: Option<i64>,
-    #[serde(default)]
-    pub mtu: Option<i64>,
-    #[serde(default)]
-    pub num_vfs: i64,
-    #[serde(default)]
-    pub nic_selector: NicSelector,
-    #[serde(default = "netdevice")]
-    pub device_type: String,
-    #[serde(default)]
-    pub is_rdma: bool,
-    #[serde(default)]
-    pub need_vhost_net: bool,
-    #[serde(default)]
-    pub link_type: String,
-    #[serde(default, rename = "eSwitchMode")]
-    pub e_switch_mode: String,
-    #[serde(default)]
-    pub vdpa_type: String,
-    #[serde(default)]
-    pub exclude_topology: bool,
-    #[serde(default)]
-    pub externally_managed: bool,
-    /// `bridge`; only `bridge.ovs` counts (upstream `Bridge.IsEmpty`).
-    #[serde(default)]
-    pub bridge: Option<Value>,
-}
-
-fn netdevice() -> String {
-    "netdevice".to_string()
-}
-
-impl Default for PolicySpec {
-    fn default() -> Self {
-        PolicySpec {
-            resource_name: String::new(),
-            node_selector: BTreeMap::new(),
-            priority: None,
-            mtu: None,
-            num_vfs: 0,
-            nic_selector: NicSelector::default(),
-            device_type: netdevice(),
-            is_rdma: false,
-            need_vhost_net: false,
-            link_type: String::new(),
-            e_switch_mode: String::new(),
-            vdpa_type: String::new(),
-            exclude_topology: false,
-            externally_managed: false,
-            bridge: None,
-        }
-    }
-}
-
-impl PolicySpec {
-    /// True when a software bridge (`bridge.ovs`) is configured.
-    pub fn has_bridge(&self) -> bool {
-        self.bridge
-            .as_ref()
-            .and_then(|b| b.get("ovs"))
-            .is_some_and(|o| !o.is_null())
-    }
-}
-
-/// `spec.nicSelector`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct NicSelector {
-    #[serde(default)]
-    pub vendor: String,
-    #[serde(default, rename = "deviceID")]
-    pub device_id: String,
-    #[serde(default)]
-    pub root_devices: Vec<String>,
-    #[serde(default)]
-    pub pf_names: Vec<String>,
-    #[serde(default)]
-    pub net_filter: String,
-}
-
-impl NicSelector {
-    pub fn is_empty(&self) -> bool {
-        self.vendor.is_empty()
-            && self.device_id.is_empty()
-            && self.root_devices.is_empty()
-            && self.pf_names.is_empty()
-            && self.net_filter.is_empty()
-    }
+/// `metadata.namespace` of a policy (empty when unset).
+pub fn policy_namespace(p: &Policy) -> &str {
+    p.metadata.namespace.as_deref().unwrap_or("")
 }
 
 /// A `Node`: its labels and `spec.providerID`.

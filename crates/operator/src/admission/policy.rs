@@ -4,7 +4,7 @@
 
 use super::Settings;
 use super::nics::SupportedNics;
-use super::objects::Policy;
+use super::objects::{Policy, policy_name};
 use super::pfnames;
 
 const RESOURCE_NAME_MAX: usize = 63;
@@ -13,7 +13,7 @@ const RESOURCE_NAME_MAX: usize = 63;
 fn schema_error(policy: &Policy, field: &str, value: impl std::fmt::Display, rule: &str) -> String {
     format!(
         "SriovNetworkNodePolicy.sriovnetwork.openshift.io {:?} is invalid: {field}: Invalid value: {value}: {rule}",
-        policy.metadata.name
+        policy_name(policy)
     )
 }
 
@@ -24,12 +24,25 @@ fn check_enum(policy: &Policy, field: &str, value: &str, allowed: &[&str]) -> Re
     let list: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
     Err(format!(
         "SriovNetworkNodePolicy.sriovnetwork.openshift.io {:?} is invalid: {field}: Unsupported value: {value:?}: supported values: {}",
-        policy.metadata.name,
+        policy_name(policy),
         list.join(", ")
     ))
 }
 
-/// The CRD's OpenAPI rules (minimums, maximums, enums, required fields).
+/// The CRD rule the typed spec cannot see: an explicit `mtu: 0` (0 means "absent" once decoded).
+pub fn raw_schema_check(policy: &Policy, raw: &serde_json::Value) -> Result<(), String> {
+    match raw.pointer("/spec/mtu").and_then(serde_json::Value::as_i64) {
+        Some(mtu) if mtu < 1 => Err(schema_error(
+            policy,
+            "spec.mtu",
+            mtu,
+            "spec.mtu in body should be greater than or equal to 1",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The CRD's OpenAPI rules (minimums, maximums, enums) on the decoded spec.
 pub fn schema_check(policy: &Policy) -> Result<(), String> {
     let s = &policy.spec;
     if s.num_vfs < 0 {
@@ -40,31 +53,28 @@ pub fn schema_check(policy: &Policy) -> Result<(), String> {
             "spec.numVfs in body should be greater than or equal to 0",
         ));
     }
-    if let Some(p) = s.priority {
-        if p < 0 {
-            return Err(schema_error(
-                policy,
-                "spec.priority",
-                p,
-                "spec.priority in body should be greater than or equal to 0",
-            ));
-        }
-        if p > 99 {
-            return Err(schema_error(
-                policy,
-                "spec.priority",
-                p,
-                "spec.priority in body should be less than or equal to 99",
-            ));
-        }
+    if s.priority < 0 {
+        return Err(schema_error(
+            policy,
+            "spec.priority",
+            s.priority,
+            "spec.priority in body should be greater than or equal to 0",
+        ));
     }
-    if let Some(mtu) = s.mtu
-        && mtu < 1
-    {
+    if s.priority > 99 {
+        return Err(schema_error(
+            policy,
+            "spec.priority",
+            s.priority,
+            "spec.priority in body should be less than or equal to 99",
+        ));
+    }
+    // 0 is "absent" in the typed spec; an explicit 0 is `raw_schema_check`'s.
+    if s.mtu < 0 {
         return Err(schema_error(
             policy,
             "spec.mtu",
-            mtu,
+            s.mtu,
             "spec.mtu in body should be greater than or equal to 1",
         ));
     }
@@ -117,7 +127,7 @@ pub fn static_check(
     nics: &SupportedNics,
 ) -> Result<Vec<String>, String> {
     let mut warnings = Vec::new();
-    let name = &policy.metadata.name;
+    let name = policy_name(policy);
     let s = &policy.spec;
     let sel = &s.nic_selector;
     check_resource_name(&s.resource_name)?;
@@ -140,7 +150,7 @@ pub fn static_check(
         if !s.e_switch_mode.is_empty() {
             return Err("eSwitchMode is not supported when netFilter is specified".to_string());
         }
-        if s.has_bridge() {
+        if !s.bridge.is_empty() {
             return Err("bridge configuration is not supported when netFilter is specified".to_string());
         }
         if !s.link_type.is_empty() && !s.link_type.eq_ignore_ascii_case("eth") {
@@ -166,7 +176,7 @@ pub fn static_check(
         }
     }
     for pf in &sel.pf_names {
-        warnings.extend(pfnames::check(pf, s.num_vfs)?);
+        warnings.extend(pfnames::check(pf, i64::from(s.num_vfs))?);
     }
     if s.device_type == "vfio-pci" && s.is_rdma {
         return Err("'deviceType: vfio-pci' conflicts with 'isRdma: true'; Set 'deviceType' to (string)'netdevice' Or Set 'isRdma' to (bool)'false'".to_string());
@@ -185,12 +195,12 @@ pub fn static_check(
     if vdpa && !switchdev {
         return Err("vdpa requires the device to be configured in switchdev mode".to_string());
     }
-    if s.has_bridge() && !switchdev {
+    if !s.bridge.is_empty() && !switchdev {
         return Err(
             "software bridge management requires the device to be configured in switchdev mode".to_string(),
         );
     }
-    if s.has_bridge() && s.externally_managed {
+    if !s.bridge.is_empty() && s.externally_managed {
         return Err(
             "software bridge management can't be used when the device externally managed".to_string(),
         );

@@ -6,7 +6,9 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::objects::{self, Cluster, Network, OperatorConfig, Policy, PoolConfig};
+use super::objects::{
+    self, Cluster, Network, OperatorConfig, Policy, PoolConfig, policy_name, policy_namespace,
+};
 use super::{AdmissionError, Settings, Verdict, dynamic, mutate, others, policy};
 
 /// Which webhook path is asked.
@@ -155,8 +157,13 @@ fn validate_request(
         "SriovNetworkNodePolicy" => match decoded::<Policy>(kind, obj) {
             Err(v) => v,
             Ok(mut p) => {
-                fill_ns(&mut p.metadata);
-                validate_policy(&p, delete, settings, cluster)
+                if policy_namespace(&p).is_empty() {
+                    p.metadata.namespace = Some(req_ns.clone());
+                }
+                match policy::raw_schema_check(&p, obj) {
+                    Err(text) if !delete => Verdict::deny(text),
+                    _ => validate_policy(&p, delete, settings, cluster),
+                }
             }
         },
         "SriovOperatorConfig" if !delete => match decoded::<OperatorConfig>(kind, obj) {
@@ -199,12 +206,12 @@ fn validate_request(
 /// Upstream `validateSriovNetworkNodePolicy`: namespace warning, then (not for DELETE) the
 /// schema, static and dynamic rules.
 pub fn validate_policy(p: &Policy, delete: bool, settings: &Settings, cluster: &Cluster) -> Verdict {
-    let (name, ns) = (&p.metadata.name, &settings.namespace);
-    if name == "default" && p.metadata.namespace == *ns {
+    let (name, ns) = (policy_name(p), &settings.namespace);
+    if name == "default" && policy_namespace(p) == ns {
         return Verdict::allow();
     }
     let mut warnings = Vec::new();
-    if p.metadata.namespace != *ns {
+    if policy_namespace(p) != ns {
         warnings.push(format!(
             "{name} is created or updated but not used. Only policy in {ns} namespace is respected."
         ));

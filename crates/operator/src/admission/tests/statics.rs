@@ -1,13 +1,17 @@
 use serde_json::{Value, json};
 
 use super::fixtures::{NS, policy, settings};
-use crate::admission::policy::{schema_check, static_check};
+use crate::admission::policy::{raw_schema_check, schema_check, static_check};
 use crate::admission::{Settings, SupportedNics};
 
 /// `Ok(())` when allowed without warnings, `Err` with the denial or the warnings.
 fn check(spec: Value) -> Result<(), String> {
-    let p = policy("p1", spec);
-    match schema_check(&p).and_then(|()| static_check(&p, &settings(), &SupportedNics::builtin())) {
+    let p = policy("p1", spec.clone());
+    let raw = serde_json::json!({ "spec": spec });
+    match raw_schema_check(&p, &raw)
+        .and_then(|()| schema_check(&p))
+        .and_then(|()| static_check(&p, &settings(), &SupportedNics::builtin()))
+    {
         Ok(w) if w.is_empty() => Ok(()),
         Ok(w) => Err(format!("warnings: {w:?}")),
         Err(e) => Err(e),
@@ -197,6 +201,10 @@ fn crd_schema_rules_name_object_and_field() {
         format!(
             "{prefix}spec.numVfs: Invalid value: -1: spec.numVfs in body should be greater than or equal to 0"
         )
+    );
+    assert_eq!(
+        err(json!({"mtu": -5})),
+        format!("{prefix}spec.mtu: Invalid value: -5: spec.mtu in body should be greater than or equal to 1")
     );
     assert_eq!(
         err(json!({"mtu": 0})),
