@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
     group = "k8s.cni.cncf.io",
     version = "v1",
     kind = "NetworkAttachmentDefinition",
+    doc = "A Multus network attachment: spec.config is the CNI configuration JSON.",
     plural = "network-attachment-definitions",
     singular = "network-attachment-definition",
     namespaced,

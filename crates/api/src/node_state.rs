@@ -22,6 +22,7 @@ fn is_false(v: &bool) -> bool {
     group = "sriovnetwork.openshift.io",
     version = "v1",
     kind = "SriovNetworkNodeState",
+    doc = "One node: the SR-IOV configuration the operator wants (spec) and what the config daemon found and applied (status).",
     namespaced,
     status = "NodeStateStatus",
     derive = "PartialEq",

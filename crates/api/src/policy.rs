@@ -32,6 +32,7 @@ pub const DEVICE_TYPE_VFIO_PCI: &str = "vfio-pci";
     group = "sriovnetwork.openshift.io",
     version = "v1",
     kind = "SriovNetworkNodePolicy",
+    doc = "Which nodes and PFs get how many VFs, for which device-plugin resource.",
     namespaced,
     status = "NodePolicyStatus",
     derive = "PartialEq",
