@@ -54,47 +54,10 @@ pub struct NodeState {
     pub sync_status: String,
 }
 
-/// `SriovOperatorConfig`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-pub struct OperatorConfig {
-    #[serde(default)]
-    pub metadata: Meta,
-    #[serde(default)]
-    pub spec: OperatorConfigSpec,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct OperatorConfigSpec {
-    #[serde(default)]
-    pub disable_drain: bool,
-}
-
-/// `SriovNetworkPoolConfig`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-pub struct PoolConfig {
-    #[serde(default)]
-    pub metadata: Meta,
-    #[serde(default)]
-    pub spec: PoolConfigSpec,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PoolConfigSpec {
-    #[serde(default)]
-    pub max_unavailable: Option<Value>,
-    #[serde(default)]
-    pub node_selector: Option<Value>,
-    #[serde(default)]
-    pub ovs_hardware_offload_config: OvsHwOffload,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-pub struct OvsHwOffload {
-    #[serde(default)]
-    pub name: String,
-}
+/// `SriovOperatorConfig` (`sriov-api`).
+pub type OperatorConfig = sriov_api::SriovOperatorConfig;
+/// `SriovNetworkPoolConfig` (`sriov-api`).
+pub type PoolConfig = sriov_api::SriovNetworkPoolConfig;
 
 /// `SriovNetwork`, `SriovIBNetwork` or `OVSNetwork`: only the target namespace matters here.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

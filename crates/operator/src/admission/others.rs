@@ -2,7 +2,7 @@
 //! `SriovNetworkPoolConfig`, and the network kinds (`SriovNetwork`, `SriovIBNetwork`,
 //! `OVSNetwork`).
 
-use serde_json::Value;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::objects::{Cluster, Network, OperatorConfig, PoolConfig};
 
@@ -15,7 +15,8 @@ pub fn check_operator_config(
     namespace: &str,
 ) -> Result<Vec<String>, (String, Vec<String>)> {
     let mut warnings = Vec::new();
-    if config.metadata.name != "default" || config.metadata.namespace != namespace {
+    let meta = &config.metadata;
+    if meta.name.as_deref() != Some("default") || meta.namespace.as_deref().unwrap_or("") != namespace {
         return Err((
             format!("only default SriovOperatorConfig in {namespace} namespace is used"),
             warnings,
@@ -46,8 +47,7 @@ pub fn check_operator_config(
 /// Upstream `validateSriovNetworkPoolConfig`.
 pub fn check_pool_config(pool: &PoolConfig) -> Result<(), String> {
     let s = &pool.spec;
-    let parallel = s.max_unavailable.as_ref().is_some_and(|v| !v.is_null())
-        || s.node_selector.as_ref().is_some_and(|v| !v.is_null());
+    let parallel = s.max_unavailable.is_some() || s.node_selector.is_some();
     if parallel && !s.ovs_hardware_offload_config.name.is_empty() {
         return Err(
             "SriovOperatorConfig can't have both parallel configuration and OvsHardwareOffloadConfig"
@@ -63,15 +63,11 @@ pub fn check_pool_config(pool: &PoolConfig) -> Result<(), String> {
 }
 
 /// Upstream `MaxUnavailable`: an integer ≥ 0 or a string `"N%"` with N in 1..=100.
-fn check_max_unavailable(value: &Value) -> Result<(), String> {
+fn check_max_unavailable(value: &IntOrString) -> Result<(), String> {
     match value {
-        Value::Null => Ok(()),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) if i < 0 => Err("negative number is not allowed".to_string()),
-            Some(_) => Ok(()),
-            None => Err(format!("invalid value {n}: not an integer")),
-        },
-        Value::String(s) => {
+        IntOrString::Int(i) if *i < 0 => Err("negative number is not allowed".to_string()),
+        IntOrString::Int(_) => Ok(()),
+        IntOrString::String(s) => {
             let Some(digits) = s.strip_suffix('%') else {
                 return Err("invalid type: strings needs to be a percentage".to_string());
             };
@@ -83,9 +79,6 @@ fn check_max_unavailable(value: &Value) -> Result<(), String> {
                 Ok(_) => Ok(()),
             }
         }
-        other => Err(format!(
-            "invalid value {other}: must be an integer or a percentage string"
-        )),
     }
 }
 

@@ -169,7 +169,9 @@ fn validate_request(
         "SriovOperatorConfig" if !delete => match decoded::<OperatorConfig>(kind, obj) {
             Err(v) => v,
             Ok(mut c) => {
-                fill_ns(&mut c.metadata);
+                if c.metadata.namespace.as_deref().unwrap_or("").is_empty() {
+                    c.metadata.namespace = Some(req_ns.clone());
+                }
                 let old: Option<OperatorConfig> = match &request.old_object {
                     Some(o) if o.is_object() => objects::decode(kind, o).ok(),
                     _ => None,
