@@ -5,4 +5,6 @@
 # pod netns that dies with the VF inside.
 . "$(dirname "$0")/lib.sh"
 [ -x "$REPO/.tools/cni-bin/host-local" ] || { fail cni:host-local "$REPO/.tools/cni-bin/host-local missing (scripts/deps/30-cni.sh)"; exit 1; }
-lab_cargo_test lab_cni
+lab_cargo_test lab_cni || true
+cat "$LAB_OUT/cni-latency.txt" 2>/dev/null
+exit "$LAB_FAILS"
