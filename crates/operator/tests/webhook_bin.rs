@@ -128,3 +128,79 @@ async fn serves_upstream_arguments_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `--cluster-objects FILE`: the dynamic checks read the file on every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_objects_file_feeds_the_dynamic_checks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = make_cert("operator-webhook-service");
+    let (crt, key, objects) = (
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        dir.path().join("cluster.yaml"),
+    );
+    std::fs::write(&crt, &cert.cert_pem).expect("cert");
+    std::fs::write(&key, &cert.key_pem).expect("key");
+    let node = "apiVersion: v1\nkind: Node\nmetadata: {name: w1, labels: {sriov: \"true\"}}\n---\n\
+        apiVersion: sriovnetwork.openshift.io/v1\nkind: SriovNetworkNodeState\n\
+        metadata: {name: w1, namespace: sriov-network-operator}\n\
+        status: {interfaces: [{name: eth1, pciAddress: \"0000:01:00.0\", vendor: \"8086\", deviceID: \"10c9\", totalvfs: 8}]}\n";
+    std::fs::write(&objects, node).expect("objects");
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args([&format!("--port={port}"), "--bind-address=127.0.0.1"])
+        .arg(format!("--tls-private-key-file={}", key.display()))
+        .arg(format!("--tls-cert-file={}", crt.display()))
+        .arg(format!("--cluster-objects={}", objects.display()))
+        .env("NAMESPACE", "sriov-network-operator")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawns");
+    let _child = Running(child);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "c1", "kind": {"group": "sriovnetwork.openshift.io", "version": "v1", "kind": "SriovNetworkNodePolicy"},
+                    "namespace": "sriov-network-operator", "operation": "CREATE", "userInfo": {},
+                    "object": {"metadata": {"name": "p2", "namespace": "sriov-network-operator"},
+                               "spec": {"resourceName": "b", "nodeSelector": {"sriov": "true"}, "numVfs": 8,
+                                        "nicSelector": {"pfNames": ["eth1#2-5"]}}}}
+    })
+    .to_string();
+    let ask = || {
+        request(
+            addr,
+            &cert,
+            "POST",
+            "/validating-custom-resource",
+            "application/json",
+            review.clone(),
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first: Value = loop {
+        match ask().await {
+            Ok((200, body, _)) => break serde_json::from_str(&body).expect("json"),
+            Ok((status, body, _)) => panic!("unexpected {status}: {body}"),
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("webhook binary never answered: {e}"),
+        }
+    };
+    assert_eq!(first["response"], json!({"uid": "c1", "allowed": true}));
+    // Another policy takes VFs 0-3 of eth1: the same request now overlaps.
+    let with_policy = format!(
+        "{node}---\napiVersion: sriovnetwork.openshift.io/v1\nkind: SriovNetworkNodePolicy\n\
+         metadata: {{name: p1, namespace: sriov-network-operator}}\n\
+         spec: {{resourceName: a, nodeSelector: {{sriov: \"true\"}}, numVfs: 8, nicSelector: {{pfNames: [\"eth1#0-3\"]}}}}\n"
+    );
+    std::fs::write(&objects, with_policy).expect("objects");
+    let (status, body, _) = ask().await.expect("answer");
+    assert_eq!(status, 200);
+    let second: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(second["response"]["allowed"], false);
+    assert_eq!(
+        second["response"]["status"]["reason"],
+        "VF index range in eth1#2-5 is overlapped with existing policy p1"
+    );
+}
