@@ -2,8 +2,8 @@
 //! `sriovctl` refuses offline exactly what a cluster would refuse (wrong types, enums, ranges,
 //! missing required fields) and names the field.
 //!
-//! Like the API server it first prunes `null` from non-nullable fields (YAML `ipam:` with no value)
-//! and drops fields the schema does not know (structural pruning), then checks what is left.
+//! Like the API server it prunes `null` from non-nullable fields (YAML `ipam:` with no value);
+//! like kubectl's default `--validate=strict` it refuses fields the schema does not know.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
@@ -106,12 +106,20 @@ fn walk(schema: &JSONSchemaProps, value: &mut Value, path: &str, out: &mut Vec<V
     match value {
         Value::Object(map) => {
             if let Some(props) = &schema.properties {
-                // Prune null (non-nullable) and unknown fields, as the API server does.
+                // Prune null from non-nullable fields, as the API server does; refuse unknown
+                // fields, as kubectl's default strict field validation does.
+                let open = schema.x_kubernetes_preserve_unknown_fields == Some(true)
+                    || schema.additional_properties.is_some();
                 map.retain(|k, v| match props.get(k) {
                     Some(p) => !(v.is_null() && p.nullable != Some(true)),
                     None => {
-                        schema.x_kubernetes_preserve_unknown_fields == Some(true)
-                            || schema.additional_properties.is_some()
+                        if !open {
+                            out.push(Violation {
+                                field: join(path, k),
+                                message: "unknown field".to_string(),
+                            });
+                        }
+                        open
                     }
                 });
                 for key in schema.required.iter().flatten() {

@@ -4,11 +4,15 @@
 //! local HTTP server built from our CRDs. kubectl then parses every manifest with its own YAML
 //! stack (sigs.k8s.io/yaml), maps apiVersion/kind to our CRDs' resources and scopes, and prints
 //! the objects; we check the CRDs come back exactly as the types generate them and the CRs
-//! decode to what our parser reads. (Schema validation needs the server's protobuf OpenAPI, so
-//! kubectl runs with `--validate=false`; `sriov_api::parse` applies the schema instead.)
+//! decode to what our parser reads. The server also serves the OpenAPI v2 document (protobuf,
+//! built from our CRD schemas) that kubectl's client-side `--validate=strict` downloads, so
+//! kubectl validates every CR against our schemas too (types, unknown fields, required).
 //!
 //! kubectl is taken from `$KUBECTL` or `<repo>/.tools/bin/kubectl`. When it is missing the test
 //! is skipped, except under `CI=true`, where it fails.
+
+#[path = "kubectl_support/openapi_v2.rs"]
+mod openapi_v2;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -98,11 +102,20 @@ fn discovery() -> Vec<(String, Value)> {
     docs
 }
 
-/// Serve the discovery documents until the process ends; everything else is a 404 Status.
+/// Serve discovery and the protobuf OpenAPI v2 document until the process ends; everything
+/// else is a 404 Status.
 fn serve_discovery() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let docs = discovery();
+    let mut docs: Vec<(String, &'static str, Vec<u8>)> = discovery()
+        .into_iter()
+        .map(|(path, doc)| (path, "application/json", doc.to_string().into_bytes()))
+        .collect();
+    docs.push((
+        "/openapi/v2".to_string(),
+        "application/octet-stream",
+        openapi_v2::document(),
+    ));
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let docs = docs.clone();
@@ -133,19 +146,22 @@ fn serve_discovery() -> String {
                     }
                     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
                     let path = path.split('?').next().unwrap_or(path);
-                    let (status, doc) = match docs.iter().find(|(p, _)| p == path) {
-                        Some((_, doc)) => ("200 OK", doc.clone()),
+                    let not_found = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404});
+                    let (status, content_type, body) = match docs.iter().find(|(p, _, _)| p == path) {
+                        Some((_, ct, body)) => ("200 OK", *ct, body.clone()),
                         None => (
                             "404 Not Found",
-                            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+                            "application/json",
+                            not_found.to_string().into_bytes(),
                         ),
                     };
-                    let body = doc.to_string();
-                    let response = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    let mut response = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
                         body.len()
-                    );
-                    if (&stream).write_all(response.as_bytes()).is_err() {
+                    )
+                    .into_bytes();
+                    response.extend_from_slice(&body);
+                    if (&stream).write_all(&response).is_err() {
                         return;
                     }
                 }
@@ -157,11 +173,22 @@ fn serve_discovery() -> String {
 
 /// `kubectl create --dry-run=client -o json` over the given manifests; the printed objects.
 fn kubectl_dry_run(kubectl: &Path, files: &[PathBuf]) -> Vec<Value> {
+    let out = kubectl_create(kubectl, files, "--validate=strict");
+    assert!(
+        out.status.success(),
+        "kubectl rejected the manifests:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_printed(&out.stdout)
+}
+
+/// `kubectl create --dry-run=client -o json <validate>` over the given manifests.
+fn kubectl_create(kubectl: &Path, files: &[PathBuf], validate: &str) -> std::process::Output {
     let server = serve_discovery();
     let cache = std::env::temp_dir().join(format!("sriov-api-kubectl-cache-{}", std::process::id()));
     let mut cmd = Command::new(kubectl);
     cmd.env("KUBECONFIG", "/dev/null")
-        .args(["create", "--dry-run=client", "--validate=false", "-o", "json"])
+        .args(["create", "--dry-run=client", "-o", "json", validate])
         .arg(format!("--server={server}"))
         .arg(format!("--cache-dir={}", cache.display()));
     for f in files {
@@ -169,14 +196,13 @@ fn kubectl_dry_run(kubectl: &Path, files: &[PathBuf]) -> Vec<Value> {
     }
     let out = cmd.output().expect("run kubectl");
     let _ = std::fs::remove_dir_all(&cache);
-    assert!(
-        out.status.success(),
-        "kubectl rejected the manifests:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // One JSON document per object (a `List` when kubectl groups them).
+    out
+}
+
+/// kubectl prints one JSON document per object (or a `List`).
+fn parse_printed(stdout: &[u8]) -> Vec<Value> {
     let mut objects = Vec::new();
-    for doc in serde_json::Deserializer::from_slice(&out.stdout).into_iter::<Value>() {
+    for doc in serde_json::Deserializer::from_slice(stdout).into_iter::<Value>() {
         let doc = doc.expect("kubectl printed JSON");
         match doc.get("items").and_then(Value::as_array) {
             Some(items) if doc["kind"] == "List" => objects.extend(items.iter().cloned()),
@@ -279,4 +305,19 @@ fn kubectl_maps_and_prints_the_example_crs_as_we_parse_them() {
             ours.kind()
         );
     }
+}
+
+#[test]
+fn kubectl_schema_validation_rejects_bad_fields_naming_them() {
+    let Some(kubectl) = kubectl() else { return };
+    let bad = "apiVersion: sriovnetwork.openshift.io/v1\nkind: SriovNetworkNodePolicy\nmetadata: {name: bad, namespace: ns}\nspec:\n  resourceName: r\n  nodeSelector: {}\n  numVfs: \"eight\"\n  nicSelector: {pfNames: [eth0], bogus: 1}\n";
+    let tmp = std::env::temp_dir().join(format!("sriov-api-bad-{}.yaml", std::process::id()));
+    std::fs::write(&tmp, bad).expect("write manifest");
+    let out = kubectl_create(&kubectl, std::slice::from_ref(&tmp), "--validate=strict");
+    let _ = std::fs::remove_file(&tmp);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("kubectl said: {stderr}");
+    assert!(!out.status.success(), "kubectl accepted a bad policy: {stderr}");
+    assert!(stderr.contains("spec.numVfs"), "{stderr}");
+    assert!(stderr.contains("bogus"), "{stderr}");
 }

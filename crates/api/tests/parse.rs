@@ -173,3 +173,11 @@ fn null_optional_fields_are_pruned_like_the_api_server_does() {
     assert_eq!(n.spec.ipam, "");
     assert_eq!(n.spec.vlan, 0);
 }
+
+#[test]
+fn unknown_fields_are_refused_like_kubectl_strict_validation() {
+    let text = format!(
+        "{POLICY_HEAD}spec: {{resourceName: r, nodeSelector: {{}}, numVfs: 1, nicSelector: {{pfNames: [eth0], bogus: 1}}}}"
+    );
+    assert_eq!(invalid_field(&text).2, "spec.nicSelector.bogus");
+}
