@@ -187,10 +187,10 @@ pub fn review_file(hook: Hook, args: &AdmissionArgs, dev_mode: bool) -> Result<V
             Bare::Refused(text) => return Ok(refused(&text)),
         }
     };
-    let namespace = args
-        .namespace
-        .clone()
-        .unwrap_or_else(|| "sriov-network-operator".to_string());
+    let namespace = args.namespace.clone().unwrap_or_else(|| {
+        eprintln!("note: NAMESPACE not set: using sriov-network-operator");
+        "sriov-network-operator".to_string()
+    });
     let cluster = Cluster::from_objects(&docs, &namespace).map_err(|e| InputError::Review {
         path: path.clone(),
         message: e.to_string(),
