@@ -156,3 +156,45 @@ fn every_daemon_node_gets_a_config_key() {
         ["node1", "node2"]
     );
 }
+
+#[test]
+fn our_device_plugin_accepts_every_rendered_config() {
+    // The consumer of this JSON is the device plugin: sriov-rs' own parser must read what the
+    // operator writes (upstream's shape), keep every resource and the capitalised flags.
+    let mut a = policy("a", 10, "rdma", 4, pf_names(&["eth0#0-1"]));
+    a.spec.is_rdma = true;
+    a.spec.link_type = "eth".into();
+    let mut b = policy(
+        "b",
+        20,
+        "vhost",
+        4,
+        NicSelector {
+            vendor: "8086".into(),
+            device_id: "1593".into(),
+            ..Default::default()
+        },
+    );
+    b.spec.need_vhost_net = true;
+    b.spec.exclude_topology = true;
+    let r = Cluster::one_node(vec![pf("0000:01:00.0", "eth0", 8)])
+        .with(a)
+        .with(b)
+        .render();
+    let config = sriov_device_plugin::config::Config::parse(&r.device_plugin_config["node1"], "openshift.io")
+        .expect("device plugin parses the rendered config");
+    let names: Vec<&str> = config
+        .resources
+        .iter()
+        .map(|r| r.resource_name.as_str())
+        .collect();
+    assert_eq!(names, ["vhost", "rdma"]);
+    let vhost = &config.resources[0];
+    assert!(vhost.exclude_topology);
+    assert!(vhost.selectors[0].need_vhost_net);
+    assert_eq!(vhost.selectors[0].devices, ["1889"]);
+    let rdma = &config.resources[1];
+    assert!(rdma.selectors[0].is_rdma);
+    assert_eq!(rdma.selectors[0].link_types, ["ether"]);
+    assert_eq!(rdma.selectors[0].pf_names.len(), 1);
+}
