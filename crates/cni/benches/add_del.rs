@@ -2,6 +2,7 @@
 //! without IPAM and with host-local. In the same run it measures the floor — the same veth moved
 //! into the netns and back by bare netlink requests — and prints total, floor and overhead.
 //! Root only. `cargo bench -p sriov-cni --bench add_del [-- ROUNDS]`.
+#![allow(clippy::unwrap_used)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -21,7 +22,12 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
 }
 
 fn report(name: &str, total: &mut [Duration], floor: &mut [Duration]) {
-    let (t50, t99, f50, f99) = (pct(total, 0.5), pct(total, 0.99), pct(floor, 0.5), pct(floor, 0.99));
+    let (t50, t99, f50, f99) = (
+        pct(total, 0.5),
+        pct(total, 0.99),
+        pct(floor, 0.5),
+        pct(floor, 0.99),
+    );
     println!(
         "{name:<34} total p50 {t50:7.2} ms p99 {t99:7.2} ms | floor p50 {f50:6.2} ms p99 {f99:6.2} ms | overhead p50 {:6.2} ms p99 {:6.2} ms",
         t50 - f50,
@@ -38,11 +44,30 @@ fn add_del(f: &Fixture, pod: &str, conf: &Value) -> Duration {
 
 fn bare_move(host: &mut Netlink, pod_ns: &NetNs, home: &NetNs, name: &str) -> Duration {
     let t = Instant::now();
-    let idx = host.link_by_name(name).ok().flatten().map(|l| l.index).unwrap_or(0);
-    host.set_link(idx, &LinkChange { netns: Some(pod_ns.file.as_fd()), ..Default::default() }).unwrap();
+    let idx = host
+        .link_by_name(name)
+        .ok()
+        .flatten()
+        .map(|l| l.index)
+        .unwrap_or(0);
+    host.set_link(
+        idx,
+        &LinkChange {
+            netns: Some(pod_ns.file.as_fd()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let mut pod = pod_ns.netlink().unwrap();
     let l = pod.link_by_name(name).unwrap().unwrap();
-    pod.set_link(l.index, &LinkChange { netns: Some(home.file.as_fd()), ..Default::default() }).unwrap();
+    pod.set_link(
+        l.index,
+        &LinkChange {
+            netns: Some(home.file.as_fd()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     t.elapsed()
 }
 
@@ -51,7 +76,10 @@ fn main() {
         eprintln!("add_del bench needs root");
         return;
     }
-    let rounds: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(200);
+    let rounds: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(200);
     let mut f = Fixture::new(1, 0);
     let pod = f.pod();
     let name = f.vfs[0].netdev.clone().unwrap();
@@ -59,7 +87,11 @@ fn main() {
     let home = NetNs::current().unwrap();
     let mut host = Netlink::open().unwrap();
     let plain = f.conf(0, "1.0.0", json!({}));
-    let settings = f.conf(0, "1.0.0", json!({"vlan": 100, "spoofchk": "off", "trust": "on", "mac": "02:11:22:33:44:55"}));
+    let settings = f.conf(
+        0,
+        "1.0.0",
+        json!({"vlan": 100, "spoofchk": "off", "trust": "on", "mac": "02:11:22:33:44:55"}),
+    );
     let ipam = f.conf(0, "1.0.0", json!({"ipam": f.host_local("10.90.0.0/16")}));
     // Warm up.
     for _ in 0..5 {
@@ -79,10 +111,24 @@ fn main() {
         truebin.push(t.elapsed());
     }
     println!("rounds per case: {rounds}");
-    println!("{:<34} p50 {:7.2} ms p99 {:7.2} ms (the process-model floor: ADD+DEL is 2 execs)", "/bin/true", pct(&mut truebin, 0.5), pct(&mut truebin, 0.99));
-    println!("{:<34} p50 {:7.2} ms p99 {:7.2} ms (process spawn + exec + result)", "VERSION", pct(&mut version, 0.5), pct(&mut version, 0.99));
+    println!(
+        "{:<34} p50 {:7.2} ms p99 {:7.2} ms (the process-model floor: ADD+DEL is 2 execs)",
+        "/bin/true",
+        pct(&mut truebin, 0.5),
+        pct(&mut truebin, 0.99)
+    );
+    println!(
+        "{:<34} p50 {:7.2} ms p99 {:7.2} ms (process spawn + exec + result)",
+        "VERSION",
+        pct(&mut version, 0.5),
+        pct(&mut version, 0.99)
+    );
     // Interleave every case with a bare move in each round so all see the same machine load.
-    let cases = [("ADD+DEL, no IPAM", &plain), ("ADD+DEL, vlan/spoofchk/trust/mac", &settings), ("ADD+DEL, host-local IPAM", &ipam)];
+    let cases = [
+        ("ADD+DEL, no IPAM", &plain),
+        ("ADD+DEL, vlan/spoofchk/trust/mac", &settings),
+        ("ADD+DEL, host-local IPAM", &ipam),
+    ];
     let mut total: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
     let mut floor = Vec::new();
     for _ in 0..rounds {
@@ -95,14 +141,20 @@ fn main() {
         report(label, &mut total[i], &mut floor.clone());
     }
     // host-local alone (ADD+DEL), for comparison with the IPAM case.
-    let hl_conf = json!({"cniVersion": "1.0.0", "name": "hl", "ipam": f.host_local("10.91.0.0/16")}).to_string();
+    let hl_conf =
+        json!({"cniVersion": "1.0.0", "name": "hl", "ipam": f.host_local("10.91.0.0/16")}).to_string();
     let mut hl = Vec::new();
     for _ in 0..rounds {
         let t = Instant::now();
         for cmd in ["ADD", "DEL"] {
             use std::io::Write;
             let mut c = std::process::Command::new("/usr/lib/cni/host-local")
-                .envs([("CNI_COMMAND", cmd), ("CNI_CONTAINERID", "hl"), ("CNI_IFNAME", "net1"), ("CNI_PATH", "/usr/lib/cni")])
+                .envs([
+                    ("CNI_COMMAND", cmd),
+                    ("CNI_CONTAINERID", "hl"),
+                    ("CNI_IFNAME", "net1"),
+                    ("CNI_PATH", "/usr/lib/cni"),
+                ])
                 .env("CNI_NETNS", format!("/run/netns/{pod}"))
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::null())
@@ -113,5 +165,10 @@ fn main() {
         }
         hl.push(t.elapsed());
     }
-    println!("{:<34} p50 {:7.2} ms p99 {:7.2} ms", "host-local alone ADD+DEL", pct(&mut hl, 0.5), pct(&mut hl, 0.99));
+    println!(
+        "{:<34} p50 {:7.2} ms p99 {:7.2} ms",
+        "host-local alone ADD+DEL",
+        pct(&mut hl, 0.5),
+        pct(&mut hl, 0.99)
+    );
 }

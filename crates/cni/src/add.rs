@@ -6,6 +6,7 @@ use std::os::unix::fs::MetadataExt;
 
 use serde_json::{Map, Value};
 
+use crate::Ctx;
 use crate::config::{Mac, NetConf, parse_cni_args};
 use crate::del::restore;
 use crate::env::CniEnv;
@@ -17,7 +18,6 @@ use crate::plan::apply_plan;
 use crate::result::{Iface, IpamResult, parse_ipam, render};
 use crate::state::{Cache, OrigVfState};
 use crate::sysfs::VfLocation;
-use crate::Ctx;
 
 fn nl_err(what: &str) -> impl Fn(crate::nl::NlError) -> CniError + '_ {
     move |e| CniError::internal(format!("{what}: {e}"))
@@ -29,9 +29,14 @@ fn check_not_own_ns(ns: &NetNs) -> Result<()> {
     if ovr == "1" || ovr.eq_ignore_ascii_case("true") {
         return Ok(());
     }
-    let (Ok(a), Ok(b)) = (ns.file.metadata(), std::fs::metadata("/proc/self/ns/net")) else { return Ok(()) };
+    let (Ok(a), Ok(b)) = (ns.file.metadata(), std::fs::metadata("/proc/self/ns/net")) else {
+        return Ok(());
+    };
     if a.dev() == b.dev() && a.ino() == b.ino() {
-        return Err(CniError::env(format!("CNI_NETNS: {:?} is the plugin's own network namespace", ns.path)));
+        return Err(CniError::env(format!(
+            "CNI_NETNS: {:?} is the plugin's own network namespace",
+            ns.path
+        )));
     }
     Ok(())
 }
@@ -40,7 +45,11 @@ fn check_not_own_ns(ns: &NetNs) -> Result<()> {
 fn cached_conf(conf: &NetConf) -> Map<String, Value> {
     let mut m = conf.raw.clone();
     if !conf.ipam_type.is_empty() {
-        let ipam_key = m.keys().find(|k| k.eq_ignore_ascii_case("ipam")).cloned().unwrap_or_else(|| "ipam".into());
+        let ipam_key = m
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case("ipam"))
+            .cloned()
+            .unwrap_or_else(|| "ipam".into());
         m.insert(ipam_key, serde_json::json!({ "type": conf.ipam_type }));
     }
     m.remove("prevResult");
@@ -51,7 +60,10 @@ pub fn add(ctx: &Ctx, env: &CniEnv, stdin: &[u8]) -> Result<Value> {
     let conf = NetConf::parse(stdin, true)?;
     let args_mac = parse_cni_args(&env.args)?;
     let mac = conf.effective_mac(args_mac);
-    let id = conf.device_id.clone().ok_or_else(|| CniError::config("field \"deviceID\": VF PCI address is required"))?;
+    let id = conf
+        .device_id
+        .clone()
+        .ok_or_else(|| CniError::config("field \"deviceID\": VF PCI address is required"))?;
     let ns = NetNs::open_for_cni(&env.netns)?;
     check_not_own_ns(&ns)?;
     // Entering the netns proves it is a network namespace, before anything changes.
@@ -61,7 +73,10 @@ pub fn add(ctx: &Ctx, env: &CniEnv, stdin: &[u8]) -> Result<Value> {
         && owner != env.netns
         && NetNs::open(&owner).is_ok()
     {
-        return Err(CniError::new(code::TRY_AGAIN_LATER, format!("pci address {id} is already allocated to {owner}")));
+        return Err(CniError::new(
+            code::TRY_AGAIN_LATER,
+            format!("pci address {id} is already allocated to {owner}"),
+        ));
     }
     let mut host = Netlink::open().map_err(|e| CniError::internal(format!("netlink socket: {e}")))?;
     let key = env.cache_key();
@@ -69,7 +84,10 @@ pub fn add(ctx: &Ctx, env: &CniEnv, stdin: &[u8]) -> Result<Value> {
     if let Some(prior) = ctx.state.read_cache(&key) {
         let errs = restore(ctx, &prior, &env.ifname, Some(&ns), &mut host);
         if !errs.is_empty() {
-            return Err(CniError::internal(format!("undoing the earlier ADD of {key}: {}", errs.join("; "))));
+            return Err(CniError::internal(format!(
+                "undoing the earlier ADD of {key}: {}",
+                errs.join("; ")
+            )));
         }
         if !prior.ipam_type().is_empty() {
             ipam::exec(&env.path, &prior.ipam_type(), "DEL", stdin)?;
@@ -85,7 +103,9 @@ pub fn add(ctx: &Ctx, env: &CniEnv, stdin: &[u8]) -> Result<Value> {
         let l = host
             .link_by_name(n)
             .map_err(nl_err("reading the VF netdev"))?
-            .ok_or_else(|| CniError::internal(format!("VF netdev {n:?} of {id} not found in the host netns")))?;
+            .ok_or_else(|| {
+                CniError::internal(format!("VF netdev {n:?} of {id} not found in the host netns"))
+            })?;
         orig.host_ifname = l.name.clone();
         orig.effective_mac = l.mac.map(|m| m.to_string()).unwrap_or_default();
         orig.mtu = l.mtu;
@@ -110,7 +130,18 @@ pub fn add(ctx: &Ctx, env: &CniEnv, stdin: &[u8]) -> Result<Value> {
     ctx.state.allocate(&id, &env.netns)?;
     let mut ipam_done = false;
     let res = ctx.fault.at("cached").and_then(|()| {
-        configure(ctx, env, stdin, &conf, &loc, &cache, mac, (&ns, &mut pod), &mut host, &mut ipam_done)
+        configure(
+            ctx,
+            env,
+            stdin,
+            &conf,
+            &loc,
+            &cache,
+            mac,
+            (&ns, &mut pod),
+            &mut host,
+            &mut ipam_done,
+        )
     });
     match res {
         Ok(v) => Ok(v),
@@ -125,7 +156,10 @@ pub fn add(ctx: &Ctx, env: &CniEnv, stdin: &[u8]) -> Result<Value> {
                 let _ = ctx.state.remove_cache(&key);
                 Err(e.with_details("every change was rolled back"))
             } else {
-                Err(e.with_details(format!("rollback incomplete (DEL will retry): {}", left.join("; "))))
+                Err(e.with_details(format!(
+                    "rollback incomplete (DEL will retry): {}",
+                    left.join("; ")
+                )))
             }
         }
     }
@@ -151,25 +185,54 @@ fn configure(
     }
     let mut pod = None;
     if !loc.dpdk() {
-        if p.link_by_name(&env.ifname).map_err(nl_err("reading the pod netns"))?.is_some() {
-            return Err(CniError::env(format!("CNI_IFNAME: {:?} already exists in {:?}", env.ifname, env.netns)));
+        if p.link_by_name(&env.ifname)
+            .map_err(nl_err("reading the pod netns"))?
+            .is_some()
+        {
+            return Err(CniError::env(format!(
+                "CNI_IFNAME: {:?} already exists in {:?}",
+                env.ifname, env.netns
+            )));
         }
-        let ch = LinkChange { netns: Some(ns.file.as_fd()), name: Some(env.ifname.clone()), ..Default::default() };
-        host.set_link(cache.host_ifindex, &ch)
-            .map_err(nl_err(&format!("moving {:?} into {:?} as {:?}", cache.orig.host_ifname, env.netns, env.ifname)))?;
+        let ch = LinkChange {
+            netns: Some(ns.file.as_fd()),
+            name: Some(env.ifname.clone()),
+            ..Default::default()
+        };
+        host.set_link(cache.host_ifindex, &ch).map_err(nl_err(&format!(
+            "moving {:?} into {:?} as {:?}",
+            cache.orig.host_ifname, env.netns, env.ifname
+        )))?;
         ctx.fault.at("moved")?;
         let link = p
             .link_by_name(&env.ifname)
             .map_err(nl_err("reading the moved VF"))?
-            .ok_or_else(|| CniError::internal(format!("{:?} not found in {:?} after the move", env.ifname, env.netns)))?;
+            .ok_or_else(|| {
+                CniError::internal(format!(
+                    "{:?} not found in {:?} after the move",
+                    env.ifname, env.netns
+                ))
+            })?;
         if let Some(m) = mac {
-            p.set_link(link.index, &LinkChange { mac: Some(m), ..Default::default() })
-                .map_err(nl_err(&format!("setting MAC {m} on {:?}", env.ifname)))?;
+            p.set_link(
+                link.index,
+                &LinkChange {
+                    mac: Some(m),
+                    ..Default::default()
+                },
+            )
+            .map_err(nl_err(&format!("setting MAC {m} on {:?}", env.ifname)))?;
             ctx.fault.at("mac")?;
         }
         ns.set_notify_sysctls(&env.ifname);
-        p.set_link(link.index, &LinkChange { up: Some(true), ..Default::default() })
-            .map_err(nl_err(&format!("bringing {:?} up", env.ifname)))?;
+        p.set_link(
+            link.index,
+            &LinkChange {
+                up: Some(true),
+                ..Default::default()
+            },
+        )
+        .map_err(nl_err(&format!("bringing {:?} up", env.ifname)))?;
         ctx.fault.at("up")?;
         pod = Some((p, link.index));
     }
@@ -180,7 +243,10 @@ fn configure(
         ctx.fault.at("ipam")?;
         ipam_res = parse_ipam(&out)?;
         if ipam_res.ips.is_empty() {
-            return Err(CniError::internal(format!("IPAM plugin {} returned missing IP config", conf.ipam_type)));
+            return Err(CniError::internal(format!(
+                "IPAM plugin {} returned missing IP config",
+                conf.ipam_type
+            )));
         }
         if let Some((p, idx)) = pod.as_mut() {
             configure_ips(p, *idx, &ipam_res)?;
@@ -192,7 +258,12 @@ fn configure(
         None if !loc.dpdk() => Some(cache.orig.effective_mac.clone()).filter(|m| !m.is_empty()),
         None => Some(cache.orig.admin_mac.clone()).filter(|m| !m.is_empty() && m != "00:00:00:00:00:00"),
     };
-    let iface = Iface { name: env.ifname.clone(), mac: iface_mac, mtu: Some(cache.mtu).filter(|m| *m != 0), sandbox: env.netns.clone() };
+    let iface = Iface {
+        name: env.ifname.clone(),
+        mac: iface_mac,
+        mtu: Some(cache.mtu).filter(|m| *m != 0),
+        sandbox: env.netns.clone(),
+    };
     let out = render(&conf.cni_version, &iface, &ipam_res);
     ctx.fault.at("result")?;
     Ok(out)
@@ -201,11 +272,15 @@ fn configure(
 /// Adds the IPAM addresses and routes (default gateway per family, as libcni's ConfigureIface).
 fn configure_ips(p: &mut Netlink, idx: u32, r: &IpamResult) -> Result<()> {
     for ip in &r.ips {
-        p.add_address(idx, ip.address.addr, ip.address.prefix).map_err(nl_err("configuring IPAM addresses"))?;
+        p.add_address(idx, ip.address.addr, ip.address.prefix)
+            .map_err(nl_err("configuring IPAM addresses"))?;
     }
     for rt in &r.routes {
         let gw = rt.gw.or_else(|| {
-            r.ips.iter().filter(|i| i.address.addr.is_ipv4() == rt.dst.addr.is_ipv4()).find_map(|i| i.gateway)
+            r.ips
+                .iter()
+                .filter(|i| i.address.addr.is_ipv4() == rt.dst.addr.is_ipv4())
+                .find_map(|i| i.gateway)
         });
         match p.add_route(idx, rt.dst.addr, rt.dst.prefix, gw) {
             Err(e) if e.errno() == Some(17) => {}

@@ -7,8 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde_json::{Map, Value};
 use crate::pci::PciAddress;
+use serde_json::{Map, Value};
 
 use crate::error::{CniError, Result};
 
@@ -35,7 +35,11 @@ impl FromStr for Mac {
     type Err = ();
     /// Accepts `aa:bb:cc:dd:ee:ff` or `aa-bb-cc-dd-ee-ff`, any hex case.
     fn from_str(s: &str) -> std::result::Result<Self, ()> {
-        let parts: Vec<&str> = if s.contains(':') { s.split(':').collect() } else { s.split('-').collect() };
+        let parts: Vec<&str> = if s.contains(':') {
+            s.split(':').collect()
+        } else {
+            s.split('-').collect()
+        };
         if parts.len() != 6 {
             return Err(());
         }
@@ -53,7 +57,11 @@ impl FromStr for Mac {
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
     }
 }
 
@@ -122,7 +130,11 @@ pub struct NetConf {
 /// Finds a key as Go's encoding/json does: exact match first, else case-insensitive.
 pub fn lookup<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     obj.get(key)
-        .or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+        .or_else(|| {
+            obj.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
         .filter(|v| !v.is_null())
 }
 
@@ -130,7 +142,9 @@ fn get_str(obj: &Map<String, Value>, key: &str) -> Result<Option<String>> {
     match lookup(obj, key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(CniError::config(format!("field {key:?}: expected a string, got {v}"))),
+        Some(v) => Err(CniError::config(format!(
+            "field {key:?}: expected a string, got {v}"
+        ))),
     }
 }
 
@@ -162,18 +176,26 @@ pub fn parse_mac(field: &str, s: &str) -> Result<Mac> {
         .parse()
         .map_err(|_| CniError::config(format!("field {field:?}: invalid MAC address {s:?}")))?;
     if mac.0[0] & 1 == 1 {
-        return Err(CniError::config(format!("field {field:?}: {s:?} is a multicast MAC address")));
+        return Err(CniError::config(format!(
+            "field {field:?}: {s:?} is a multicast MAC address"
+        )));
     }
     if mac.is_zero() {
-        return Err(CniError::config(format!("field {field:?}: the all-zero MAC {s:?} cannot be assigned")));
+        return Err(CniError::config(format!(
+            "field {field:?}: the all-zero MAC {s:?} cannot be assigned"
+        )));
     }
     Ok(mac)
 }
 
 /// Parses stdin into a JSON object and checks the version and name (every command).
 pub fn parse_object(stdin: &[u8]) -> Result<Map<String, Value>> {
-    let v: Value = serde_json::from_slice(stdin)
-        .map_err(|e| CniError::new(crate::error::code::DECODE, format!("network config is not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(stdin).map_err(|e| {
+        CniError::new(
+            crate::error::code::DECODE,
+            format!("network config is not valid JSON: {e}"),
+        )
+    })?;
     match v {
         Value::Object(m) => Ok(m),
         other => Err(CniError::new(
@@ -227,12 +249,18 @@ impl NetConf {
         if let Some(t) = get_str(&raw, "type")?
             && t != "sriov"
         {
-            return Err(CniError::config(format!("field \"type\": {t:?} is not \"sriov\"")));
+            return Err(CniError::config(format!(
+                "field \"type\": {t:?} is not \"sriov\""
+            )));
         }
         let rc = match lookup(&raw, "runtimeConfig") {
             None => Map::new(),
             Some(Value::Object(m)) => m.clone(),
-            Some(v) => return Err(CniError::config(format!("field \"runtimeConfig\": expected an object, got {v}"))),
+            Some(v) => {
+                return Err(CniError::config(format!(
+                    "field \"runtimeConfig\": expected an object, got {v}"
+                )));
+            }
         };
         // deviceID: top level (Multus) or runtimeConfig.deviceID (libcni capability).
         let dev = match get_str(&raw, "deviceID")? {
@@ -244,16 +272,25 @@ impl NetConf {
                 return Err(CniError::config("field \"deviceID\": VF PCI address is required"));
             }
             None => None,
-            Some(d) => Some(d.parse::<PciAddress>().map_err(|e| CniError::config(format!("field \"deviceID\": {e}")))?),
+            Some(d) => Some(
+                d.parse::<PciAddress>()
+                    .map_err(|e| CniError::config(format!("field \"deviceID\": {e}")))?,
+            ),
         };
         let request = parse_request(&raw)?;
         let ipam_type = match lookup(&raw, "ipam") {
             None => String::new(),
             Some(Value::Object(m)) => get_str(m, "type")?.unwrap_or_default(),
-            Some(v) => return Err(CniError::config(format!("field \"ipam\": expected an object, got {v}"))),
+            Some(v) => {
+                return Err(CniError::config(format!(
+                    "field \"ipam\": expected an object, got {v}"
+                )));
+            }
         };
         if ipam_type.contains('/') || ipam_type == "." || ipam_type == ".." {
-            return Err(CniError::config(format!("field \"ipam.type\": invalid plugin name {ipam_type:?}")));
+            return Err(CniError::config(format!(
+                "field \"ipam.type\": invalid plugin name {ipam_type:?}"
+            )));
         }
         let runtime_mac = match get_str(&rc, "mac")?.filter(|m| !m.is_empty()) {
             Some(m) => Some(parse_mac("runtimeConfig.mac", &m)?),
@@ -305,11 +342,15 @@ pub fn parse_request(raw: &Map<String, Value>) -> Result<VfRequest> {
         }
         Some(v) => {
             if !(0..=4094).contains(&v) {
-                return Err(CniError::config(format!("field \"vlan\": vlan id {v} invalid: value must be in the range 0-4094")));
+                return Err(CniError::config(format!(
+                    "field \"vlan\": vlan id {v} invalid: value must be in the range 0-4094"
+                )));
             }
             let q = qos.unwrap_or(0);
             if !(0..=7).contains(&q) {
-                return Err(CniError::config(format!("field \"vlanQoS\": vlan QoS PCP {q} invalid: value must be in the range 0-7")));
+                return Err(CniError::config(format!(
+                    "field \"vlanQoS\": vlan QoS PCP {q} invalid: value must be in the range 0-7"
+                )));
             }
             if q != 0 && v == 0 {
                 return Err(CniError::config(format!(
@@ -327,7 +368,9 @@ pub fn parse_request(raw: &Map<String, Value>) -> Result<VfRequest> {
                 }
             };
             if p == VlanProto::Dot1Ad && v == 0 {
-                return Err(CniError::config("field \"vlanProto\": 802.1ad needs a non-zero \"vlan\" (vlan is 0)"));
+                return Err(CniError::config(
+                    "field \"vlanProto\": 802.1ad needs a non-zero \"vlan\" (vlan is 0)",
+                ));
             }
             #[allow(clippy::cast_possible_truncation)]
             Some((v as u16, q as u8, p))
@@ -351,9 +394,9 @@ pub fn parse_request(raw: &Map<String, Value>) -> Result<VfRequest> {
     let rate_of = |key: &str| -> Result<Option<u32>> {
         match get_int(raw, key)? {
             None => Ok(None),
-            Some(r) => u32::try_from(r)
-                .map(Some)
-                .map_err(|_| CniError::config(format!("field {key:?}: rate {r} invalid: must be 0 or more Mb/s"))),
+            Some(r) => u32::try_from(r).map(Some).map_err(|_| {
+                CniError::config(format!("field {key:?}: rate {r} invalid: must be 0 or more Mb/s"))
+            }),
         }
     };
     let (min, max) = (rate_of("min_tx_rate")?, rate_of("max_tx_rate")?);
@@ -388,7 +431,9 @@ pub fn parse_cni_args(args: &str) -> Result<Option<Mac>> {
     for pair in args.split(';').filter(|p| !p.is_empty()) {
         let kv: Vec<&str> = pair.split('=').collect();
         if kv.len() != 2 {
-            return Err(CniError::env(format!("CNI_ARGS: invalid pair {pair:?}: expected KEY=VALUE")));
+            return Err(CniError::env(format!(
+                "CNI_ARGS: invalid pair {pair:?}: expected KEY=VALUE"
+            )));
         }
         match kv[0] {
             "MAC" => mac = Some(parse_mac("CNI_ARGS MAC", kv[1])?),
@@ -397,11 +442,14 @@ pub fn parse_cni_args(args: &str) -> Result<Option<Mac>> {
         }
     }
     if !unknown.is_empty() && !ignore_unknown {
-        return Err(CniError::env(format!("CNI_ARGS: unknown args {unknown:?} (set IgnoreUnknown=1 to allow them)")));
+        return Err(CniError::env(format!(
+            "CNI_ARGS: unknown args {unknown:?} (set IgnoreUnknown=1 to allow them)"
+        )));
     }
     Ok(mac)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 #[path = "config_tests.rs"]
 mod tests;

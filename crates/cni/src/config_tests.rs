@@ -1,7 +1,8 @@
 use super::*;
 
 fn conf(extra: &str) -> Result<NetConf> {
-    let s = format!(r#"{{"cniVersion":"1.0.0","name":"net","type":"sriov","deviceID":"0000:01:10.0"{extra}}}"#);
+    let s =
+        format!(r#"{{"cniVersion":"1.0.0","name":"net","type":"sriov","deviceID":"0000:01:10.0"{extra}}}"#);
     NetConf::parse(s.as_bytes(), true)
 }
 
@@ -38,8 +39,12 @@ fn keys_bind_case_insensitively_like_go() {
 
 #[test]
 fn device_id_from_runtime_config_and_absent() {
-    let s = br#"{"cniVersion":"1.1.0","name":"n","type":"sriov","runtimeConfig":{"deviceID":"0000:01:10.2"}}"#;
-    assert_eq!(NetConf::parse(s, true).unwrap().device_id.unwrap().as_str(), "0000:01:10.2");
+    let s =
+        br#"{"cniVersion":"1.1.0","name":"n","type":"sriov","runtimeConfig":{"deviceID":"0000:01:10.2"}}"#;
+    assert_eq!(
+        NetConf::parse(s, true).unwrap().device_id.unwrap().as_str(),
+        "0000:01:10.2"
+    );
     let s = br#"{"cniVersion":"1.1.0","name":"n","type":"sriov"}"#;
     let e = NetConf::parse(s, true).unwrap_err();
     assert!(e.code == 7 && e.msg.contains("deviceID"), "{e}");
@@ -65,7 +70,11 @@ fn every_bad_value_names_its_field() {
         (r#","spoofchk":"true""#, "\"spoofchk\"", "true"),
         (r#","trust":"yes""#, "\"trust\"", "yes"),
         (r#","link_state":"up""#, "\"link_state\"", "up"),
-        (r#","min_tx_rate":200,"max_tx_rate":100"#, "\"min_tx_rate\"", "200"),
+        (
+            r#","min_tx_rate":200,"max_tx_rate":100"#,
+            "\"min_tx_rate\"",
+            "200",
+        ),
         (r#","max_tx_rate":-5"#, "\"max_tx_rate\"", "-5"),
         (r#","ipam":{"type":"../evil"}"#, "ipam.type", "../evil"),
     ];
@@ -81,23 +90,41 @@ fn bad_device_ids_are_rejected_before_any_io() {
     for id in ["../../x", "0000:01:10.0/../../../x", "01:10.0", "0000:01:10.9"] {
         let s = format!(r#"{{"cniVersion":"1.0.0","name":"n","type":"sriov","deviceID":"{id}"}}"#);
         let e = NetConf::parse(s.as_bytes(), true).unwrap_err();
-        assert!(e.code == 7 && e.msg.contains("deviceID") && e.msg.contains(id), "{e}");
+        assert!(
+            e.code == 7 && e.msg.contains("deviceID") && e.msg.contains(id),
+            "{e}"
+        );
     }
 }
 
 #[test]
 fn versions_names_types_and_json() {
-    let e = NetConf::parse(br#"{"cniVersion":"2.0.0","name":"n","deviceID":"0000:01:10.0"}"#, true).unwrap_err();
+    let e = NetConf::parse(
+        br#"{"cniVersion":"2.0.0","name":"n","deviceID":"0000:01:10.0"}"#,
+        true,
+    )
+    .unwrap_err();
     assert_eq!(e.code, 1);
-    let e = NetConf::parse(br#"{"cniVersion":"1.0.0","name":"-n","deviceID":"0000:01:10.0"}"#, true).unwrap_err();
+    let e = NetConf::parse(
+        br#"{"cniVersion":"1.0.0","name":"-n","deviceID":"0000:01:10.0"}"#,
+        true,
+    )
+    .unwrap_err();
     assert!(e.code == 7 && e.msg.contains("name"));
-    let e = NetConf::parse(br#"{"cniVersion":"1.0.0","name":"n","type":"macvlan","deviceID":"0000:01:10.0"}"#, true)
-        .unwrap_err();
+    let e = NetConf::parse(
+        br#"{"cniVersion":"1.0.0","name":"n","type":"macvlan","deviceID":"0000:01:10.0"}"#,
+        true,
+    )
+    .unwrap_err();
     assert!(e.msg.contains("macvlan"));
     assert_eq!(NetConf::parse(b"{not json", true).unwrap_err().code, 6);
     assert_eq!(NetConf::parse(b"[]", true).unwrap_err().code, 6);
     // 0.2.0 results need IPs: refused up front rather than after the VF was configured.
-    let e = NetConf::parse(br#"{"cniVersion":"0.2.0","name":"n","deviceID":"0000:01:10.0"}"#, true).unwrap_err();
+    let e = NetConf::parse(
+        br#"{"cniVersion":"0.2.0","name":"n","deviceID":"0000:01:10.0"}"#,
+        true,
+    )
+    .unwrap_err();
     assert!(e.msg.contains("ipam"), "{e}");
     for v in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] {
         let s = format!(r#"{{"cniVersion":"{v}","name":"n","deviceID":"0000:01:10.0"}}"#);
@@ -108,15 +135,28 @@ fn versions_names_types_and_json() {
 #[test]
 fn cni_args_rules() {
     assert_eq!(parse_cni_args("").unwrap(), None);
-    assert!(parse_cni_args("K8S_POD_NAME=x").unwrap_err().msg.contains("unknown args"));
+    assert!(
+        parse_cni_args("K8S_POD_NAME=x")
+            .unwrap_err()
+            .msg
+            .contains("unknown args")
+    );
     assert!(parse_cni_args("IgnoreUnknown=true;K8S_POD_NAME=x").is_ok());
     assert!(parse_cni_args("MAC").unwrap_err().msg.contains("invalid pair"));
-    assert!(parse_cni_args("MAC=bad").unwrap_err().msg.contains("CNI_ARGS MAC"));
+    assert!(
+        parse_cni_args("MAC=bad")
+            .unwrap_err()
+            .msg
+            .contains("CNI_ARGS MAC")
+    );
 }
 
 #[test]
 fn mac_forms() {
-    assert_eq!("02-AA-00-00-00-01".parse::<Mac>().unwrap().to_string(), "02:aa:00:00:00:01");
+    assert_eq!(
+        "02-AA-00-00-00-01".parse::<Mac>().unwrap().to_string(),
+        "02:aa:00:00:00:01"
+    );
     assert!("02:aa:00:00:00:01:02".parse::<Mac>().is_err());
     assert!("0202.0000.0001".parse::<Mac>().is_err());
 }

@@ -48,7 +48,9 @@ pub fn valid_ifname(s: &str) -> bool {
         && s.len() <= 15
         && s != "."
         && s != ".."
-        && !s.bytes().any(|c| c == b'/' || c == b':' || c.is_ascii_whitespace())
+        && !s
+            .bytes()
+            .any(|c| c == b'/' || c == b':' || c.is_ascii_whitespace())
 }
 
 impl CniEnv {
@@ -73,7 +75,10 @@ impl CniEnv {
             missing.push("CNI_PATH");
         }
         if !missing.is_empty() {
-            return Err(CniError::new(code::INVALID_ENV, format!("required env variables {missing:?} missing")));
+            return Err(CniError::new(
+                code::INVALID_ENV,
+                format!("required env variables {missing:?} missing"),
+            ));
         }
         let container_id = var("CNI_CONTAINERID");
         if need_ids && !valid_id(&container_id) {
@@ -87,8 +92,19 @@ impl CniEnv {
                 "CNI_IFNAME: invalid interface name {ifname:?}: 1-15 bytes, no '/', ':' or whitespace"
             )));
         }
-        let path = var("CNI_PATH").split(':').filter(|p| !p.is_empty()).map(PathBuf::from).collect();
-        Ok(CniEnv { command, container_id, netns: var("CNI_NETNS"), ifname, args: var("CNI_ARGS"), path })
+        let path = var("CNI_PATH")
+            .split(':')
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        Ok(CniEnv {
+            command,
+            container_id,
+            netns: var("CNI_NETNS"),
+            ifname,
+            args: var("CNI_ARGS"),
+            path,
+        })
     }
 
     /// The cache key `<containerID>-<ifname>` (upstream's file name).
@@ -98,13 +114,17 @@ impl CniEnv {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::collections::HashMap;
 
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Result<CniEnv> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         CniEnv::from_env(|k| m.get(k).cloned())
     }
 
@@ -112,21 +132,35 @@ mod tests {
     fn add_needs_everything() {
         let e = env(&[("CNI_COMMAND", "ADD")]).unwrap_err();
         assert_eq!(e.code, 4);
-        assert!(e.msg.contains("CNI_CONTAINERID") && e.msg.contains("CNI_NETNS") && e.msg.contains("CNI_PATH"), "{e}");
+        assert!(
+            e.msg.contains("CNI_CONTAINERID") && e.msg.contains("CNI_NETNS") && e.msg.contains("CNI_PATH"),
+            "{e}"
+        );
     }
 
     #[test]
     fn del_allows_empty_netns() {
-        let e = env(&[("CNI_COMMAND", "DEL"), ("CNI_CONTAINERID", "c1"), ("CNI_IFNAME", "net1"), ("CNI_PATH", "/x")]);
+        let e = env(&[
+            ("CNI_COMMAND", "DEL"),
+            ("CNI_CONTAINERID", "c1"),
+            ("CNI_IFNAME", "net1"),
+            ("CNI_PATH", "/x"),
+        ]);
         assert_eq!(e.unwrap().netns, "");
     }
 
     #[test]
     fn bad_ifname_and_id() {
-        let base = [("CNI_COMMAND", "ADD"), ("CNI_NETNS", "/run/netns/x"), ("CNI_PATH", "/x")];
-        for (id, ifn, field) in
-            [("c1", "a/b", "CNI_IFNAME"), ("c1", "0123456789abcdef", "CNI_IFNAME"), ("-c", "net1", "CNI_CONTAINERID")]
-        {
+        let base = [
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_NETNS", "/run/netns/x"),
+            ("CNI_PATH", "/x"),
+        ];
+        for (id, ifn, field) in [
+            ("c1", "a/b", "CNI_IFNAME"),
+            ("c1", "0123456789abcdef", "CNI_IFNAME"),
+            ("-c", "net1", "CNI_CONTAINERID"),
+        ] {
             let mut v = base.to_vec();
             v.push(("CNI_CONTAINERID", id));
             v.push(("CNI_IFNAME", ifn));

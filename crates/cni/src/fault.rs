@@ -26,7 +26,9 @@ impl Fault {
         }
         match &self.0 {
             Some((true, s)) if s == step => std::process::abort(),
-            Some((false, s)) if s == step => Err(CniError::internal(format!("injected failure after step {step}"))),
+            Some((false, s)) if s == step => {
+                Err(CniError::internal(format!("injected failure after step {step}")))
+            }
             _ => Ok(()),
         }
     }

@@ -11,9 +11,14 @@ use crate::error::{CniError, Result, code};
 
 /// Finds the plugin binary in `CNI_PATH`.
 pub fn find(path: &[PathBuf], plugin: &str) -> Result<PathBuf> {
-    path.iter().map(|d| d.join(plugin)).find(|p| p.is_file()).ok_or_else(|| {
-        CniError::internal(format!("failed to find IPAM plugin {plugin:?} in CNI_PATH {path:?}"))
-    })
+    path.iter()
+        .map(|d| d.join(plugin))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            CniError::internal(format!(
+                "failed to find IPAM plugin {plugin:?} in CNI_PATH {path:?}"
+            ))
+        })
 }
 
 /// Runs the delegate; returns its stdout on success, its error result (code kept) on failure.
@@ -39,10 +44,17 @@ fn run(bin: &Path, command: &str, stdin: &[u8]) -> Result<Vec<u8>> {
     if out.status.success() {
         return Ok(out.stdout);
     }
-    let name = bin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = bin
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match serde_json::from_slice::<Value>(&out.stdout) {
         Ok(v) if v.get("code").is_some() => {
-            let c = v.get("code").and_then(Value::as_u64).and_then(|c| u32::try_from(c).ok()).unwrap_or(code::INTERNAL);
+            let c = v
+                .get("code")
+                .and_then(Value::as_u64)
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(code::INTERNAL);
             let msg = v.get("msg").and_then(Value::as_str).unwrap_or_default();
             let details = v.get("details").and_then(Value::as_str).unwrap_or_default();
             Err(CniError::new(c, format!("IPAM plugin {name} {command}: {msg}")).with_details(details))

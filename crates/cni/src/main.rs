@@ -9,12 +9,18 @@ use sriov_cni::{Ctx, run};
 
 fn log_error(stdin: &[u8], msg: &str) {
     let Ok(obj) = parse_object(stdin) else { return };
-    let Some(file) = sriov_cni::config::lookup(&obj, "logFile").and_then(|v| v.as_str()).filter(|f| !f.is_empty()) else {
+    let Some(file) = sriov_cni::config::lookup(&obj, "logFile")
+        .and_then(|v| v.as_str())
+        .filter(|f| !f.is_empty())
+    else {
         eprintln!("sriov: {msg}");
         return;
     };
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let _ = writeln!(f, "{secs} error sriov: {msg}");
     }
 }
@@ -22,11 +28,16 @@ fn log_error(stdin: &[u8], msg: &str) {
 fn main() {
     let mut stdin = Vec::new();
     let env = CniEnv::from_env(|k| std::env::var(k).ok());
-    let is_version = env.as_ref().is_ok_and(|e| e.command == sriov_cni::env::Command::Version);
+    let is_version = env
+        .as_ref()
+        .is_ok_and(|e| e.command == sriov_cni::env::Command::Version);
     if !is_version {
         let _ = std::io::stdin().read_to_end(&mut stdin);
     }
-    let version = parse_object(&stdin).ok().and_then(|o| cni_version(&o).ok()).unwrap_or_else(|| "1.1.0".into());
+    let version = parse_object(&stdin)
+        .ok()
+        .and_then(|o| cni_version(&o).ok())
+        .unwrap_or_else(|| "1.1.0".into());
     let res = env.and_then(|env| run(&Ctx::from_env(), &env, &stdin));
     let mut out = std::io::stdout().lock();
     match res {

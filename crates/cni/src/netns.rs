@@ -41,17 +41,25 @@ impl NetNs {
         let st = fstatfs(&file).map_err(|e| NsOpenError::Other(format!("statfs {path:?}: {e}")))?;
         let t = st.filesystem_type();
         if t != NSFS_MAGIC && t != PROC_SUPER_MAGIC {
-            return Err(NsOpenError::NotNetns(format!("{path:?} is not a network namespace (not an nsfs file)")));
+            return Err(NsOpenError::NotNetns(format!(
+                "{path:?} is not a network namespace (not an nsfs file)"
+            )));
         }
         // Whether it is a *network* namespace shows when a thread enters it (`netlink`), which
         // every user does before changing anything.
-        Ok(NetNs { file, path: path.to_string() })
+        Ok(NetNs {
+            file,
+            path: path.to_string(),
+        })
     }
 
     /// Opens `path` for ADD/CHECK: every failure is a CNI error naming CNI_NETNS.
     pub fn open_for_cni(path: &str) -> Result<NetNs> {
         NetNs::open(path).map_err(|e| match e {
-            NsOpenError::Gone => CniError::new(code::UNKNOWN_CONTAINER, format!("CNI_NETNS: {path:?} does not exist")),
+            NsOpenError::Gone => CniError::new(
+                code::UNKNOWN_CONTAINER,
+                format!("CNI_NETNS: {path:?} does not exist"),
+            ),
             NsOpenError::NotNetns(m) => CniError::env(format!("CNI_NETNS: {m}")),
             NsOpenError::Other(m) => CniError::new(code::IO, format!("CNI_NETNS: {m}")),
         })
@@ -59,7 +67,10 @@ impl NetNs {
 
     /// The calling process's own network namespace.
     pub fn current() -> io::Result<NetNs> {
-        Ok(NetNs { file: File::open("/proc/thread-self/ns/net")?, path: "/proc/thread-self/ns/net".into() })
+        Ok(NetNs {
+            file: File::open("/proc/thread-self/ns/net")?,
+            path: "/proc/thread-self/ns/net".into(),
+        })
     }
 
     /// Runs `f` on a new thread that entered this namespace.
@@ -79,10 +90,14 @@ impl NetNs {
     pub fn netlink(&self) -> Result<Netlink> {
         match self.run(Netlink::open) {
             Ok(Ok(nl)) => Ok(nl),
-            Err(e) if e.raw_os_error() == Some(22) => {
-                Err(CniError::env(format!("CNI_NETNS: {:?} is not a network namespace", self.path)))
-            }
-            Ok(Err(e)) | Err(e) => Err(CniError::internal(format!("netlink socket in netns {:?}: {e}", self.path))),
+            Err(e) if e.raw_os_error() == Some(22) => Err(CniError::env(format!(
+                "CNI_NETNS: {:?} is not a network namespace",
+                self.path
+            ))),
+            Ok(Err(e)) | Err(e) => Err(CniError::internal(format!(
+                "netlink socket in netns {:?}: {e}",
+                self.path
+            ))),
         }
     }
 

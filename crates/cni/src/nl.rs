@@ -10,14 +10,17 @@ use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     LinkAttribute, LinkExtentMask, LinkFlags, LinkMessage, LinkVfInfo, VfInfo, VfInfoLinkState, VfInfoMac,
     VfInfoRate, VfInfoSpoofCheck, VfInfoTrust, VfLinkState, VfVlan, VfVlanInfo, VlanProtocol,
 };
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::protocols::NETLINK_ROUTE;
 use netlink_sys::{Socket, SocketAddr};
@@ -105,7 +108,12 @@ impl Netlink {
         Ok(Netlink { sock, seq: 0 })
     }
 
-    fn exchange(&mut self, op: &dyn Fn() -> String, msg: RouteNetlinkMessage, dump: bool) -> NlResult<Vec<RouteNetlinkMessage>> {
+    fn exchange(
+        &mut self,
+        op: &dyn Fn() -> String,
+        msg: RouteNetlinkMessage,
+        dump: bool,
+    ) -> NlResult<Vec<RouteNetlinkMessage>> {
         let err = |source: io::Error| NlError { op: op(), source };
         self.seq = self.seq.wrapping_add(1);
         let mut hdr = NetlinkHeader::default();
@@ -128,7 +136,10 @@ impl Netlink {
                     .map_err(|e| err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())))?;
                 let len = m.header.length as usize;
                 if len == 0 {
-                    return Err(err(io::Error::new(io::ErrorKind::InvalidData, "zero-length netlink message")));
+                    return Err(err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "zero-length netlink message",
+                    )));
                 }
                 off += (len + 3) & !3;
                 if m.header.sequence_number != self.seq {
@@ -154,11 +165,22 @@ impl Netlink {
             m.attributes.push(LinkAttribute::IfName(n.to_string()));
         }
         if vfs {
-            m.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::Vf]));
+            m.attributes
+                .push(LinkAttribute::ExtMask(vec![LinkExtentMask::Vf]));
         }
         let what = name.map_or_else(|| format!("index {index}"), |n| format!("{n:?}"));
-        match self.exchange(&|| format!("RTM_GETLINK {what}"), RouteNetlinkMessage::GetLink(m), false) {
-            Ok(v) => Ok(v.into_iter().find_map(|m| if let RouteNetlinkMessage::NewLink(l) = m { Some(l) } else { None })),
+        match self.exchange(
+            &|| format!("RTM_GETLINK {what}"),
+            RouteNetlinkMessage::GetLink(m),
+            false,
+        ) {
+            Ok(v) => Ok(v.into_iter().find_map(|m| {
+                if let RouteNetlinkMessage::NewLink(l) = m {
+                    Some(l)
+                } else {
+                    None
+                }
+            })),
             Err(e) if e.errno() == Some(libc_enodev()) => Ok(None),
             Err(e) => Err(e),
         }
@@ -166,18 +188,36 @@ impl Netlink {
 
     /// The link called `name`, `None` when there is none.
     pub fn link_by_name(&mut self, name: &str) -> NlResult<Option<Link>> {
-        Ok(self.get_link_msg(0, Some(name), false)?.as_ref().map(Link::from_msg))
+        Ok(self
+            .get_link_msg(0, Some(name), false)?
+            .as_ref()
+            .map(Link::from_msg))
     }
 
     /// The link with `index`, `None` when there is none.
     pub fn link_by_index(&mut self, index: u32) -> NlResult<Option<Link>> {
-        Ok(self.get_link_msg(index, None, false)?.as_ref().map(Link::from_msg))
+        Ok(self
+            .get_link_msg(index, None, false)?
+            .as_ref()
+            .map(Link::from_msg))
     }
 
     /// Every link of this netns.
     pub fn links(&mut self) -> NlResult<Vec<Link>> {
-        let v = self.exchange(&|| "RTM_GETLINK dump".into(), RouteNetlinkMessage::GetLink(LinkMessage::default()), true)?;
-        Ok(v.iter().filter_map(|m| if let RouteNetlinkMessage::NewLink(l) = m { Some(Link::from_msg(l)) } else { None }).collect())
+        let v = self.exchange(
+            &|| "RTM_GETLINK dump".into(),
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            true,
+        )?;
+        Ok(v.iter()
+            .filter_map(|m| {
+                if let RouteNetlinkMessage::NewLink(l) = m {
+                    Some(Link::from_msg(l))
+                } else {
+                    None
+                }
+            })
+            .collect())
     }
 
     /// Applies `ch` to link `index` in one request.
@@ -202,12 +242,19 @@ impl Netlink {
                 m.header.flags = LinkFlags::Up;
             }
         }
-        self.exchange(&|| format!("RTM_SETLINK index {index} {ch:?}"), RouteNetlinkMessage::SetLink(m), false).map(drop)
+        self.exchange(
+            &|| format!("RTM_SETLINK index {index} {ch:?}"),
+            RouteNetlinkMessage::SetLink(m),
+            false,
+        )
+        .map(drop)
     }
 
     /// The PF-reported state of VF `vf` of the PF with `pf_index` (matched by VF id, not position).
     pub fn vf_state(&mut self, pf_index: u32, vf: u32) -> NlResult<Option<VfState>> {
-        let Some(m) = self.get_link_msg(pf_index, None, true)? else { return Ok(None) };
+        let Some(m) = self.get_link_msg(pf_index, None, true)? else {
+            return Ok(None);
+        };
         for a in &m.attributes {
             if let LinkAttribute::VfInfoList(list) = a {
                 for info in list {
@@ -224,8 +271,17 @@ impl Netlink {
     pub fn set_vf(&mut self, pf_index: u32, vf: u32, ch: &VfChange) -> NlResult<()> {
         let info = match *ch {
             VfChange::Vlan { vlan, qos, proto } => {
-                let p = if proto == 0x88a8 { VlanProtocol::Ieee8021Ad } else { VlanProtocol::Ieee8021Q };
-                VfInfo::VlanList(vec![VfVlan::Info(VfVlanInfo::new(vf, u32::from(vlan), u32::from(qos), p))])
+                let p = if proto == 0x88a8 {
+                    VlanProtocol::Ieee8021Ad
+                } else {
+                    VlanProtocol::Ieee8021Q
+                };
+                VfInfo::VlanList(vec![VfVlan::Info(VfVlanInfo::new(
+                    vf,
+                    u32::from(vlan),
+                    u32::from(qos),
+                    p,
+                ))])
             }
             VfChange::Mac(mac) => VfInfo::Mac(VfInfoMac::new(vf, &mac.0)),
             VfChange::Rate { min, max } => VfInfo::Rate(VfInfoRate::new(vf, min, max)),
@@ -235,42 +291,69 @@ impl Netlink {
         };
         let mut m = LinkMessage::default();
         m.header.index = pf_index;
-        m.attributes.push(LinkAttribute::VfInfoList(vec![LinkVfInfo(vec![info])]));
-        self.exchange(&|| format!("setting VF {vf} {ch} on PF index {pf_index}"), RouteNetlinkMessage::SetLink(m), false)
-            .map(drop)
+        m.attributes
+            .push(LinkAttribute::VfInfoList(vec![LinkVfInfo(vec![info])]));
+        self.exchange(
+            &|| format!("setting VF {vf} {ch} on PF index {pf_index}"),
+            RouteNetlinkMessage::SetLink(m),
+            false,
+        )
+        .map(drop)
     }
 
     /// Adds `addr/prefix` to link `index`.
     pub fn add_address(&mut self, index: u32, addr: IpAddr, prefix: u8) -> NlResult<()> {
         let mut m = AddressMessage::default();
-        m.header.family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+        m.header.family = if addr.is_ipv4() {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
+        };
         m.header.prefix_len = prefix;
         m.header.index = index;
         if addr.is_ipv4() {
             m.attributes.push(AddressAttribute::Local(addr));
         }
         m.attributes.push(AddressAttribute::Address(addr));
-        self.exchange(&|| format!("adding address {addr}/{prefix}"), RouteNetlinkMessage::NewAddress(m), false).map(drop)
+        self.exchange(
+            &|| format!("adding address {addr}/{prefix}"),
+            RouteNetlinkMessage::NewAddress(m),
+            false,
+        )
+        .map(drop)
     }
 
     /// Adds a main-table route `dst/prefix` (via `gw`) out of link `index`.
     pub fn add_route(&mut self, index: u32, dst: IpAddr, prefix: u8, gw: Option<IpAddr>) -> NlResult<()> {
         let mut m = RouteMessage::default();
-        m.header.address_family = if dst.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+        m.header.address_family = if dst.is_ipv4() {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
+        };
         m.header.destination_prefix_length = prefix;
         m.header.table = netlink_packet_route::route::RouteHeader::RT_TABLE_MAIN;
         m.header.protocol = RouteProtocol::Boot;
-        m.header.scope = if gw.is_some() { RouteScope::Universe } else { RouteScope::Link };
+        m.header.scope = if gw.is_some() {
+            RouteScope::Universe
+        } else {
+            RouteScope::Link
+        };
         m.header.kind = RouteType::Unicast;
         if prefix > 0 {
-            m.attributes.push(RouteAttribute::Destination(RouteAddress::from(dst)));
+            m.attributes
+                .push(RouteAttribute::Destination(RouteAddress::from(dst)));
         }
         if let Some(g) = gw {
             m.attributes.push(RouteAttribute::Gateway(RouteAddress::from(g)));
         }
         m.attributes.push(RouteAttribute::Oif(index));
-        self.exchange(&|| format!("adding route {dst}/{prefix} via {gw:?}"), RouteNetlinkMessage::NewRoute(m), false)
-            .map(drop)
+        self.exchange(
+            &|| format!("adding route {dst}/{prefix} via {gw:?}"),
+            RouteNetlinkMessage::NewRoute(m),
+            false,
+        )
+        .map(drop)
     }
 }
 

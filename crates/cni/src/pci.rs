@@ -33,7 +33,11 @@ impl FromStr for PciAddress {
             && hex(8..10)
             && matches!(b[11], b'0'..=b'7')
             && u8::from_str_radix(&s[8..10], 16).is_ok_and(|d| d <= 0x1f);
-        if ok { Ok(PciAddress(s.to_ascii_lowercase())) } else { Err(InvalidPciAddress(s.to_string())) }
+        if ok {
+            Ok(PciAddress(s.to_ascii_lowercase()))
+        } else {
+            Err(InvalidPciAddress(s.to_string()))
+        }
     }
 }
 
@@ -44,13 +48,25 @@ impl fmt::Display for PciAddress {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn parses_and_rejects() {
-        assert_eq!("0000:3B:02.3".parse::<PciAddress>().unwrap().as_str(), "0000:3b:02.3");
-        for bad in ["../../x", "0000:3b:02.8", "0000:3b:20.0", "0000:3b:02", "0000:3b:02.3/..", "", "0000/3b:02.3"] {
+        assert_eq!(
+            "0000:3B:02.3".parse::<PciAddress>().unwrap().as_str(),
+            "0000:3b:02.3"
+        );
+        for bad in [
+            "../../x",
+            "0000:3b:02.8",
+            "0000:3b:20.0",
+            "0000:3b:02",
+            "0000:3b:02.3/..",
+            "",
+            "0000/3b:02.3",
+        ] {
             assert!(bad.parse::<PciAddress>().is_err(), "{bad}");
         }
     }

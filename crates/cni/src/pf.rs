@@ -47,7 +47,9 @@ impl PfControl for NetlinkPf<'_> {
     }
     fn set_vf(&mut self, pf: &str, vf: u32, ch: &VfChange) -> Result<()> {
         let idx = self.pf_index(pf)?;
-        self.nl.set_vf(idx, vf, ch).map_err(|e| CniError::internal(format!("PF {pf:?}: {e}")))
+        self.nl
+            .set_vf(idx, vf, ch)
+            .map_err(|e| CniError::internal(format!("PF {pf:?}: {e}")))
     }
 }
 
@@ -111,7 +113,8 @@ pub struct FilePf {
 
 impl FilePf {
     fn with<T>(&self, f: impl FnOnce(&mut FakePfFile) -> Result<T>) -> Result<T> {
-        let err = |e: &dyn std::fmt::Display| CniError::internal(format!("fake PF {}: {e}", self.path.display()));
+        let err =
+            |e: &dyn std::fmt::Display| CniError::internal(format!("fake PF {}: {e}", self.path.display()));
         // Lock a side file: the data file is replaced by rename, so its inode cannot carry the lock.
         let file = OpenOptions::new()
             .create(true)
@@ -120,7 +123,8 @@ impl FilePf {
             .open(self.path.with_extension("lock"))
             .map_err(|e| err(&e))?;
         let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| err(&e))?;
-        let mut data: FakePfFile = serde_json::from_slice(&fs::read(&self.path).map_err(|e| err(&e))?).map_err(|e| err(&e))?;
+        let mut data: FakePfFile =
+            serde_json::from_slice(&fs::read(&self.path).map_err(|e| err(&e))?).map_err(|e| err(&e))?;
         let before = data.clone();
         let out = f(&mut data)?;
         if data != before {
@@ -136,9 +140,10 @@ impl FilePf {
 impl PfControl for FilePf {
     fn vf_state(&mut self, pf: &str, vf: u32) -> Result<VfState> {
         self.with(|d| {
-            d.vfs.get(&format!("{pf}/{vf}")).map(FakeVf::state).ok_or_else(|| {
-                CniError::internal(format!("PF {pf:?} reports no VF {vf}"))
-            })
+            d.vfs
+                .get(&format!("{pf}/{vf}"))
+                .map(FakeVf::state)
+                .ok_or_else(|| CniError::internal(format!("PF {pf:?} reports no VF {vf}")))
         })
     }
     fn set_vf(&mut self, pf: &str, vf: u32, ch: &VfChange) -> Result<()> {

@@ -46,7 +46,8 @@ mod mac_serde {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Mac, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(|_| serde::de::Error::custom(format!("invalid MAC {s:?}")))
+        s.parse()
+            .map_err(|_| serde::de::Error::custom(format!("invalid MAC {s:?}")))
     }
 }
 
@@ -100,7 +101,11 @@ impl fmt::Display for VfChange {
 pub fn apply_plan(req: &VfRequest, mac: Option<Mac>) -> Vec<VfChange> {
     let mut v = Vec::new();
     if let Some((vlan, qos, p)) = req.vlan {
-        v.push(VfChange::Vlan { vlan, qos, proto: p.ethertype() });
+        v.push(VfChange::Vlan {
+            vlan,
+            qos,
+            proto: p.ethertype(),
+        });
     }
     if let Some(m) = mac {
         v.push(VfChange::Mac(m));
@@ -123,7 +128,11 @@ pub fn apply_plan(req: &VfRequest, mac: Option<Mac>) -> Vec<VfChange> {
 /// The admin MAC to write back: the original one only when it was really set by an
 /// administrator, i.e. non-zero and different from the VF's own netdev MAC; else zero (cleared).
 pub fn restore_admin_mac(orig_admin: Mac, orig_netdev_mac: Option<Mac>) -> Mac {
-    if orig_admin.is_zero() || Some(orig_admin) == orig_netdev_mac { Mac::ZERO } else { orig_admin }
+    if orig_admin.is_zero() || Some(orig_admin) == orig_netdev_mac {
+        Mac::ZERO
+    } else {
+        orig_admin
+    }
 }
 
 /// The writes that bring back `orig` for every attribute ADD may have changed (`applied`),
@@ -138,8 +147,16 @@ pub fn restore_plan(
     let has = |f: &str| applied.contains(&f);
     let mut v = Vec::new();
     if has("vlan") {
-        let proto = if orig.vlan_proto == 0 { 0x8100 } else { orig.vlan_proto };
-        v.push(VfChange::Vlan { vlan: orig.vlan, qos: orig.qos, proto });
+        let proto = if orig.vlan_proto == 0 {
+            0x8100
+        } else {
+            orig.vlan_proto
+        };
+        v.push(VfChange::Vlan {
+            vlan: orig.vlan,
+            qos: orig.qos,
+            proto,
+        });
     }
     if has("spoofchk") {
         v.push(VfChange::SpoofChk(orig.spoofchk));
@@ -151,7 +168,10 @@ pub fn restore_plan(
         v.push(VfChange::Trust(orig.trust));
     }
     if has("rate") {
-        v.push(VfChange::Rate { min: orig.min_tx_rate, max: orig.max_tx_rate });
+        v.push(VfChange::Rate {
+            min: orig.min_tx_rate,
+            max: orig.max_tx_rate,
+        });
     }
     if has("link_state") {
         v.push(VfChange::LinkState(orig.link_state));
@@ -161,7 +181,10 @@ pub fn restore_plan(
             let mut after = cur.clone();
             c.apply_to(&mut after);
             // A VLAN proto of 0 (not reported) equals 802.1Q.
-            let norm = |s: &VfState| VfState { vlan_proto: if s.vlan_proto == 0 { 0x8100 } else { s.vlan_proto }, ..s.clone() };
+            let norm = |s: &VfState| VfState {
+                vlan_proto: if s.vlan_proto == 0 { 0x8100 } else { s.vlan_proto },
+                ..s.clone()
+            };
             norm(&after) != norm(cur)
         });
     }
@@ -169,6 +192,7 @@ pub fn restore_plan(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::config::{LinkState, VlanProto};
@@ -190,15 +214,30 @@ mod tests {
         let p = apply_plan(&req, Some(mac("02:00:00:00:00:01")));
         let fields: Vec<_> = p.iter().map(VfChange::field).collect();
         assert_eq!(fields, ["vlan", "mac", "rate", "spoofchk", "trust", "link_state"]);
-        assert_eq!(p[0], VfChange::Vlan { vlan: 100, qos: 3, proto: 0x8100 });
+        assert_eq!(
+            p[0],
+            VfChange::Vlan {
+                vlan: 100,
+                qos: 3,
+                proto: 0x8100
+            }
+        );
         assert!(apply_plan(&VfRequest::default(), None).is_empty());
     }
 
     #[test]
     fn restore_brings_back_original_and_clears_random_mac() {
-        let orig = VfState { admin_mac: mac("12:e3:36:4d:00:b8"), spoofchk: true, ..Default::default() };
+        let orig = VfState {
+            admin_mac: mac("12:e3:36:4d:00:b8"),
+            spoofchk: true,
+            ..Default::default()
+        };
         let applied: Vec<&str> = apply_plan(
-            &VfRequest { vlan: Some((7, 0, VlanProto::Dot1Q)), spoofchk: Some(false), ..Default::default() },
+            &VfRequest {
+                vlan: Some((7, 0, VlanProto::Dot1Q)),
+                spoofchk: Some(false),
+                ..Default::default()
+            },
             Some(mac("02:00:00:00:00:01")),
         )
         .iter()
@@ -207,17 +246,31 @@ mod tests {
         let r = restore_plan(&applied, &orig, Some(mac("12:e3:36:4d:00:b8")), None);
         assert_eq!(
             r,
-            vec![VfChange::Vlan { vlan: 0, qos: 0, proto: 0x8100 }, VfChange::SpoofChk(true), VfChange::Mac(Mac::ZERO)]
+            vec![
+                VfChange::Vlan {
+                    vlan: 0,
+                    qos: 0,
+                    proto: 0x8100
+                },
+                VfChange::SpoofChk(true),
+                VfChange::Mac(Mac::ZERO)
+            ]
         );
         // A real admin MAC (different from the netdev's) is kept.
-        let orig2 = VfState { admin_mac: mac("02:aa:00:00:00:01"), ..orig.clone() };
+        let orig2 = VfState {
+            admin_mac: mac("02:aa:00:00:00:01"),
+            ..orig.clone()
+        };
         let r = restore_plan(&applied, &orig2, Some(mac("12:e3:36:4d:00:b8")), None);
         assert!(r.contains(&VfChange::Mac(mac("02:aa:00:00:00:01"))));
     }
 
     #[test]
     fn restore_skips_attributes_already_original() {
-        let orig = VfState { spoofchk: true, ..Default::default() };
+        let orig = VfState {
+            spoofchk: true,
+            ..Default::default()
+        };
         let applied = ["spoofchk", "trust"];
         let mut cur = orig.clone();
         cur.trust = true; // spoofchk never got applied

@@ -70,18 +70,25 @@ fn ip_of(v: Option<&Value>, field: &str) -> Result<Option<IpAddr>> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s.parse().map(Some).map_err(|_| bad(format!("{field}: invalid IP {s:?}"))),
+        Some(Value::String(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| bad(format!("{field}: invalid IP {s:?}"))),
         Some(o) => Err(bad(format!("{field}: expected a string, got {o}"))),
     }
 }
 
 fn cidr_of(v: Option<&Value>, field: &str) -> Result<Cidr> {
-    let s = v.and_then(Value::as_str).ok_or_else(|| bad(format!("{field}: missing")))?;
+    let s = v
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("{field}: missing")))?;
     Cidr::parse(s).ok_or_else(|| bad(format!("{field}: invalid CIDR {s:?}")))
 }
 
 fn routes_of(v: Option<&Value>) -> Result<Vec<Route>> {
-    let Some(Value::Array(a)) = v else { return Ok(Vec::new()) };
+    let Some(Value::Array(a)) = v else {
+        return Ok(Vec::new());
+    };
     a.iter()
         .map(|r| {
             let mut extra = r.as_object().cloned().unwrap_or_default();
@@ -99,7 +106,11 @@ pub fn parse_ipam(out: &[u8]) -> Result<IpamResult> {
     let v: Value = serde_json::from_slice(out).map_err(|e| bad(format!("not JSON: {e}")))?;
     let o = v.as_object().ok_or_else(|| bad("not an object".into()))?;
     let mut r = IpamResult {
-        dns: o.get("dns").and_then(Value::as_object).cloned().unwrap_or_default(),
+        dns: o
+            .get("dns")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
         ..Default::default()
     };
     if let Some(Value::Array(ips)) = o.get("ips") {
@@ -113,7 +124,10 @@ pub fn parse_ipam(out: &[u8]) -> Result<IpamResult> {
     } else {
         for fam in ["ip4", "ip6"] {
             if let Some(c) = o.get(fam) {
-                r.ips.push(IpConfig { address: cidr_of(c.get("ip"), fam)?, gateway: ip_of(c.get("gateway"), fam)? });
+                r.ips.push(IpConfig {
+                    address: cidr_of(c.get("ip"), fam)?,
+                    gateway: ip_of(c.get("gateway"), fam)?,
+                });
                 r.routes.extend(routes_of(c.get("routes"))?);
             }
         }
@@ -145,8 +159,12 @@ pub fn render(version: &str, iface: &Iface, ipam: &IpamResult) -> Value {
                 if let Some(g) = ip.gateway {
                     m.insert("gateway".into(), g.to_string().into());
                 }
-                let routes: Vec<Value> =
-                    ipam.routes.iter().filter(|r| r.dst.addr.is_ipv4() == v4).map(route_json).collect();
+                let routes: Vec<Value> = ipam
+                    .routes
+                    .iter()
+                    .filter(|r| r.dst.addr.is_ipv4() == v4)
+                    .map(route_json)
+                    .collect();
                 if !routes.is_empty() {
                     m.insert("routes".into(), routes.into());
                 }
@@ -172,7 +190,10 @@ pub fn render(version: &str, iface: &Iface, ipam: &IpamResult) -> Value {
                 .map(|ip| {
                     let mut m = Map::new();
                     if !modern {
-                        m.insert("version".into(), (if ip.address.addr.is_ipv4() { "4" } else { "6" }).into());
+                        m.insert(
+                            "version".into(),
+                            (if ip.address.addr.is_ipv4() { "4" } else { "6" }).into(),
+                        );
                     }
                     m.insert("interface".into(), 0.into());
                     m.insert("address".into(), ip.address.to_string().into());
@@ -185,7 +206,10 @@ pub fn render(version: &str, iface: &Iface, ipam: &IpamResult) -> Value {
             out.insert("ips".into(), ips.into());
         }
         if !ipam.routes.is_empty() {
-            out.insert("routes".into(), ipam.routes.iter().map(route_json).collect::<Vec<_>>().into());
+            out.insert(
+                "routes".into(),
+                ipam.routes.iter().map(route_json).collect::<Vec<_>>().into(),
+            );
         }
     }
     if !ipam.dns.is_empty() {
@@ -200,5 +224,6 @@ pub fn version_json() -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 #[path = "result_tests.rs"]
 mod tests;

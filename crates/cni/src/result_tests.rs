@@ -9,7 +9,12 @@ fn ipam_v1() -> IpamResult {
 }
 
 fn iface() -> Iface {
-    Iface { name: "net1".into(), mac: Some("02:00:00:00:00:01".into()), mtu: Some(1500), sandbox: "/run/netns/p".into() }
+    Iface {
+        name: "net1".into(),
+        mac: Some("02:00:00:00:00:01".into()),
+        mtu: Some(1500),
+        sandbox: "/run/netns/p".into(),
+    }
 }
 
 #[test]
@@ -39,7 +44,10 @@ fn renders_0_3_and_0_4_with_versions_no_mtu() {
 #[test]
 fn renders_0_2_as_ip4_ip6() {
     let v = render("0.2.0", &iface(), &ipam_v1());
-    assert_eq!(v["ip4"], json!({"ip":"10.1.0.5/24","gateway":"10.1.0.1","routes":[{"dst":"0.0.0.0/0"}]}));
+    assert_eq!(
+        v["ip4"],
+        json!({"ip":"10.1.0.5/24","gateway":"10.1.0.1","routes":[{"dst":"0.0.0.0/0"}]})
+    );
     assert_eq!(v["ip6"]["ip"], "fd00::5/64");
     assert!(v.get("interfaces").is_none());
 }

@@ -11,10 +11,10 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::pci::PciAddress;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use crate::pci::PciAddress;
 
 use crate::config::{Mac, lookup};
 use crate::error::{CniError, Result, code};
@@ -104,7 +104,16 @@ pub struct Cache {
     pub host_ifindex: u32,
 }
 
-const OURS: &[&str] = &["MAC", "MTU", "Master", "VFID", "OrigVfState", "DPDKMode", "Netns", "HostIfIndex"];
+const OURS: &[&str] = &[
+    "MAC",
+    "MTU",
+    "Master",
+    "VFID",
+    "OrigVfState",
+    "DPDKMode",
+    "Netns",
+    "HostIfIndex",
+];
 
 impl Cache {
     pub fn to_json(&self) -> Vec<u8> {
@@ -114,7 +123,10 @@ impl Cache {
         m.insert("MTU".into(), self.mtu.into());
         m.insert("Master".into(), self.master.clone().into());
         m.insert("VFID".into(), self.vf_id.into());
-        m.insert("OrigVfState".into(), serde_json::to_value(&self.orig).unwrap_or(Value::Null));
+        m.insert(
+            "OrigVfState".into(),
+            serde_json::to_value(&self.orig).unwrap_or(Value::Null),
+        );
         if let Some(d) = self.dpdk {
             m.insert("DPDKMode".into(), d.into());
         }
@@ -125,16 +137,26 @@ impl Cache {
 
     /// Reads a cache written by us or by upstream.
     pub fn from_json(b: &[u8]) -> Option<Cache> {
-        let Value::Object(mut m) = serde_json::from_slice(b).ok()? else { return None };
-        let s = |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let Value::Object(mut m) = serde_json::from_slice(b).ok()? else {
+            return None;
+        };
+        let s = |m: &Map<String, Value>, k: &str| {
+            m.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+        };
         let n = |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
         let c = Cache {
-            device_id: lookup(&m, "deviceID").and_then(Value::as_str).unwrap_or_default().to_string(),
+            device_id: lookup(&m, "deviceID")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             mac: s(&m, "MAC"),
             mtu: u32::try_from(n(&m, "MTU")).unwrap_or(0),
             master: s(&m, "Master"),
             vf_id: u32::try_from(n(&m, "VFID")).unwrap_or(0),
-            orig: m.get("OrigVfState").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default(),
+            orig: m
+                .get("OrigVfState")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
             dpdk: m.get("DPDKMode").and_then(Value::as_bool),
             netns: s(&m, "Netns"),
             host_ifindex: u32::try_from(n(&m, "HostIfIndex")).unwrap_or(0),
@@ -179,7 +201,11 @@ impl Cache {
     }
 
     pub fn ipam_type(&self) -> String {
-        lookup(&self.conf, "ipam").and_then(|i| i.get("type")).and_then(Value::as_str).unwrap_or_default().to_string()
+        lookup(&self.conf, "ipam")
+            .and_then(|i| i.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -202,7 +228,11 @@ impl StateDir {
     }
 
     fn mkdir(&self, p: &std::path::Path) -> Result<()> {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(p).map_err(|e| io_err("creating", p, &e))
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(p)
+            .map_err(|e| io_err("creating", p, &e))
     }
 
     fn write_atomic(&self, path: PathBuf, data: &[u8]) -> Result<()> {
@@ -231,7 +261,9 @@ impl StateDir {
 
     /// `Ok(None)` when missing or unparsable (as upstream: DEL then succeeds).
     pub fn read_cache(&self, key: &str) -> Option<Cache> {
-        fs::read(self.cache_path(key)).ok().and_then(|b| Cache::from_json(&b))
+        fs::read(self.cache_path(key))
+            .ok()
+            .and_then(|b| Cache::from_json(&b))
     }
 
     pub fn remove_cache(&self, key: &str) -> Result<()> {
@@ -244,7 +276,9 @@ impl StateDir {
 
     /// Every cache key in the directory.
     pub fn cache_keys(&self) -> Vec<String> {
-        let Ok(rd) = fs::read_dir(&self.dir) else { return Vec::new() };
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
         rd.filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -295,7 +329,10 @@ impl StateDir {
                     if start.elapsed() >= timeout {
                         return Err(CniError::new(
                             code::TRY_AGAIN_LATER,
-                            format!("time out while waiting to acquire exclusive lock on {}", p.display()),
+                            format!(
+                                "time out while waiting to acquire exclusive lock on {}",
+                                p.display()
+                            ),
                         ));
                     }
                     std::thread::sleep(Duration::from_millis(5));
@@ -306,6 +343,7 @@ impl StateDir {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -320,7 +358,14 @@ mod tests {
         assert_eq!(c.effective_mac().unwrap().to_string(), "12:e3:36:4d:00:b8");
         // Round trip keeps every upstream key, sorted.
         let back = Cache::from_json(&c.to_json()).unwrap();
-        assert_eq!(back, Cache { netns: String::new(), host_ifindex: 0, ..c.clone() });
+        assert_eq!(
+            back,
+            Cache {
+                netns: String::new(),
+                host_ifindex: 0,
+                ..c.clone()
+            }
+        );
         let v: Value = serde_json::from_slice(&c.to_json()).unwrap();
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         let mut sorted = keys.clone();

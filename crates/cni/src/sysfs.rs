@@ -35,14 +35,20 @@ impl VfLocation {
 }
 
 fn first_entry(dir: &Path) -> Option<String> {
-    let mut names: Vec<String> =
-        fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     names.into_iter().next()
 }
 
 fn link_basename(p: &Path) -> Option<String> {
-    fs::read_link(p).ok()?.file_name().map(|n| n.to_string_lossy().into_owned())
+    fs::read_link(p)
+        .ok()?
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
 }
 
 impl Sysfs {
@@ -68,26 +74,37 @@ impl Sysfs {
     pub fn locate(&self, id: &PciAddress) -> Result<VfLocation> {
         let dev = self.dev(id);
         if !dev.exists() {
-            return Err(CniError::config(format!("field \"deviceID\": no PCI device {id} in {}", self.root.display())));
+            return Err(CniError::config(format!(
+                "field \"deviceID\": no PCI device {id} in {}",
+                self.root.display()
+            )));
         }
         let physfn = dev.join("physfn");
         if !physfn.exists() {
-            return Err(CniError::config(format!("field \"deviceID\": {id} is not a VF (it has no physfn)")));
+            return Err(CniError::config(format!(
+                "field \"deviceID\": {id} is not a VF (it has no physfn)"
+            )));
         }
-        let pf_name = first_entry(&physfn.join("net"))
-            .ok_or_else(|| CniError::internal(format!("the PF of VF {id} has no netdev (physfn/net is empty)")))?;
+        let pf_name = first_entry(&physfn.join("net")).ok_or_else(|| {
+            CniError::internal(format!("the PF of VF {id} has no netdev (physfn/net is empty)"))
+        })?;
         let mut vf_index = None;
-        for e in fs::read_dir(&physfn).map_err(|e| CniError::internal(format!("reading {}: {e}", physfn.display())))? {
+        for e in fs::read_dir(&physfn)
+            .map_err(|e| CniError::internal(format!("reading {}: {e}", physfn.display())))?
+        {
             let Ok(e) = e else { continue };
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(n) = name.strip_prefix("virtfn").and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Some(n) = name.strip_prefix("virtfn").and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
             if link_basename(&e.path()).as_deref() == Some(id.as_str()) {
                 vf_index = Some(n);
                 break;
             }
         }
-        let vf_index = vf_index
-            .ok_or_else(|| CniError::internal(format!("no virtfnN link of PF {pf_name} points at VF {id}")))?;
+        let vf_index = vf_index.ok_or_else(|| {
+            CniError::internal(format!("no virtfnN link of PF {pf_name} points at VF {id}"))
+        })?;
         let netdev = self.netdev(id);
         let driver = self.driver(id);
         if netdev.is_none() {
@@ -98,14 +115,24 @@ impl Sysfs {
                         "VF {id} has no netdev and its driver {d:?} is not a userspace (DPDK) driver"
                     )));
                 }
-                None => return Err(CniError::internal(format!("VF {id} has no netdev and no driver bound"))),
+                None => {
+                    return Err(CniError::internal(format!(
+                        "VF {id} has no netdev and no driver bound"
+                    )));
+                }
             }
         }
-        Ok(VfLocation { pf_name, vf_index, netdev, driver })
+        Ok(VfLocation {
+            pf_name,
+            vf_index,
+            netdev,
+            driver,
+        })
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::os::unix::fs::symlink;
 
@@ -139,9 +166,15 @@ mod tests {
         let t = tree();
         let s = Sysfs::new(t.path());
         let v = s.locate(&pci("0000:00:1f.2")).unwrap();
-        assert_eq!((v.pf_name.as_str(), v.vf_index, v.netdev.as_deref()), ("pf0", 0, Some("vf0")));
+        assert_eq!(
+            (v.pf_name.as_str(), v.vf_index, v.netdev.as_deref()),
+            ("pf0", 0, Some("vf0"))
+        );
         let v = s.locate(&pci("0000:00:1f.4")).unwrap();
-        assert_eq!((v.vf_index, v.dpdk(), v.driver.as_deref()), (1, true, Some("vfio-pci")));
+        assert_eq!(
+            (v.vf_index, v.dpdk(), v.driver.as_deref()),
+            (1, true, Some("vfio-pci"))
+        );
     }
 
     #[test]

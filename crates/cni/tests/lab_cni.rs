@@ -2,6 +2,7 @@
 //! serially): PF-side settings as `ip -j link show <pf>` lists them, the VF in the pod netns with
 //! MAC and a host-local IP, VF-to-VF ping through the emulated NIC, DEL restoring name, MAC and
 //! settings, DPDK mode on vfio-pci, igb-refused settings rolled back, a killed pod netns.
+#![allow(clippy::unwrap_used)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,11 @@ fn sh(args: &[&str]) -> Output {
 
 fn ok(args: &[&str]) -> String {
     let o = sh(args);
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -45,30 +50,59 @@ impl Lab {
             .map(|e| e.path())
             .find(|d| read(&d.join("vendor")) == "0x8086" && read(&d.join("device")) == "0x10c9")
             .expect("no igb PF (8086:10c9)");
-        let pf_name = fs::read_dir(pf.join("net")).unwrap().flatten().next().unwrap().file_name().to_string_lossy().into_owned();
+        let pf_name = fs::read_dir(pf.join("net"))
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         ok(&["ip", "link", "set", &pf_name, "up"]);
         if read(&pf.join("sriov_numvfs")) != "4" {
             fs::write(pf.join("sriov_numvfs"), "0").unwrap();
             fs::write(pf.join("sriov_numvfs"), "4").unwrap();
         }
         let end = Instant::now() + Duration::from_secs(30);
-        while (0..4).any(|i| fs::read_dir(pf.join(format!("virtfn{i}/net"))).map_or(true, |mut d| d.next().is_none())) {
+        while (0..4)
+            .any(|i| fs::read_dir(pf.join(format!("virtfn{i}/net"))).map_or(true, |mut d| d.next().is_none()))
+        {
             assert!(Instant::now() < end, "VF netdevs did not appear");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Lab { pf, pf_name, tmp: tempfile::tempdir().unwrap() }
+        Lab {
+            pf,
+            pf_name,
+            tmp: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn vf_pci(&self, i: u32) -> String {
-        fs::read_link(self.pf.join(format!("virtfn{i}"))).unwrap().file_name().unwrap().to_string_lossy().into_owned()
+        fs::read_link(self.pf.join(format!("virtfn{i}")))
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
     }
     fn vf_netdev(&self, i: u32) -> Option<String> {
-        fs::read_dir(self.pf.join(format!("virtfn{i}/net"))).ok()?.flatten().next().map(|e| e.file_name().to_string_lossy().into_owned())
+        fs::read_dir(self.pf.join(format!("virtfn{i}/net")))
+            .ok()?
+            .flatten()
+            .next()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
     }
     /// The PF's `vfinfo_list` entry of VF `i`.
     fn vfinfo(&self, i: u32) -> Value {
-        let v: Value = serde_json::from_str(&ok(&["ip", "-j", "link", "show", "dev", &self.pf_name])).unwrap();
-        v[0]["vfinfo_list"].as_array().unwrap().iter().find(|x| x["vf"] == i).cloned().unwrap()
+        let v: Value =
+            serde_json::from_str(&ok(&["ip", "-j", "link", "show", "dev", &self.pf_name])).unwrap();
+        v[0]["vfinfo_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["vf"] == i)
+            .cloned()
+            .unwrap()
     }
     fn link(&self, netns: Option<&str>, name: &str) -> Option<Value> {
         let mut a = vec!["ip"];
@@ -77,10 +111,15 @@ impl Lab {
         }
         a.extend(["-j", "link", "show", "dev", name]);
         let o = sh(&a);
-        o.status.success().then(|| serde_json::from_slice::<Value>(&o.stdout).ok()).flatten().map(|v| v[0].clone())
+        o.status
+            .success()
+            .then(|| serde_json::from_slice::<Value>(&o.stdout).ok())
+            .flatten()
+            .map(|v| v[0].clone())
     }
     fn conf(&self, i: u32, extra: Value) -> Value {
-        let mut c = json!({"cniVersion": "1.0.0", "name": "labnet", "type": "sriov", "deviceID": self.vf_pci(i)});
+        let mut c =
+            json!({"cniVersion": "1.0.0", "name": "labnet", "type": "sriov", "deviceID": self.vf_pci(i)});
         for (k, v) in extra.as_object().unwrap() {
             c[k] = v.clone();
         }
@@ -112,7 +151,11 @@ impl Lab {
         let el = t.elapsed();
         // The step trace, kept in the test's captured output.
         print!("{}", String::from_utf8_lossy(&o.stderr));
-        (o.status.code(), serde_json::from_slice(&o.stdout).unwrap_or(Value::Null), el)
+        (
+            o.status.code(),
+            serde_json::from_slice(&o.stdout).unwrap_or(Value::Null),
+            el,
+        )
     }
     fn netns(&self, name: &str) {
         let _ = sh(&["ip", "netns", "del", name]);
@@ -132,7 +175,10 @@ fn igb_vfs_add_ping_del_restore() {
     let _ = LAB;
     let lab = Lab::new();
     let (n0, n1) = (lab.vf_netdev(0).unwrap(), lab.vf_netdev(1).unwrap());
-    let (mac0, mac1) = (lab.link(None, &n0).unwrap()["address"].clone(), lab.link(None, &n1).unwrap()["address"].clone());
+    let (mac0, mac1) = (
+        lab.link(None, &n0).unwrap()["address"].clone(),
+        lab.link(None, &n1).unwrap()["address"].clone(),
+    );
     let (before0, before1) = (settings(&lab.vfinfo(0)), settings(&lab.vfinfo(1)));
     lab.netns("cnipod1");
     lab.netns("cnipod2");
@@ -157,7 +203,9 @@ fn igb_vfs_add_ping_del_restore() {
     assert!(ok(&["ip", "-n", "cnipod1", "addr", "show", "net1"]).contains(&ip1));
     assert!(lab.link(None, &n0).is_none(), "{n0} still in the host netns");
     let peer = ip2.split('/').next().unwrap();
-    let ping = sh(&["ip", "netns", "exec", "cnipod1", "busybox", "ping", "-c", "3", "-W", "3", peer]);
+    let ping = sh(&[
+        "ip", "netns", "exec", "cnipod1", "busybox", "ping", "-c", "3", "-W", "3", peer,
+    ]);
     println!("{}", String::from_utf8_lossy(&ping.stdout));
     assert!(ping.status.success(), "VF-to-VF ping {ip1} -> {peer} failed");
     let (code, out, t_del) = lab.run("DEL", "pod1", "cnipod1", &c0);
@@ -166,7 +214,9 @@ fn igb_vfs_add_ping_del_restore() {
     assert_eq!(code, Some(0), "{out}");
     println!("DEL on igb VF: {t_del:?}");
     for (n, mac, before, i) in [(&n0, &mac0, &before0, 0), (&n1, &mac1, &before1, 1)] {
-        let l = lab.link(None, n).unwrap_or_else(|| panic!("{n} not back in the host netns"));
+        let l = lab
+            .link(None, n)
+            .unwrap_or_else(|| panic!("{n} not back in the host netns"));
         assert_eq!(&l["address"], mac, "{n} MAC");
         assert_eq!(&settings(&lab.vfinfo(i)), before, "VF {i} settings");
     }
@@ -186,19 +236,37 @@ fn igb_refused_settings_roll_back_fully() {
     let before = settings(&lab.vfinfo(2));
     lab.netns("cnipod3");
     for (field, extra) in [
-        ("link_state", json!({"vlan": 100, "mac": "02:11:22:33:44:03", "spoofchk": "off", "trust": "on", "link_state": "enable", "ipam": lab.host_local()})),
-        ("rate", json!({"vlan": 100, "mac": "02:11:22:33:44:03", "min_tx_rate": 10, "max_tx_rate": 100})),
+        (
+            "link_state",
+            json!({"vlan": 100, "mac": "02:11:22:33:44:03", "spoofchk": "off", "trust": "on", "link_state": "enable", "ipam": lab.host_local()}),
+        ),
+        (
+            "rate",
+            json!({"vlan": 100, "mac": "02:11:22:33:44:03", "min_tx_rate": 10, "max_tx_rate": 100}),
+        ),
         ("vlan", json!({"vlan": 100, "vlanProto": "802.1ad"})),
     ] {
         let (code, out, _) = lab.run("ADD", "pod3", "cnipod3", &lab.conf(2, extra));
         println!("{field}: {out}");
         assert_eq!(code, Some(1), "{out}");
         assert!(out["msg"].as_str().unwrap().contains(field), "{out}");
-        assert_eq!(settings(&lab.vfinfo(2)), before, "{field}: VF settings not rolled back");
-        let l = lab.link(None, &n2).unwrap_or_else(|| panic!("{field}: {n2} not in the host netns"));
+        assert_eq!(
+            settings(&lab.vfinfo(2)),
+            before,
+            "{field}: VF settings not rolled back"
+        );
+        let l = lab
+            .link(None, &n2)
+            .unwrap_or_else(|| panic!("{field}: {n2} not in the host netns"));
         assert_eq!(l["address"], mac2, "{field}: MAC");
         assert!(lab.link(Some("cnipod3"), "net1").is_none());
-        assert!(fs::read_dir(lab.tmp.path().join("state")).unwrap().flatten().all(|e| e.path().is_dir()), "{field}: cache left");
+        assert!(
+            fs::read_dir(lab.tmp.path().join("state"))
+                .unwrap()
+                .flatten()
+                .all(|e| e.path().is_dir()),
+            "{field}: cache left"
+        );
     }
 }
 
@@ -222,7 +290,11 @@ fn igb_vf_returns_home_when_the_pod_netns_dies() {
     println!("after the netns died the VF is {:?}", lab.vf_netdev(3));
     let (code, out, _) = lab.run("DEL", "pod4", "cnipod4", &c);
     assert_eq!(code, Some(0), "{out}");
-    assert_eq!(lab.vf_netdev(3).as_deref(), Some(n3.as_str()), "original name not restored");
+    assert_eq!(
+        lab.vf_netdev(3).as_deref(),
+        Some(n3.as_str()),
+        "original name not restored"
+    );
     assert_eq!(lab.link(None, &n3).unwrap()["address"], mac3);
     assert_eq!(settings(&lab.vfinfo(3)), before);
 }
@@ -240,10 +312,14 @@ fn igb_vf_on_vfio_pci_dpdk_mode() {
         fs::write(dev.join("driver/unbind"), &pci).unwrap();
     }
     fs::write("/sys/bus/pci/drivers_probe", &pci).unwrap();
-    let drv = fs::read_link(dev.join("driver")).map(|p| p.file_name().unwrap().to_string_lossy().into_owned());
+    let drv =
+        fs::read_link(dev.join("driver")).map(|p| p.file_name().unwrap().to_string_lossy().into_owned());
     assert_eq!(drv.as_deref().ok(), Some("vfio-pci"));
     lab.netns("cnipod5");
-    let c = lab.conf(1, json!({"vlan": 200, "mac": "02:11:22:33:44:05", "spoofchk": "off"}));
+    let c = lab.conf(
+        1,
+        json!({"vlan": 200, "mac": "02:11:22:33:44:05", "spoofchk": "off"}),
+    );
     let (code, out, _) = lab.run("ADD", "pod5", "cnipod5", &c);
     let after_add = settings(&lab.vfinfo(1));
     let (code_del, out_del, _) = lab.run("DEL", "pod5", "cnipod5", &c);
@@ -273,12 +349,19 @@ fn igb_latency() {
 
     let lab = Lab::new();
     let release = repo().join("target/release/sriov");
-    let src = if release.exists() { release } else { PathBuf::from(env!("CARGO_BIN_EXE_sriov")) };
+    let src = if release.exists() {
+        release
+    } else {
+        PathBuf::from(env!("CARGO_BIN_EXE_sriov"))
+    };
     let bin = PathBuf::from("/tmp/sriov-bench");
     fs::copy(&src, &bin).unwrap();
     let n0 = lab.vf_netdev(0).unwrap();
     lab.netns("cnibench");
-    let c = lab.conf(0, json!({"vlan": 100, "spoofchk": "off", "trust": "on", "mac": "02:11:22:33:44:10"}));
+    let c = lab.conf(
+        0,
+        json!({"vlan": 100, "spoofchk": "off", "trust": "on", "mac": "02:11:22:33:44:10"}),
+    );
     let run = |cmd: &str| {
         let t = Instant::now();
         let mut ch = Command::new(&bin)
@@ -307,10 +390,24 @@ fn igb_latency() {
         let (a, d) = (run("ADD"), run("DEL"));
         let t = Instant::now();
         let idx = host.link_by_name(&n0).unwrap().unwrap().index;
-        host.set_link(idx, &LinkChange { netns: Some(ns.file.as_fd()), ..Default::default() }).unwrap();
+        host.set_link(
+            idx,
+            &LinkChange {
+                netns: Some(ns.file.as_fd()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let mut pod = ns.netlink().unwrap();
         let l = pod.link_by_name(&n0).unwrap().unwrap();
-        pod.set_link(l.index, &LinkChange { netns: Some(home.file.as_fd()), ..Default::default() }).unwrap();
+        pod.set_link(
+            l.index,
+            &LinkChange {
+                netns: Some(home.file.as_fd()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let f = t.elapsed();
         if i >= 2 {
             add.push(a);

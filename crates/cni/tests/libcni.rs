@@ -1,6 +1,7 @@
 //! Driven by a real CNI runtime: libcni (the CNI project's runtime library, via
 //! crates/cni/tools/libcni-run, built by scripts/deps/30-cni.sh) runs ADD, CHECK and DEL
 //! against the binary, with the `mac` capability injected as runtimeConfig.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -12,12 +13,19 @@ use serde_json::{Value, json};
 
 fn runner() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/libcni-run");
-    assert!(p.exists(), "{} missing: run scripts/deps/30-cni.sh (scripts/install-test-deps)", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: run scripts/deps/30-cni.sh (scripts/install-test-deps)",
+        p.display()
+    );
     p
 }
 
 fn libcni(f: &Fixture, cmd: &str, conflist: &Path, pod: &str) -> (bool, String) {
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_sriov")).parent().unwrap().to_path_buf();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_sriov"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let o = Command::new(runner())
         .args([cmd, &conflist.to_string_lossy(), &format!("/run/netns/{pod}")])
         .env("CNI_PATH", format!("{}:/usr/lib/cni", bin_dir.display()))
@@ -30,7 +38,14 @@ fn libcni(f: &Fixture, cmd: &str, conflist: &Path, pod: &str) -> (bool, String) 
         .env("SRIOV_CNI_FAKE_PF", f.pf_file())
         .output()
         .unwrap();
-    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
 }
 
 #[test]

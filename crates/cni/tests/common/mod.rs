@@ -1,7 +1,7 @@
 //! Real-kernel fixture: veth ends stand in for VF netdevs, a fake sysfs tree says they are VFs
 //! of a PF, a JSON file plays the PF's VF table, and pods are network namespaces. Everything has
 //! a unique name and is removed on drop. Needs root (skips otherwise).
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -41,7 +41,11 @@ pub fn sh(args: &[&str]) -> Output {
 
 pub fn ok(args: &[&str]) -> String {
     let o = sh(args);
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -61,10 +65,16 @@ pub fn link(netns: Option<&str>, name: &str) -> Option<Value> {
 }
 
 pub fn addrs(netns: &str, name: &str) -> Vec<String> {
-    let v: Value = serde_json::from_str(&ok(&["ip", "-n", netns, "-j", "addr", "show", "dev", name])).unwrap();
+    let v: Value =
+        serde_json::from_str(&ok(&["ip", "-n", netns, "-j", "addr", "show", "dev", name])).unwrap();
     v[0]["addr_info"]
         .as_array()
-        .map(|a| a.iter().filter(|x| x["scope"] != "link").map(|x| format!("{}/{}", x["local"].as_str().unwrap_or(""), x["prefixlen"])).collect())
+        .map(|a| {
+            a.iter()
+                .filter(|x| x["scope"] != "link")
+                .map(|x| format!("{}/{}", x["local"].as_str().unwrap_or(""), x["prefixlen"]))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -98,7 +108,14 @@ impl Fixture {
         let wire = format!("sct{id}w");
         ok(&["ip", "netns", "add", &wire]);
         let pf_name = format!("sct{id}pf");
-        let mut f = Fixture { id: id.clone(), dir, pf_name, vfs: Vec::new(), netns: vec![wire.clone()], wire };
+        let mut f = Fixture {
+            id: id.clone(),
+            dir,
+            pf_name,
+            vfs: Vec::new(),
+            netns: vec![wire.clone()],
+            wire,
+        };
         let root = f.sysfs();
         let devs = root.join("bus/pci/devices");
         fs::create_dir_all(devs.join(PF).join("net").join(&f.pf_name)).unwrap();
@@ -114,11 +131,16 @@ impl Fixture {
             let (netdev, mac) = if i < kernel {
                 let name = format!("sct{id}v{i}");
                 let peer = format!("sct{id}p{i}");
-                ok(&["ip", "link", "add", &name, "type", "veth", "peer", "name", &peer, "netns", &f.wire]);
+                ok(&[
+                    "ip", "link", "add", &name, "type", "veth", "peer", "name", &peer, "netns", &f.wire,
+                ]);
                 ok(&["ip", "-n", &f.wire, "link", "set", &peer, "up"]);
                 fs::create_dir_all(d.join("net").join(&name)).unwrap();
                 symlink("../../drivers/igbvf", d.join("driver")).unwrap();
-                let mac = link(None, &name).unwrap()["address"].as_str().unwrap().to_string();
+                let mac = link(None, &name).unwrap()["address"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
                 (Some(name), mac)
             } else {
                 symlink("../../drivers/vfio-pci", d.join("driver")).unwrap();
@@ -129,15 +151,33 @@ impl Fixture {
                 format!("{}/{i}", f.pf_name),
                 json!({"mac": if mac.is_empty() { "00:00:00:00:00:00".to_string() } else { mac.clone() }, "spoofchk": true, "vlan_proto": 33024}),
             );
-            f.vfs.push(Vf { pci, index: i, netdev, mac });
+            f.vfs.push(Vf {
+                pci,
+                index: i,
+                netdev,
+                mac,
+            });
         }
-        fs::write(f.pf_file(), serde_json::to_vec_pretty(&json!({"vfs": pf_vfs})).unwrap()).unwrap();
+        fs::write(
+            f.pf_file(),
+            serde_json::to_vec_pretty(&json!({"vfs": pf_vfs})).unwrap(),
+        )
+        .unwrap();
         // Bridge the wire side so two pods can talk through it.
         let br = format!("sct{id}br");
         ok(&["ip", "-n", &f.wire, "link", "add", &br, "type", "bridge"]);
         ok(&["ip", "-n", &f.wire, "link", "set", &br, "up"]);
         for i in 0..kernel {
-            ok(&["ip", "-n", &f.wire, "link", "set", &format!("sct{id}p{i}"), "master", &br]);
+            ok(&[
+                "ip",
+                "-n",
+                &f.wire,
+                "link",
+                "set",
+                &format!("sct{id}p{i}"),
+                "master",
+                &br,
+            ]);
         }
         fs::create_dir_all(f.state()).unwrap();
         f
@@ -193,7 +233,15 @@ impl Fixture {
     }
 
     /// Runs the plugin binary.
-    pub fn run(&self, cmd: &str, container: &str, netns: Option<&str>, ifname: &str, conf: &Value, extra_env: &[(&str, &str)]) -> Run {
+    pub fn run(
+        &self,
+        cmd: &str,
+        container: &str,
+        netns: Option<&str>,
+        ifname: &str,
+        conf: &Value,
+        extra_env: &[(&str, &str)],
+    ) -> Run {
         let mut c = Command::new(env!("CARGO_BIN_EXE_sriov"));
         c.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
@@ -205,12 +253,21 @@ impl Fixture {
             .env("SRIOV_CNI_STATE_DIR", self.state())
             .env("SRIOV_CNI_FAKE_PF", self.pf_file());
         if let Some(n) = netns {
-            c.env("CNI_NETNS", if n.starts_with('/') { n.to_string() } else { format!("/run/netns/{n}") });
+            c.env(
+                "CNI_NETNS",
+                if n.starts_with('/') {
+                    n.to_string()
+                } else {
+                    format!("/run/netns/{n}")
+                },
+            );
         }
         for (k, v) in extra_env {
             c.env(k, v);
         }
-        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         {
             use std::io::Write;
@@ -219,19 +276,36 @@ impl Fixture {
         }
         let o = child.wait_with_output().unwrap();
         let out: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-        Run { code: o.status.code(), out, stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+        Run {
+            code: o.status.code(),
+            out,
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        }
     }
 
     pub fn cache_files(&self) -> Vec<String> {
         fs::read_dir(self.state())
-            .map(|r| r.filter_map(|e| e.ok()).filter(|e| e.path().is_file()).map(|e| e.file_name().to_string_lossy().into()).collect())
+            .map(|r| {
+                r.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_file())
+                    .map(|e| e.file_name().to_string_lossy().into())
+                    .collect()
+            })
             .unwrap_or_default()
     }
     pub fn allocated(&self, i: u32) -> bool {
         self.state().join("pci").join(&self.vfs[i as usize].pci).exists()
     }
     pub fn ipam_leases(&self) -> usize {
-        walk(&self.ipam_dir()).into_iter().filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains('.') && !n.to_string_lossy().starts_with("last_reserved"))).count()
+        walk(&self.ipam_dir())
+            .into_iter()
+            .filter(|p| {
+                p.file_name().is_some_and(|n| {
+                    n.to_string_lossy().contains('.') && !n.to_string_lossy().starts_with("last_reserved")
+                })
+            })
+            .count()
     }
 
     /// Asserts VF `i` is exactly as before: host netdev name, MAC, MTU, down; PF state original.
@@ -299,11 +373,27 @@ pub struct Run {
 
 impl Run {
     pub fn ok(&self) -> &Value {
-        assert_eq!(self.code, Some(0), "plugin failed: {} {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "plugin failed: {} {}",
+            self.stdout,
+            self.stderr
+        );
         &self.out
     }
     pub fn err(&self) -> (u64, String) {
-        assert_eq!(self.code, Some(1), "expected a CNI error, got {:?}: {} {}", self.code, self.stdout, self.stderr);
-        (self.out["code"].as_u64().unwrap_or(0), self.out["msg"].as_str().unwrap_or("").to_string())
+        assert_eq!(
+            self.code,
+            Some(1),
+            "expected a CNI error, got {:?}: {} {}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        (
+            self.out["code"].as_u64().unwrap_or(0),
+            self.out["msg"].as_str().unwrap_or("").to_string(),
+        )
     }
 }
