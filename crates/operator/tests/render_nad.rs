@@ -302,3 +302,45 @@ fn example_networks_render() {
         );
     }
 }
+
+#[test]
+fn our_sriov_cni_accepts_the_rendered_config() {
+    // Multus hands spec.config (plus deviceID) to the sriov CNI plugin: sriov-rs' own plugin
+    // must read every field the operator renders.
+    let spec = SriovNetworkSpec {
+        resource_name: "res".into(),
+        vlan: 42,
+        vlan_qos: 5,
+        vlan_proto: "802.1ad".into(),
+        spoof_chk: "off".into(),
+        trust: "on".into(),
+        link_state: "disable".into(),
+        min_tx_rate: Some(10),
+        max_tx_rate: Some(100),
+        ipam: r#"{"type": "host-local", "subnet": "10.0.0.0/24"}"#.into(),
+        log_level: "debug".into(),
+        log_file: "/var/log/sriov.log".into(),
+        ..Default::default()
+    };
+    let nad = render_sriov_network_nad(&net("cni", spec), &ctx()).expect("render");
+    let conf =
+        sriov_cni::config::NetConf::parse(nad.spec.config.as_bytes(), false).expect("sriov-cni parses it");
+    assert_eq!(conf.name, "cni");
+    assert_eq!(conf.cni_version, "1.0.0");
+    assert_eq!(
+        conf.request.vlan,
+        Some((42, 5, sriov_cni::config::VlanProto::Dot1Ad))
+    );
+    assert_eq!(conf.request.spoofchk, Some(false));
+    assert_eq!(conf.request.trust, Some(true));
+    assert_eq!(
+        conf.request.link_state,
+        Some(sriov_cni::config::LinkState::Disable)
+    );
+    assert_eq!(conf.request.rate, Some((10, 100)));
+    assert_eq!(conf.ipam_type, "host-local");
+    assert_eq!(
+        (conf.log_level.as_str(), conf.log_file.as_str()),
+        ("debug", "/var/log/sriov.log")
+    );
+}
