@@ -32,6 +32,9 @@
 #                            lab/demo share the repo root, so target/debug/* runs in the guest)
 #   LAB_MEM=2048 LAB_SMP=2   guest memory (MiB) / vCPUs
 #   LAB_CPU=host|max         QEMU -cpu model (default: host with KVM, max with TCG)
+#   LAB_TCG_THREAD=single    TCG vCPU threads: single (one host thread for all vCPUs) or multi.
+#                            multi crashed QEMU 10.0.2 (iotlb_to_section assertion) and hung the
+#                            guest (vCPU never scheduled, RCU stalls) on a loaded 2-core host
 #   LAB_TIMEOUT=900          wall-clock limit for the guest (seconds)
 #   LAB_BOOT_TIMEOUT=180     stop early if the guest has not reached its test by then
 #   LAB_IOMMU=1              0 = no intel-iommu (then vfio-pci cannot bind: no IOMMU groups)
@@ -68,6 +71,7 @@ LAB_EXTRA_MODULES=${LAB_EXTRA_MODULES:-}
 LAB_INTERACTIVE=${LAB_INTERACTIVE:-0}
 LAB_QUIET=${LAB_QUIET:-0}
 LAB_RUN=${LAB_RUN:-}
+LAB_TCG_THREAD=${LAB_TCG_THREAD:-single}
 # kernel modules put into the initramfs (dependencies are resolved with modprobe --show-depends)
 LAB_MODULES="igb igbvf vfio vfio-pci vfio_iommu_type1 9pnet_virtio 9p nvme psample veth dummy 8021q bridge macvlan tun $LAB_EXTRA_MODULES"
 
@@ -310,7 +314,7 @@ main() {
   if [ "$ACCEL" = kvm ]; then
     qemu+=(-enable-kvm -cpu "${LAB_CPU:-host}"); machine="q35,kernel-irqchip=split"
   else
-    qemu+=(-accel "tcg,thread=multi" -cpu "${LAB_CPU:-max}")
+    qemu+=(-accel "tcg,thread=$LAB_TCG_THREAD" -cpu "${LAB_CPU:-max}")
   fi
   qemu+=(-machine "$machine")
   local append="console=ttyS0 panic=-1 loglevel=4 lab.accel=$ACCEL"
