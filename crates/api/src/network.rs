@@ -28,7 +28,7 @@ pub struct NetworkStatus {
 }
 
 /// `SriovNetwork.spec`: an Ethernet VF network rendered as an `sriov` CNI config.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(CustomResource, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "sriovnetwork.openshift.io",
     version = "v1",
@@ -105,6 +105,29 @@ pub struct SriovNetworkSpec {
     pub log_level: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_file: String,
+}
+
+impl Default for SriovNetworkSpec {
+    /// An empty spec with the CRD defaults applied (`logLevel: info`).
+    fn default() -> Self {
+        SriovNetworkSpec {
+            network_namespace: String::new(),
+            resource_name: String::new(),
+            capabilities: String::new(),
+            ipam: String::new(),
+            vlan: 0,
+            vlan_qos: 0,
+            vlan_proto: String::new(),
+            spoof_chk: String::new(),
+            trust: String::new(),
+            link_state: String::new(),
+            min_tx_rate: None,
+            max_tx_rate: None,
+            meta_plugins: String::new(),
+            log_level: default_log_level(),
+            log_file: String::new(),
+        }
+    }
 }
 
 /// `SriovIBNetwork.spec`: an InfiniBand VF network rendered as an `ib-sriov` CNI config.

@@ -27,7 +27,7 @@ pub const DEVICE_TYPE_NETDEVICE: &str = "netdevice";
 pub const DEVICE_TYPE_VFIO_PCI: &str = "vfio-pci";
 
 /// `SriovNetworkNodePolicy.spec`.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(CustomResource, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "sriovnetwork.openshift.io",
     version = "v1",
@@ -85,6 +85,30 @@ pub struct NodePolicySpec {
     /// OVS bridge for switchdev PFs (feature gate `manageSoftwareBridges`).
     #[serde(default, skip_serializing_if = "PolicyBridge::is_empty")]
     pub bridge: PolicyBridge,
+}
+
+impl Default for NodePolicySpec {
+    /// An empty spec with the CRD defaults applied (`deviceType: netdevice`), as the API server
+    /// would store it.
+    fn default() -> Self {
+        NodePolicySpec {
+            resource_name: String::new(),
+            node_selector: BTreeMap::new(),
+            priority: 0,
+            mtu: 0,
+            num_vfs: 0,
+            nic_selector: NicSelector::default(),
+            device_type: default_device_type(),
+            is_rdma: false,
+            need_vhost_net: false,
+            link_type: String::new(),
+            e_switch_mode: String::new(),
+            vdpa_type: String::new(),
+            exclude_topology: false,
+            externally_managed: false,
+            bridge: PolicyBridge::default(),
+        }
+    }
 }
 
 /// Upstream's policy status is an empty object.
