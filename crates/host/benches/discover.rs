@@ -32,12 +32,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let mut times = Vec::with_capacity(iterations);
+    let cpu_before = cpu_ticks();
     for _ in 0..iterations {
         let t = Instant::now();
         let d = discover(fx.root())?;
         times.push(t.elapsed());
         std::hint::black_box(d);
     }
+    let cpu = cpu_ticks()
+        .zip(cpu_before)
+        .map(|(a, b)| (a - b) as f64 * 10.0 / iterations as f64);
     times.sort();
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
     println!(
@@ -47,7 +51,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ms(pct(0.99)),
         ms(times[times.len() - 1])
     );
+    if let Some(cpu) = cpu {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        println!(
+            "CPU time (user+sys, all threads) per discovery: {cpu:.1} ms on {threads} CPUs; load average {}",
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .split(' ')
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     Ok(())
+}
+
+/// utime + stime of the whole process (dead threads included), in clock ticks (1/100 s).
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
 fn ms(d: Duration) -> f64 {

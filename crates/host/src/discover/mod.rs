@@ -30,7 +30,7 @@ use crate::sysfs::{self, SysfsRoot};
 use crate::warning::{Warning, WarningKind};
 
 /// The result of one discovery: the devices and what could not be read.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Discovery {
     pub devices: HostDevices,
     pub warnings: Vec<Warning>,
