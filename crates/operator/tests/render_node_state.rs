@@ -432,3 +432,35 @@ fn vm_netdevice_example_policy_selects_by_vendor_device_and_root_device() {
         [("intelnics".into(), "0-1".into(), "vf-policy".into())]
     );
 }
+
+#[test]
+fn a_node_in_two_pools_gets_no_rdma_mode_and_a_note_and_offload_pools_do_not_count() {
+    let mut c = Cluster::one_node(vec![pf("0000:01:00.0", "eth0", 8)]);
+    for (name, offload) in [("a", ""), ("b", "mcp-offload")] {
+        let mut pool = sriov_api::SriovNetworkPoolConfig::new(
+            name,
+            sriov_api::PoolConfigSpec {
+                rdma_mode: "shared".into(),
+                ..Default::default()
+            },
+        );
+        pool.spec.ovs_hardware_offload_config.name = offload.into();
+        pool.metadata.namespace = Some(NS.into());
+        c.pools.push(pool);
+    }
+    let r = c.render();
+    assert_eq!(
+        r.node_states["node1"].system,
+        Some(serde_json::json!({"rdmaMode": "shared"}))
+    );
+    c.pools[1].spec.ovs_hardware_offload_config.name.clear();
+    let r = c.render();
+    assert_eq!(r.node_states["node1"].system, None);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.node == "node1" && n.message.contains("more than one pool")),
+        "{:?}",
+        r.notes
+    );
+}

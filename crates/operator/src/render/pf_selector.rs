@@ -171,3 +171,58 @@ fn split_net_filter(text: &str) -> Option<(&str, &str)> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{PfName, VfRange, net_filter_match};
+
+    #[test]
+    fn net_filter_matches_key_and_value_like_upstreams_regex() {
+        assert!(net_filter_match(
+            "openstack/NetworkID:3e2b-11",
+            "openstack/NetworkID:3e2b-11"
+        ));
+        assert!(net_filter_match(
+            "  openstack/NetworkID : abc",
+            "openstack/NetworkID:abc extra"
+        ));
+        assert!(!net_filter_match(
+            "openstack/NetworkID:abc",
+            "openstack/NetworkID:abd"
+        ));
+        assert!(!net_filter_match("aws/NetworkID:abc", "openstack/NetworkID:abc"));
+        // The key is greedy: with two colons the split is at the last one.
+        assert!(net_filter_match("a:b:c", "a:b:c"));
+        assert!(!net_filter_match("a:b:c", "a:bc"));
+        assert!(!net_filter_match("", ""));
+        assert!(!net_filter_match("novalue:", "novalue:"));
+    }
+
+    #[test]
+    fn pf_names_parse_ranges_strictly() {
+        assert_eq!(PfName::parse("eth0").map(|p| p.range), Ok(None));
+        assert_eq!(
+            PfName::parse("eth0#2-5").map(|p| p.range),
+            Ok(Some(VfRange { first: 2, last: 5 }))
+        );
+        for bad in [
+            "eth0#",
+            "eth0#3",
+            "eth0#a-1",
+            "eth0#5-2",
+            "eth0#1-2-3",
+            "eth0#1-2#3",
+            "eth0#99999999999-1",
+        ] {
+            assert!(PfName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ranges_overlap_when_they_share_an_index() {
+        let r = |a, b| VfRange { first: a, last: b };
+        assert!(r(0, 3).overlaps(&r(3, 5)));
+        assert!(r(2, 2).overlaps(&r(0, 7)));
+        assert!(!r(0, 3).overlaps(&r(4, 7)));
+    }
+}

@@ -1,6 +1,7 @@
 //! Which `SriovNetworkPoolConfig` a node belongs to (its `rdmaMode` goes into the node
 //! state's `spec.system`). A pool's `nodeSelector` is a standard `LabelSelector`; an empty or
-//! absent selector selects every node. A node in more than one pool is an error upstream
+//! absent selector selects every node; pools naming an `ovsHardwareOffloadConfig` are skipped,
+//! as upstream skips them. A node in more than one pool is an error upstream
 //! ("node is part of more then one pool"): here it is reported and no pool applies.
 
 use std::collections::BTreeMap;
@@ -37,6 +38,8 @@ pub fn pool_for_node<'a>(
     let matching: Vec<&SriovNetworkPoolConfig> = pools
         .iter()
         .copied()
+        // Pools for OVS hardware offload (OpenShift MachineConfigPools) are not node pools here.
+        .filter(|p| p.spec.ovs_hardware_offload_config.name.is_empty())
         .filter(|p| {
             p.spec
                 .node_selector
