@@ -104,9 +104,10 @@ pub fn to_status(devices: &crate::HostDevices) -> Vec<InterfaceExt> {
     out
 }
 
-/// Upstream's virtual-platform view (OpenStack, AWS: `DiscoverSriovDevicesVirtual`): every
-/// network function with a driver (PF or orphan VF) as an interface with `numVfs` = `totalvfs`
-/// = 1 and itself as VF 0. For the daemon when the node's platform is virtual.
+/// Upstream's virtual-platform view (OpenStack/QEMU-KVM, AWS): every network function with a
+/// driver (PF or orphan VF) as an interface with `numVfs` = `totalvfs` = 1 and itself as VF 0
+/// (`pciAddress, driver, vendor, deviceID, mtu, mac`, `vfID` 0, no name). For the daemon when
+/// the node's platform is virtual; `netFilter` (from the cloud's metadata) is the caller's.
 pub fn to_status_virtual(devices: &crate::HostDevices) -> Vec<InterfaceExt> {
     let functions = devices
         .pfs
@@ -200,6 +201,10 @@ fn virtual_status(pci: &crate::PciDevice) -> Option<InterfaceExt> {
     let mut iface = base_status(pci, driver, primary_netdev(pci));
     iface.num_vfs = 1;
     iface.total_vfs = 1;
-    iface.vfs = vec![vf_status(pci, 0)];
+    // As upstream's virtual platforms build it (`buildInterface`): the VF carries no name.
+    iface.vfs = vec![VirtualFunction {
+        name: String::new(),
+        ..vf_status(pci, 0)
+    }];
     Some(iface)
 }

@@ -114,7 +114,7 @@ fn vm_and_orphan_vfs() {
     assert_eq!(virt[1]["totalvfs"], json!(1));
     assert_eq!(
         virt[1]["Vfs"],
-        json!([{"name": "ens4", "mac": "fa:16:3e:00:00:04", "driver": "iavf", "pciAddress": "0000:00:04.0",
+        json!([{"mac": "fa:16:3e:00:00:04", "driver": "iavf", "pciAddress": "0000:00:04.0",
                 "vendor": "8086", "deviceID": "1889", "mtu": 1500, "vfID": 0}])
     );
     // Orphan VFs (physfn to an invisible PF) are always reported the virtual way.
