@@ -35,11 +35,21 @@ fn report(name: &str, total: &mut [Duration], floor: &mut [Duration]) {
     );
 }
 
-fn add_del(f: &Fixture, pod: &str, conf: &Value) -> Duration {
+/// CPU time (user + system) of reaped children so far.
+fn child_cpu() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let u = getrusage(UsageWho::RUSAGE_CHILDREN).unwrap();
+    let tv = |t: nix::sys::time::TimeVal| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000);
+    tv(u.user_time()) + tv(u.system_time())
+}
+
+/// Wall time and CPU time of one ADD+DEL.
+fn add_del(f: &Fixture, pod: &str, conf: &Value) -> (Duration, Duration) {
+    let c = child_cpu();
     let t = Instant::now();
     f.run("ADD", "bench", Some(pod), "net1", conf, &[]).ok();
     f.run("DEL", "bench", Some(pod), "net1", conf, &[]).ok();
-    t.elapsed()
+    (t.elapsed(), child_cpu() - c)
 }
 
 fn bare_move(host: &mut Netlink, pod_ns: &NetNs, home: &NetNs, name: &str) -> Duration {
@@ -95,7 +105,7 @@ fn main() {
     let ipam = f.conf(0, "1.0.0", json!({"ipam": f.host_local("10.90.0.0/16")}));
     // Warm up.
     for _ in 0..5 {
-        add_del(&f, &pod, &plain);
+        let _ = add_del(&f, &pod, &plain);
         bare_move(&mut host, &pod_ns, &home, &name);
     }
     let mut version = Vec::new();
@@ -130,15 +140,19 @@ fn main() {
         ("ADD+DEL, host-local IPAM", &ipam),
     ];
     let mut total: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
+    let mut cpu: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
     let mut floor = Vec::new();
     for _ in 0..rounds {
         for (i, (_, conf)) in cases.iter().enumerate() {
-            total[i].push(add_del(&f, &pod, conf));
+            let (t, c) = add_del(&f, &pod, conf);
+            total[i].push(t);
+            cpu[i].push(c);
         }
         floor.push(bare_move(&mut host, &pod_ns, &home, &name));
     }
     for (i, (label, _)) in cases.iter().enumerate() {
         report(label, &mut total[i], &mut floor.clone());
+        println!("{:<34} CPU (user+sys, plugin and its IPAM child) p50 {:6.2} ms", "", pct(&mut cpu[i], 0.5));
     }
     // host-local alone (ADD+DEL), for comparison with the IPAM case.
     let hl_conf =
