@@ -17,7 +17,13 @@
 //!
 //! Discovery never panics and fails only when the PCI bus itself cannot be listed. One bad
 //! device (vanished mid-scan, unreadable or garbage attribute, dangling link) is skipped or
-//! degraded and reported as a [`Warning`] naming the path.
+//! degraded and reported as a [`Warning`] naming the path: the `bus/pci/devices/<addr>` entry
+//! for problems of the listing itself, else the file under the device's real directory
+//! (`<sys>/devices/pci0000:00/.../<addr>/...`), which is what is read.
+//!
+//! Cost: every attribute is one `open`+`read`+`close`; all reads go through real directories
+//! (no symlink resolution per read), each PF directory is listed once, and with many VFs the VFs
+//! are read on several threads. About 40 syscalls per VF with a netdev.
 
 mod function;
 
