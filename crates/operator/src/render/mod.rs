@@ -2,6 +2,19 @@
 //! node reported → each node's `SriovNetworkNodeState.spec`, device-plugin config and
 //! device-plugin label; network CRs → NADs. No I/O here: the controllers and `sriovctl render`
 //! call these and do the reading and writing.
+//!
+//! Outputs follow upstream byte for byte where a consumer parses them (device-plugin JSON, NAD
+//! `spec.config`). Where upstream fails or misbehaves, sriov-rs deliberately differs, and says so:
+//! * a `pfNames` range written with an alternative name is honoured (upstream only honours
+//!   ranges on the primary name and silently gives such PFs the whole `0-(numVfs-1)` range);
+//! * a policy asking for more VFs than a PF's `totalvfs`, or a range past it, is not applied /
+//!   cut to the hardware, with a [`RenderNote`] (upstream renders it and the daemon fails);
+//! * a netFilter policy on a node that has not reported its interfaces yet leaves that
+//!   device-plugin resource out, with a note (upstream fails the whole sync for every node);
+//! * the node-state output is sorted (PFs by PCI address, groups by range) so a re-render is
+//!   byte-identical whatever order the daemon reported PFs in;
+//! * NAD string values are JSON-escaped (upstream pastes them raw, producing invalid JSON for a
+//!   `"` or `\`), and a `'` in a raw JSON field works (it breaks upstream's YAML template).
 
 // Render errors carry the object, field and value as owned strings; they are the cold path.
 #![allow(clippy::result_large_err)]
