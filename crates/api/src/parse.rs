@@ -105,10 +105,7 @@ pub fn parse_object(text: &str) -> Result<Object, ApiError> {
 /// documents are skipped; a document that is a `List` (`kind: List` / `*List` with `items`)
 /// contributes its items.
 pub fn parse_documents(text: &str) -> Result<Vec<Object>, ApiError> {
-    let values: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| ApiError::Syntax {
-        doc: 0,
-        message: e.to_string(),
-    })?;
+    let values = read_values(text)?;
     let mut out = Vec::new();
     for (doc, value) in values.into_iter().enumerate() {
         match value {
@@ -127,6 +124,27 @@ pub fn parse_documents(text: &str) -> Result<Vec<Object>, ApiError> {
         }
     }
     Ok(out)
+}
+
+/// JSON text (one or more concatenated objects) is read as JSON, exactly; anything else as a
+/// multi-document YAML stream.
+fn read_values(text: &str) -> Result<Vec<Value>, ApiError> {
+    if text.trim_start().starts_with('{') {
+        return serde_json::Deserializer::from_str(text)
+            .into_iter::<Value>()
+            .enumerate()
+            .map(|(doc, v)| {
+                v.map_err(|e| ApiError::Syntax {
+                    doc,
+                    message: e.to_string(),
+                })
+            })
+            .collect();
+    }
+    serde_saphyr::from_multiple(text).map_err(|e| ApiError::Syntax {
+        doc: 0,
+        message: e.to_string(),
+    })
 }
 
 fn is_list(map: &serde_json::Map<String, Value>) -> bool {
