@@ -68,6 +68,7 @@ pub fn add(ctx: &Ctx, env: &CniEnv, stdin: &[u8]) -> Result<Value> {
     check_not_own_ns(&ns)?;
     // Entering the netns proves it is a network namespace, before anything changes.
     let mut pod = ns.netlink()?;
+    ctx.fault.trace("netns-entered");
     let _lock = ctx.state.lock(&id, ctx.lock_timeout)?;
     if let Some(owner) = ctx.state.allocation(&id)
         && owner != env.netns
@@ -95,7 +96,9 @@ pub fn add(ctx: &Ctx, env: &CniEnv, stdin: &[u8]) -> Result<Value> {
         ctx.state.remove_cache(&key)?;
     }
     let loc = ctx.sysfs.locate(&id)?;
+    ctx.fault.trace("located");
     let vf = ctx.with_pf(&mut host, |pf| pf.vf_state(&loc.pf_name, loc.vf_index))?;
+    ctx.fault.trace("pf-read");
     let mut orig = OrigVfState::from_pf(&vf);
     let mut host_ifindex = 0;
     let mut mtu = 0;

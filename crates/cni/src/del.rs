@@ -62,11 +62,13 @@ pub fn restore(
     // A cleared admin MAC also clears the PF's filter for the VF's own MAC: the VF must
     // register it again (igbvf does so when its netdev MAC is written).
     let reregister = plan.contains(&crate::plan::VfChange::Mac(crate::config::Mac::ZERO));
+    ctx.fault.trace("del:pf-read");
     for ch in plan {
         if let Err(e) = ctx.with_pf(host, |pf| pf.set_vf(&cache.master, cache.vf_id, &ch)) {
             errs.push(format!("restoring {ch}: {}", e.msg));
         }
     }
+    ctx.fault.trace("del:pf-restored");
     let dpdk = cache.dpdk.unwrap_or_else(|| {
         cache
             .device_id
@@ -77,6 +79,7 @@ pub fn restore(
     });
     if !dpdk {
         restore_netdev(cache, ifname, ns, host, reregister, &mut errs);
+        ctx.fault.trace("del:netdev-restored");
     }
     errs
 }

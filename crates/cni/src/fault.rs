@@ -19,11 +19,16 @@ impl Fault {
         )
     }
 
-    /// Called after `step` completed.
-    pub fn at(&self, step: &str) -> Result<()> {
+    /// With `SRIOV_CNI_TRACE`: prints the time since start-up of `step`.
+    pub fn trace(&self, step: &str) {
         if let Some(t0) = self.1 {
             eprintln!("sriov: step {step} at {:.3} ms", t0.elapsed().as_secs_f64() * 1e3);
         }
+    }
+
+    /// Called after `step` completed.
+    pub fn at(&self, step: &str) -> Result<()> {
+        self.trace(step);
         match &self.0 {
             Some((true, s)) if s == step => std::process::abort(),
             Some((false, s)) if s == step => {

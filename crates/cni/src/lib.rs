@@ -42,6 +42,8 @@ pub struct Ctx {
     pub fake_pf: Option<PathBuf>,
     pub fault: Fault,
     pub lock_timeout: Duration,
+    /// The PF's ifindex once looked up (one `RTM_GETLINK` per run, not per VF attribute).
+    pub pf_index: std::cell::RefCell<Option<(String, u32)>>,
 }
 
 impl Ctx {
@@ -55,6 +57,7 @@ impl Ctx {
             fake_pf: var("SRIOV_CNI_FAKE_PF").map(PathBuf::from),
             fault: Fault::from_env(),
             lock_timeout: Duration::from_secs(60),
+            pf_index: std::cell::RefCell::new(None),
         }
     }
 
@@ -62,7 +65,7 @@ impl Ctx {
     pub fn with_pf<T>(&self, nl: &mut Netlink, f: impl FnOnce(&mut dyn PfControl) -> T) -> T {
         match &self.fake_pf {
             Some(p) => f(&mut FilePf { path: p.clone() }),
-            None => f(&mut NetlinkPf { nl }),
+            None => f(&mut NetlinkPf { nl, index: &self.pf_index }),
         }
     }
 }

@@ -25,12 +25,22 @@ pub trait PfControl {
 /// The kernel, through a netlink socket in the plugin's netns.
 pub struct NetlinkPf<'a> {
     pub nl: &'a mut Netlink,
+    /// The last PF looked up and its ifindex (GC may visit several PFs).
+    pub index: &'a std::cell::RefCell<Option<(String, u32)>>,
 }
 
 impl NetlinkPf<'_> {
     fn pf_index(&mut self, pf: &str) -> Result<u32> {
+        if let Some((name, i)) = self.index.borrow().as_ref()
+            && name == pf
+        {
+            return Ok(*i);
+        }
         match self.nl.link_by_name(pf) {
-            Ok(Some(l)) => Ok(l.index),
+            Ok(Some(l)) => {
+                *self.index.borrow_mut() = Some((pf.to_string(), l.index));
+                Ok(l.index)
+            }
             Ok(None) => Err(CniError::internal(format!("PF netdev {pf:?} not found"))),
             Err(e) => Err(CniError::internal(format!("PF {pf:?}: {e}"))),
         }

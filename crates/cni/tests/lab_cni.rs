@@ -362,26 +362,37 @@ fn igb_latency() {
         0,
         json!({"vlan": 100, "spoofchk": "off", "trust": "on", "mac": "02:11:22:33:44:10"}),
     );
-    let run = |cmd: &str| {
+    let state = lab.tmp.path().join("state");
+    let run_traced = |cmd: &str, trace: bool| -> (Duration, String) {
         let t = Instant::now();
-        let mut ch = Command::new(&bin)
-            .env("CNI_COMMAND", cmd)
+        let mut c2 = Command::new(&bin);
+        c2.env("CNI_COMMAND", cmd)
             .env("CNI_CONTAINERID", "bench")
             .env("CNI_NETNS", "/run/netns/cnibench")
             .env("CNI_IFNAME", "net1")
             .env("CNI_PATH", "/tmp")
-            .env("SRIOV_CNI_STATE_DIR", lab.tmp.path().join("state"))
+            .env("SRIOV_CNI_STATE_DIR", &state)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        if trace {
+            c2.env("SRIOV_CNI_TRACE", "1");
+        }
+        let mut ch = c2.spawn().unwrap();
         {
             use std::io::Write;
             let _ = ch.stdin.take().unwrap().write_all(c.to_string().as_bytes());
         }
-        assert!(ch.wait().unwrap().success(), "{cmd}");
-        t.elapsed()
+        let o = ch.wait_with_output().unwrap();
+        assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+        (t.elapsed(), String::from_utf8_lossy(&o.stderr).into_owned())
     };
+    let run = |cmd: &str| run_traced(cmd, false).0;
+    // One traced ADD/DEL: where the time goes (written next to the latency line).
+    let _ = (run("ADD"), run("DEL"));
+    let (ta, add_trace) = run_traced("ADD", true);
+    let (td, del_trace) = run_traced("DEL", true);
+    let trace = format!("traced ADD {ta:?}:\n{add_trace}traced DEL {td:?}:\n{del_trace}");
     let ns = NetNs::open("/run/netns/cnibench").unwrap();
     let home = NetNs::current().unwrap();
     let mut host = Netlink::open().unwrap();
@@ -428,6 +439,6 @@ fn igb_latency() {
     print!("{line}");
     // lab/tests/40-cni.sh prints it (a passing test's output is captured).
     let out = std::env::var("LAB_OUT").unwrap_or_else(|_| "/tmp".into());
-    let _ = fs::write(Path::new(&out).join("cni-latency.txt"), line);
+    let _ = fs::write(Path::new(&out).join("cni-latency.txt"), format!("{line}{trace}"));
     assert!(lab.link(None, &n0).is_some());
 }
