@@ -464,3 +464,52 @@ fn a_node_in_two_pools_gets_no_rdma_mode_and_a_note_and_offload_pools_do_not_cou
         r.notes
     );
 }
+
+#[test]
+fn equal_priority_is_judged_against_the_previous_selected_policy_not_this_pf() {
+    // Upstream quirk kept: "equal priority" compares with the policy applied just before,
+    // even when that one configured another PF.
+    let mut big = policy("a-big", 20, "resA", 8, pf_names(&["eth0"]));
+    big.spec.mtu = 9000;
+    let other = policy("b-other", 10, "resO", 2, pf_names(&["eth1"]));
+    let small = policy("c-small", 10, "resB", 2, pf_names(&["eth0"]));
+    let r = Cluster::one_node(vec![pf("0000:01:00.0", "eth0", 8), pf("0000:02:00.0", "eth1", 8)])
+        .with(big)
+        .with(other)
+        .with(small)
+        .render();
+    let eth0 = &r.node_states["node1"].interfaces[0];
+    assert_eq!(groups(eth0), [("resB".into(), "0-1".into(), "c-small".into())]);
+    assert_eq!((eth0.num_vfs, eth0.mtu), (8, 9000));
+}
+
+#[test]
+fn software_bridges_follow_policies_only_with_the_feature_gate() {
+    use sriov_api::policy::{OvsConfig, PolicyBridge};
+    let mut p = policy("ovs", 10, "res", 4, pf_names(&["eth0", "eth1"]));
+    p.spec.e_switch_mode = "switchdev".into();
+    p.spec.mtu = 9000;
+    p.spec.bridge = PolicyBridge {
+        ovs: Some(OvsConfig::default()),
+    };
+    let mut no_bridge = policy("plain", 5, "res2", 2, pf_names(&["eth1"]));
+    no_bridge.spec.e_switch_mode = "switchdev".into();
+    let mut c = Cluster::one_node(vec![pf("0000:01:00.0", "eth0", 8), pf("0000:02:00.0", "eth1", 8)])
+        .with(p)
+        .with(no_bridge);
+    assert_eq!(c.render().node_states["node1"].bridges, None, "gate off");
+    c.config = Some(OperatorConfigSpec {
+        feature_gates: [("manageSoftwareBridges".to_string(), true)].into(),
+        ..Default::default()
+    });
+    let bridges = c.render().node_states["node1"].bridges.clone().expect("bridges");
+    assert_eq!(
+        bridges,
+        serde_json::json!({"ovs": [{
+            "name": "br-0000_01_00.0",
+            "bridge": {},
+            "uplinks": [{"pciAddress": "0000:01:00.0", "name": "eth0", "interface": {"mtuRequest": 9000}}]
+        }]}),
+        "eth1's bridge is removed by the later policy without bridge config"
+    );
+}

@@ -19,6 +19,7 @@
 // Render errors carry the object, field and value as owned strings; they are the cold path.
 #![allow(clippy::result_large_err)]
 
+pub mod bridges;
 pub mod device_plugin;
 pub mod go_json;
 pub mod nad;
@@ -39,7 +40,7 @@ pub use nad::{
     NadAction, NadContext, nad_action, render_ib_network_nad, render_ovs_network_nad,
     render_sriov_network_nad,
 };
-pub use node_state::render_node_state;
+pub use node_state::{NodeOptions, render_node_state};
 pub use pf_selector::{PfName, PfSelector, VfRange};
 pub use policy_index::{CompiledPolicy, PolicyIndex};
 pub use pools::{label_selector_matches, pool_for_node};
@@ -155,6 +156,11 @@ pub fn render_cluster(input: &ClusterInput<'_>) -> Result<ClusterRender, RenderE
                 .is_none_or(|ns| ns == input.namespace)
         })
         .collect();
+    let manage_software_bridges = input
+        .operator_config
+        .and_then(|c| c.feature_gates.get(bridges::MANAGE_SOFTWARE_BRIDGES))
+        .copied()
+        .unwrap_or(false);
     let mut out = ClusterRender::default();
     let no_interfaces: Vec<InterfaceExt> = Vec::new();
     for node in input
@@ -176,7 +182,11 @@ pub fn render_cluster(input: &ClusterInput<'_>) -> Result<ClusterRender, RenderE
                 None
             }
         };
-        let spec = render_node_state(&node.name, &selected, interfaces, rdma_mode, &mut out.notes);
+        let options = NodeOptions {
+            rdma_mode,
+            manage_software_bridges,
+        };
+        let spec = render_node_state(&node.name, &selected, interfaces, &options, &mut out.notes);
         let dp = render_device_plugin_config(
             &node.name,
             &selected,

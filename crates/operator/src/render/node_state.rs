@@ -20,8 +20,18 @@ use sriov_api::{NodeStateInterface, NodeStateSpec, VfGroup};
 use sriov_host::InterfaceExt;
 
 use super::RenderNote;
+use super::bridges::BridgeSet;
 use super::pf_selector::VfRange;
 use super::policy_index::CompiledPolicy;
+
+/// Per-node inputs besides policies and PFs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NodeOptions<'a> {
+    /// `rdmaMode` of the node's pool config, if any.
+    pub rdma_mode: Option<&'a str>,
+    /// Feature gate `manageSoftwareBridges` (OVS bridges in `spec.bridges`).
+    pub manage_software_bridges: bool,
+}
 
 /// A PF entry being built, with parsed group ranges alongside the API groups.
 struct PfEntry {
@@ -36,9 +46,10 @@ pub fn render_node_state(
     node: &str,
     selected: &[&CompiledPolicy],
     interfaces: &[InterfaceExt],
-    rdma_mode: Option<&str>,
+    options: &NodeOptions<'_>,
     notes: &mut Vec<RenderNote>,
 ) -> NodeStateSpec {
+    let rdma_mode = options.rdma_mode;
     let system = rdma_mode
         .filter(|m| !m.is_empty())
         .map(|m| serde_json::json!({ "rdmaMode": m }));
@@ -52,10 +63,14 @@ pub fn render_node_state(
         return spec;
     }
     let mut entries: Vec<PfEntry> = Vec::new();
+    let mut bridges = BridgeSet::default();
     let mut previous_priority: Option<i32> = None;
     for policy in selected {
         let equal_priority = previous_priority == Some(policy.spec.priority);
         previous_priority = Some(policy.spec.priority);
+        if options.manage_software_bridges {
+            bridges.apply(node, policy, interfaces, notes);
+        }
         if policy.selector.is_empty() || policy.spec.num_vfs <= 0 {
             continue;
         }
@@ -65,6 +80,7 @@ pub fn render_node_state(
             }
         }
     }
+    spec.bridges = bridges.into_spec();
     entries.sort_by(|a, b| a.iface.pci_address.cmp(&b.iface.pci_address));
     spec.interfaces = entries
         .into_iter()
