@@ -57,7 +57,10 @@ pub fn apply(host: &dyn Host, plan: &Plan, opts: &ApplyOptions) -> Result<(), Ve
         }
     } else {
         thread::scope(|s| {
-            let handles: Vec<_> = by_pf.values().map(|actions| s.spawn(|| run_pf(host, actions, opts))).collect();
+            let handles: Vec<_> = by_pf
+                .values()
+                .map(|actions| s.spawn(|| run_pf(host, actions, opts)))
+                .collect();
             for h in handles {
                 match h.join() {
                     Ok(Ok(())) => {}
@@ -95,19 +98,26 @@ fn run_pf(host: &dyn Host, actions: &[Action], opts: &ApplyOptions) -> Result<()
                 }
                 host.write_num_vfs(pf, *to).map_err(|e| herr(pf, e))?;
                 wait(opts.vf_timeout, opts.poll, || host.vf_count(pf) == *to).map_err(|t| {
-                    fail(pf, format!("{} of {to} VFs appeared within {t:?}", host.vf_count(pf)))
+                    fail(
+                        pf,
+                        format!("{} of {to} VFs appeared within {t:?}", host.vf_count(pf)),
+                    )
                 })?;
                 if *to > 0 && host.autoprobe(pf) {
                     // Let the kernel finish probing the new VFs (igbvf is asynchronous, ~1.4 s),
                     // so later steps never race the autoprobe.
-                    let bound = || (0..*to).all(|i| host.vf_address(pf, i).is_some_and(|a| host.driver(&a).is_some()));
+                    let bound = || {
+                        (0..*to).all(|i| host.vf_address(pf, i).is_some_and(|a| host.driver(&a).is_some()))
+                    };
                     if let Err(t) = wait(opts.driver_timeout, opts.poll, bound) {
                         // Not fatal: the verify round binds what is still unbound.
                         tracing::warn!(%pf, waited = ?t, "the new VFs did not all get a driver by themselves");
                     }
                 }
             }
-            Action::SetEswitchMode { pf, to, .. } => host.set_eswitch_mode(pf, to).map_err(|e| herr(pf, e))?,
+            Action::SetEswitchMode { pf, to, .. } => {
+                host.set_eswitch_mode(pf, to).map_err(|e| herr(pf, e))?
+            }
             Action::SetPfMtu { pf, netdev, to, .. } => {
                 let nd = host.netdev(pf).unwrap_or_else(|| netdev.clone());
                 host.set_mtu(&nd, *to).map_err(|e| herr(&nd, e))?
@@ -161,7 +171,10 @@ fn bind(host: &dyn Host, dev: &PciAddress, to: VfDriver, opts: &ApplyOptions) ->
         VfDriver::Netdevice => d.is_some_and(|d| d != "vfio-pci"),
     };
     wait(opts.driver_timeout, opts.poll, || ok(host.driver(dev))).map_err(|t| {
-        format!("driver is {} {t:?} after probing, wanted {to}", host.driver(dev).as_deref().unwrap_or("none"))
+        format!(
+            "driver is {} {t:?} after probing, wanted {to}",
+            host.driver(dev).as_deref().unwrap_or("none")
+        )
     })
 }
 

@@ -2,12 +2,15 @@
 //! making it idempotent across restarts and crashes. Both daemon modes drive this through
 //! [`Backend`].
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use sriov_api::{NodeStateSpec, NodeStateStatus};
 use sriov_host::HostDevices;
 
 use crate::apply::{ApplyOptions, apply};
 use crate::host::Host;
-use crate::plan::{Plan, Verdict, plan};
+use crate::plan::{Plan, PlanContext, Verdict, plan};
 use crate::state::{SpecId, StateStore};
 
 /// `syncStatus` values.
@@ -59,11 +62,21 @@ pub struct Engine<'h> {
     pub opts: ApplyOptions,
     /// Re-plan-and-apply rounds before giving up on convergence (autoprobe off needs a second).
     pub max_rounds: usize,
+    /// A full discovery is reused (after the cheap [`crate::quick`] check) for at most this long.
+    pub cache_max_age: Duration,
+    cache: Mutex<Option<(HostDevices, Instant)>>,
 }
 
 impl<'h> Engine<'h> {
     pub fn new(host: &'h dyn Host, store: StateStore) -> Self {
-        Engine { host, store, opts: ApplyOptions::default(), max_rounds: 3 }
+        Engine {
+            host,
+            store,
+            opts: ApplyOptions::default(),
+            max_rounds: 3,
+            cache_max_age: Duration::from_secs(300),
+            cache: Mutex::new(None),
+        }
     }
 
     /// Brings the host to `desired` and publishes status through `backend`.
@@ -73,7 +86,11 @@ impl<'h> Engine<'h> {
         let mut state = self.store.load();
         let (status, plan) = self.run(desired, &id, &mut state, backend);
         backend.publish(&status);
-        SyncReport { status, plan, writes: self.host.writes() - writes0 }
+        SyncReport {
+            status,
+            plan,
+            writes: self.host.writes() - writes0,
+        }
     }
 
     fn run(
@@ -83,9 +100,9 @@ impl<'h> Engine<'h> {
         state: &mut crate::state::PersistedState,
         backend: &mut dyn Backend,
     ) -> (NodeStateStatus, Option<Plan>) {
-        let (devices, first) = match self.discover_and_plan(&desired.spec) {
+        let (devices, first) = match self.discover_and_plan(&desired.spec, true) {
             Ok(x) => x,
-            Err(status) => return (status, None),
+            Err(status) => return (*status, None),
         };
         if first.actions.is_empty() && !matches!(first.verdict, Verdict::Reboot { .. }) {
             // Nothing differs (a restart with the same spec lands here): no host write, no flip.
@@ -115,7 +132,10 @@ impl<'h> Engine<'h> {
         match result {
             Ok((devices, last)) => {
                 if let Verdict::Reboot { reasons } = &last.verdict {
-                    let msg = format!("reboot needed: {}; everything else is applied", reasons.join("; "));
+                    let msg = format!(
+                        "reboot needed: {}; everything else is applied",
+                        reasons.join("; ")
+                    );
                     return (status(&devices, FAILED, &msg), Some(first));
                 }
                 state.applied = Some(id.clone());
@@ -140,31 +160,84 @@ impl<'h> Engine<'h> {
                     msgs.join("; ")
                 ));
             }
-            let (devices, next) = self.discover_and_plan(spec).map_err(|s| s.last_sync_error)?;
+            let (devices, next) = self
+                .discover_and_plan(spec, false)
+                .map_err(|s| s.last_sync_error)?;
             if next.actions.is_empty() {
                 return Ok((devices, next));
             }
-            tracing::info!(round, left = next.actions.len(), "host still differs after apply, another round");
+            tracing::info!(
+                round,
+                left = next.actions.len(),
+                "host still differs after apply, another round"
+            );
             current = next;
         }
         let left: Vec<String> = current.actions.iter().map(|a| a.to_string()).collect();
-        Err(format!("verify: after {} rounds the host still differs: {}", self.max_rounds, left.join("; ")))
+        Err(format!(
+            "verify: after {} rounds the host still differs: {}",
+            self.max_rounds,
+            left.join("; ")
+        ))
     }
 
-    fn discover_and_plan(&self, spec: &NodeStateSpec) -> Result<(HostDevices, Plan), NodeStateStatus> {
-        let devices = self
-            .host
-            .discover()
-            .map_err(|e| status(&HostDevices::default(), FAILED, &e.to_string()))?;
-        let ctx = self.host.context(&devices);
-        match plan(spec, &devices, &ctx) {
+    /// Discovery (or the cached one when the quick check finds nothing changed) and the plan.
+    /// The usage context (a /proc scan) is computed only when there is something to do.
+    fn discover_and_plan(
+        &self,
+        spec: &NodeStateSpec,
+        allow_cache: bool,
+    ) -> Result<(HostDevices, Plan), Box<NodeStateStatus>> {
+        let cached = if allow_cache {
+            self.cached_if_unchanged(spec)
+        } else {
+            None
+        };
+        let devices = match cached {
+            Some(d) => d,
+            None => {
+                let d = self
+                    .host
+                    .discover()
+                    .map_err(|e| Box::new(status(&HostDevices::default(), FAILED, &e.to_string())))?;
+                if let Ok(mut c) = self.cache.lock() {
+                    *c = Some((d.clone(), Instant::now()));
+                }
+                d
+            }
+        };
+        let optimistic = PlanContext {
+            iommu_enabled: true,
+            ..PlanContext::default()
+        };
+        let planned = plan(spec, &devices, &optimistic).and_then(|p| {
+            // No action with no VF in use and the IOMMU on means none with the real facts either.
+            if p.actions.is_empty() {
+                Ok(p)
+            } else {
+                plan(spec, &devices, &self.host.context(&devices))
+            }
+        });
+        match planned {
             Ok(p) => Ok((devices, p)),
             Err(errs) => {
                 let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
                 let msg = format!("invalid spec, nothing applied: {}", msgs.join("; "));
-                Err(status(&devices, FAILED, &msg))
+                Err(Box::new(status(&devices, FAILED, &msg)))
             }
         }
+    }
+
+    fn cached_if_unchanged(&self, spec: &NodeStateSpec) -> Option<HostDevices> {
+        let devices = {
+            let c = self.cache.lock().ok()?;
+            let (d, at) = c.as_ref()?;
+            if at.elapsed() > self.cache_max_age {
+                return None;
+            }
+            d.clone()
+        };
+        crate::quick::unchanged(self.host, spec, &devices).then_some(devices)
     }
 
     fn save(&self, state: &crate::state::PersistedState) {

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use sriov_host::{HostDevices, NetDevice, PciAddress, PciDevice, PfDevice, VfDevice};
 
-use crate::host::{Host, HostError};
+use crate::host::{Host, HostError, Probe};
 use crate::plan::PlanContext;
 
 #[derive(Debug, Default)]
@@ -34,8 +34,16 @@ pub struct FakeHost {
 impl FakeHost {
     /// A host with these devices, IOMMU on, autoprobe on.
     pub fn new(devices: HostDevices, vf_driver: &str) -> Self {
-        let inner = Inner { devices, iommu: true, autoprobe: true, ..Inner::default() };
-        FakeHost { inner: Mutex::new(inner), vf_driver: vf_driver.to_string() }
+        let inner = Inner {
+            devices,
+            iommu: true,
+            autoprobe: true,
+            ..Inner::default()
+        };
+        FakeHost {
+            inner: Mutex::new(inner),
+            vf_driver: vf_driver.to_string(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -60,7 +68,12 @@ impl FakeHost {
         self.lock().autoprobe = on;
     }
 
-    fn write(&self, what: &str, value: &str, f: impl FnOnce(&mut Inner) -> io::Result<()>) -> Result<(), HostError> {
+    fn write(
+        &self,
+        what: &str,
+        value: &str,
+        f: impl FnOnce(&mut Inner) -> io::Result<()>,
+    ) -> Result<(), HostError> {
         let mut g = self.lock();
         let n = g.writes;
         g.writes += 1;
@@ -69,12 +82,20 @@ impl FakeHost {
         } else {
             f(&mut g)
         };
-        res.map_err(|source| HostError::Write { path: PathBuf::from(what), value: value.to_string(), source })
+        res.map_err(|source| HostError::Write {
+            path: PathBuf::from(what),
+            value: value.to_string(),
+            source,
+        })
     }
 }
 
 fn pf_mut<'a>(g: &'a mut Inner, pf: &PciAddress) -> io::Result<&'a mut PfDevice> {
-    g.devices.pfs.iter_mut().find(|p| &p.pci.address == pf).ok_or_else(|| io::Error::from_raw_os_error(19))
+    g.devices
+        .pfs
+        .iter_mut()
+        .find(|p| &p.pci.address == pf)
+        .ok_or_else(|| io::Error::from_raw_os_error(19))
 }
 
 fn vf_mut<'a>(g: &'a mut Inner, dev: &PciAddress) -> io::Result<&'a mut VfDevice> {
@@ -92,12 +113,22 @@ fn vf_address(pf: &PciAddress, index: u32) -> PciAddress {
     let pf_dev = u32::from_str_radix(&s[8..10], 16).unwrap_or(0);
     let dev = 0x10 + pf_dev + index / 4;
     let func = (index % 4) * 2;
-    format!("{}:{:02x}.{}", &s[..7], dev.min(0x1f), func).parse().unwrap_or_else(|_| pf.clone())
+    format!("{}:{:02x}.{}", &s[..7], dev.min(0x1f), func)
+        .parse()
+        .unwrap_or_else(|_| pf.clone())
 }
 
 fn vf_netdev(pf: &PfDevice, index: u32) -> NetDevice {
-    let base = pf.pci.netdev().map(|n| n.name.clone()).unwrap_or_else(|| "pf".into());
-    NetDevice { name: format!("{base}v{index}"), mtu: 1500, ..NetDevice::default() }
+    let base = pf
+        .pci
+        .netdev()
+        .map(|n| n.name.clone())
+        .unwrap_or_else(|| "pf".into());
+    NetDevice {
+        name: format!("{base}v{index}"),
+        mtu: 1500,
+        ..NetDevice::default()
+    }
 }
 
 impl Host for FakeHost {
@@ -107,7 +138,10 @@ impl Host for FakeHost {
 
     fn context(&self, _devices: &HostDevices) -> PlanContext {
         let g = self.lock();
-        PlanContext { vfs_in_use: g.in_use.clone(), iommu_enabled: g.iommu }
+        PlanContext {
+            vfs_in_use: g.in_use.clone(),
+            iommu_enabled: g.iommu,
+        }
     }
 
     fn write_num_vfs(&self, pf: &PciAddress, n: u32) -> Result<(), HostError> {
@@ -125,7 +159,11 @@ impl Host for FakeHost {
             p.vfs = (0..n)
                 .map(|i| {
                     let address = vf_address(&p.pci.address, i);
-                    let netdevs = if autoprobe { vec![vf_netdev(p, i)] } else { Vec::new() };
+                    let netdevs = if autoprobe {
+                        vec![vf_netdev(p, i)]
+                    } else {
+                        Vec::new()
+                    };
                     let pci = PciDevice {
                         address,
                         driver: autoprobe.then(|| drv.clone()),
@@ -136,7 +174,11 @@ impl Host for FakeHost {
                         acpi_index: None,
                         ..p.pci.clone()
                     };
-                    VfDevice { pci, vf_index: Some(i), pf_address: Some(p.pci.address.clone()) }
+                    VfDevice {
+                        pci,
+                        vf_index: Some(i),
+                        pf_address: Some(p.pci.address.clone()),
+                    }
                 })
                 .collect();
             Ok(())
@@ -145,7 +187,11 @@ impl Host for FakeHost {
 
     fn vf_count(&self, pf: &PciAddress) -> u32 {
         let g = self.lock();
-        g.devices.pfs.iter().find(|p| &p.pci.address == pf).map_or(0, |p| p.vfs.len() as u32)
+        g.devices
+            .pfs
+            .iter()
+            .find(|p| &p.pci.address == pf)
+            .map_or(0, |p| p.vfs.len() as u32)
     }
 
     fn autoprobe(&self, _pf: &PciAddress) -> bool {
@@ -155,12 +201,22 @@ impl Host for FakeHost {
     fn vf_address(&self, pf: &PciAddress, index: u32) -> Option<PciAddress> {
         let g = self.lock();
         let p = g.devices.pfs.iter().find(|p| &p.pci.address == pf)?;
-        p.vfs.iter().find(|v| v.vf_index == Some(index)).map(|v| v.pci.address.clone())
+        p.vfs
+            .iter()
+            .find(|v| v.vf_index == Some(index))
+            .map(|v| v.pci.address.clone())
     }
 
     fn driver(&self, dev: &PciAddress) -> Option<String> {
         let g = self.lock();
-        g.devices.pfs.iter().flat_map(|p| p.vfs.iter()).find(|v| &v.pci.address == dev)?.pci.driver.clone()
+        g.devices
+            .pfs
+            .iter()
+            .flat_map(|p| p.vfs.iter())
+            .find(|v| &v.pci.address == dev)?
+            .pci
+            .driver
+            .clone()
     }
 
     fn set_driver_override(&self, dev: &PciAddress, driver: Option<&str>) -> Result<(), HostError> {
@@ -214,8 +270,15 @@ impl Host for FakeHost {
 
     fn netdev(&self, dev: &PciAddress) -> Option<String> {
         let g = self.lock();
-        let pci = g.devices.pfs.iter().flat_map(|p| std::iter::once(&p.pci).chain(p.vfs.iter().map(|v| &v.pci)));
-        pci.clone().find(|p| &p.address == dev)?.netdev().map(|n| n.name.clone())
+        let pci = g
+            .devices
+            .pfs
+            .iter()
+            .flat_map(|p| std::iter::once(&p.pci).chain(p.vfs.iter().map(|v| &v.pci)));
+        pci.clone()
+            .find(|p| &p.address == dev)?
+            .netdev()
+            .map(|n| n.name.clone())
     }
 
     fn set_mtu(&self, netdev: &str, mtu: u32) -> Result<(), HostError> {
@@ -238,6 +301,11 @@ impl Host for FakeHost {
             pf_mut(g, pf)?.eswitch_mode = Some(mode.to_string());
             Ok(())
         })
+    }
+
+    fn probe_values(&self, probes: &[Probe]) -> Vec<Option<String>> {
+        let d = self.devices();
+        probes.iter().map(|p| crate::quick::expected(&d, p)).collect()
     }
 
     fn writes(&self) -> u64 {

@@ -43,12 +43,20 @@ pub enum FileError {
 
 /// Reads and parses the node-state file.
 pub fn read_doc(path: &Path) -> Result<NodeStateDoc, FileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read { path: path.into(), source })?;
-    let doc: NodeStateDoc = serde_saphyr::from_str(&text)
-        .map_err(|e| FileError::Parse { path: path.into(), message: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let doc: NodeStateDoc = serde_saphyr::from_str(&text).map_err(|e| FileError::Parse {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
     if !doc.kind.is_empty() && doc.kind != "SriovNetworkNodeState" {
         let message = format!("kind {:?}, expected SriovNetworkNodeState", doc.kind);
-        return Err(FileError::Parse { path: path.into(), message });
+        return Err(FileError::Parse {
+            path: path.into(),
+            message,
+        });
     }
     Ok(doc)
 }
@@ -56,8 +64,15 @@ pub fn read_doc(path: &Path) -> Result<NodeStateDoc, FileError> {
 impl NodeStateDoc {
     /// The spec and `metadata.generation`.
     pub fn desired(&self) -> Desired {
-        let generation = self.metadata.get("generation").and_then(|g| g.as_i64()).unwrap_or(0);
-        Desired { spec: self.spec.clone(), generation }
+        let generation = self
+            .metadata
+            .get("generation")
+            .and_then(|g| g.as_i64())
+            .unwrap_or(0);
+        Desired {
+            spec: self.spec.clone(),
+            generation,
+        }
     }
 }
 
@@ -71,7 +86,11 @@ pub struct FileBackend {
 
 impl FileBackend {
     pub fn new(status_path: PathBuf) -> Self {
-        FileBackend { status_path, doc: NodeStateDoc::default(), last: None }
+        FileBackend {
+            status_path,
+            doc: NodeStateDoc::default(),
+            last: None,
+        }
     }
 }
 
@@ -116,13 +135,20 @@ pub fn run(engine: &Engine<'_>, path: &Path, status_path: PathBuf, resync: Durat
             let _ = tx.send(Event::Stop);
         }
     })?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     let name = path.file_name().map(|n| n.to_os_string());
     let mut watcher = notify::recommended_watcher({
         let tx = tx.clone();
         move |ev: notify::Result<notify::Event>| {
             if let Ok(ev) = ev
-                && ev.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+                && ev
+                    .paths
+                    .iter()
+                    .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
                 && !ev.kind.is_access()
             {
                 let _ = tx.send(Event::FileChanged);
@@ -176,7 +202,10 @@ fn sync_file(engine: &Engine<'_>, path: &Path, backend: &mut FileBackend) {
                 "sync done"
             );
             // A plain line for scripts (lab tests count host writes with it).
-            eprintln!("sync: {} writes={} actions={}", report.status.sync_status, report.writes, actions);
+            eprintln!(
+                "sync: {} writes={} actions={}",
+                report.status.sync_status, report.writes, actions
+            );
         }
         Err(e) => {
             let devices = engine.host.discover().unwrap_or_default();

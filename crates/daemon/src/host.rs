@@ -16,7 +16,11 @@ use crate::plan::PlanContext;
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     #[error("writing {value:?} to {}: {source}{}", path.display(), hint(source))]
-    Write { path: PathBuf, value: String, source: io::Error },
+    Write {
+        path: PathBuf,
+        value: String,
+        source: io::Error,
+    },
     #[error("reading {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
     #[error("discovery failed: {0}")]
@@ -32,6 +36,17 @@ fn hint(e: &io::Error) -> &'static str {
         Some(12) => " (ENOMEM: the PF's BAR space is too small, kernel argument pci=realloc may help)",
         _ => "",
     }
+}
+
+/// One cheap read of a value the plan depends on (the fast "nothing changed" check).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// `sriov_numvfs` of a PF.
+    NumVfs(PciAddress),
+    /// The driver bound to a function (name), empty when none.
+    Driver(PciAddress),
+    /// The MTU of a netdev.
+    Mtu(String),
 }
 
 /// Discovery and the writes apply needs. Implementations are shared between PF threads.
@@ -64,6 +79,8 @@ pub trait Host: Sync {
     fn set_mtu(&self, netdev: &str, mtu: u32) -> Result<(), HostError>;
     /// Sets the e-switch mode of a PF (devlink).
     fn set_eswitch_mode(&self, pf: &PciAddress, mode: &str) -> Result<(), HostError>;
+    /// Reads each probe's value now (`None` when it cannot be read).
+    fn probe_values(&self, probes: &[Probe]) -> Vec<Option<String>>;
     /// Host writes so far (every method above that changes the host).
     fn writes(&self) -> u64;
 }

@@ -13,6 +13,7 @@ pub mod file_mode;
 pub mod host;
 pub mod kube_mode;
 pub mod plan;
+pub mod quick;
 pub mod signals;
 pub mod spec_error;
 pub mod state;

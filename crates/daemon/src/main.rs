@@ -50,7 +50,10 @@ fn main() -> anyhow::Result<()> {
     let dev = if args.sysfs_root == std::path::Path::new("/sys") {
         PathBuf::from("/dev")
     } else {
-        args.sysfs_root.parent().map(|p| p.join("dev")).unwrap_or_else(|| PathBuf::from("/dev"))
+        args.sysfs_root
+            .parent()
+            .map(|p| p.join("dev"))
+            .unwrap_or_else(|| PathBuf::from("/dev"))
     };
     let host = SysfsHost::new(SysfsRoot::with_dev(&args.sysfs_root, dev));
     let engine = Engine::new(&host, StateStore::in_dir(&args.state_dir));
@@ -65,10 +68,9 @@ fn main() -> anyhow::Result<()> {
             sriov_daemon::file_mode::run(&engine, path, status, resync)
         }
         None => {
-            let node = args
-                .node_name
-                .clone()
-                .ok_or_else(|| anyhow::anyhow!("Kubernetes mode needs NODE_NAME (or --node-state-file PATH)"))?;
+            let node = args.node_name.clone().ok_or_else(|| {
+                anyhow::anyhow!("Kubernetes mode needs NODE_NAME (or --node-state-file PATH)")
+            })?;
             sriov_daemon::kube_mode::run(&engine, &node, &args.namespace, resync)
         }
     }

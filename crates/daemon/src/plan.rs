@@ -43,16 +43,35 @@ pub enum Action {
     SetNumVfs { pf: PciAddress, from: u32, to: u32 },
     /// Set the e-switch mode through devlink.
     #[serde(rename_all = "camelCase")]
-    SetEswitchMode { pf: PciAddress, from: Option<String>, to: String },
+    SetEswitchMode {
+        pf: PciAddress,
+        from: Option<String>,
+        to: String,
+    },
     /// Set the PF netdev's MTU.
     #[serde(rename_all = "camelCase")]
-    SetPfMtu { pf: PciAddress, netdev: String, from: u32, to: u32 },
+    SetPfMtu {
+        pf: PciAddress,
+        netdev: String,
+        from: u32,
+        to: u32,
+    },
     /// Bind VF `vf` to a driver (driver_override + unbind + drivers_probe).
     #[serde(rename_all = "camelCase")]
-    BindVf { pf: PciAddress, vf: u32, from: Option<String>, to: VfDriver },
+    BindVf {
+        pf: PciAddress,
+        vf: u32,
+        from: Option<String>,
+        to: VfDriver,
+    },
     /// Set a VF netdev's MTU (waits for the netdev when the VF is new).
     #[serde(rename_all = "camelCase")]
-    SetVfMtu { pf: PciAddress, vf: u32, from: Option<u32>, to: u32 },
+    SetVfMtu {
+        pf: PciAddress,
+        vf: u32,
+        from: Option<u32>,
+        to: u32,
+    },
 }
 
 impl Action {
@@ -76,11 +95,19 @@ impl fmt::Display for Action {
             }
             Action::SetNumVfs { pf, from, to } => write!(f, "{pf}: numVfs {from} -> {to}"),
             Action::SetEswitchMode { pf, from, to } => {
-                write!(f, "{pf}: eSwitchMode {} -> {to}", from.as_deref().unwrap_or("unknown"))
+                write!(
+                    f,
+                    "{pf}: eSwitchMode {} -> {to}",
+                    from.as_deref().unwrap_or("unknown")
+                )
             }
             Action::SetPfMtu { pf, netdev, from, to } => write!(f, "{pf}: PF {netdev} mtu {from} -> {to}"),
             Action::BindVf { pf, vf, from, to } => {
-                write!(f, "{pf}: VF {vf} driver {} -> {to}", from.as_deref().unwrap_or("none"))
+                write!(
+                    f,
+                    "{pf}: VF {vf} driver {} -> {to}",
+                    from.as_deref().unwrap_or("none")
+                )
             }
             Action::SetVfMtu { pf, vf, from, to } => match from {
                 Some(m) => write!(f, "{pf}: VF {vf} mtu {m} -> {to}"),
@@ -152,7 +179,13 @@ impl Plan {
 /// Plans `spec` against `host`. Errors: every problem of the spec (nothing is planned then).
 pub fn plan(spec: &NodeStateSpec, host: &HostDevices, ctx: &PlanContext) -> Result<Plan, Vec<SpecError>> {
     let checked = validate(spec, host)?;
-    let mut p = Planner { ctx, actions: Vec::new(), drains: Vec::new(), reboots: Vec::new(), notes: Vec::new() };
+    let mut p = Planner {
+        ctx,
+        actions: Vec::new(),
+        drains: Vec::new(),
+        reboots: Vec::new(),
+        notes: Vec::new(),
+    };
     let in_spec: BTreeSet<&PciAddress> = checked.iter().map(|(_, pf)| &pf.pci.address).collect();
     for (iface, pf) in &checked {
         p.pf_in_spec(iface, pf);
@@ -171,7 +204,11 @@ pub fn plan(spec: &NodeStateSpec, host: &HostDevices, ctx: &PlanContext) -> Resu
     } else {
         Verdict::Apply
     };
-    Ok(Plan { actions: p.actions, verdict, notes: p.notes })
+    Ok(Plan {
+        actions: p.actions,
+        verdict,
+        notes: p.notes,
+    })
 }
 
 struct Planner<'a> {
@@ -184,7 +221,11 @@ struct Planner<'a> {
 
 impl Planner<'_> {
     fn in_use<'p>(&self, pf: &'p PfDevice) -> Vec<&'p str> {
-        pf.vfs.iter().filter(|v| self.ctx.vfs_in_use.contains(&v.pci.address)).map(|v| v.pci.address.as_str()).collect()
+        pf.vfs
+            .iter()
+            .filter(|v| self.ctx.vfs_in_use.contains(&v.pci.address))
+            .map(|v| v.pci.address.as_str())
+            .collect()
     }
 
     fn drain(&mut self, pf: &PfDevice, why: String) {
@@ -203,14 +244,24 @@ impl Planner<'_> {
                 d.reason.push_str("; ");
                 d.reason.push_str(&reason);
             }
-            None => self.drains.push(DrainReason { pf: pf.clone(), reason }),
+            None => self.drains.push(DrainReason {
+                pf: pf.clone(),
+                reason,
+            }),
         }
     }
 
     fn reset(&mut self, pf: &PfDevice) {
         let addr = pf.pci.address.clone();
-        self.drain(pf, format!("PF left the spec: its {} VFs are destroyed", pf.num_vfs));
-        self.actions.push(Action::SetNumVfs { pf: addr, from: pf.num_vfs, to: 0 });
+        self.drain(
+            pf,
+            format!("PF left the spec: its {} VFs are destroyed", pf.num_vfs),
+        );
+        self.actions.push(Action::SetNumVfs {
+            pf: addr,
+            from: pf.num_vfs,
+            to: 0,
+        });
     }
 
     fn pf_in_spec(&mut self, iface: &NodeStateInterface, pf: &PfDevice) {
@@ -222,7 +273,11 @@ impl Planner<'_> {
             if pf.num_vfs > 0 {
                 self.drain(pf, format!("numVfs {} -> {want} destroys its VFs", pf.num_vfs));
             }
-            self.actions.push(Action::SetNumVfs { pf: addr.clone(), from: pf.num_vfs, to: want });
+            self.actions.push(Action::SetNumVfs {
+                pf: addr.clone(),
+                from: pf.num_vfs,
+                to: want,
+            });
         }
         let eswitch_differs = match pf.eswitch_mode.as_deref() {
             None => iface.e_switch_mode == "switchdev",
@@ -241,20 +296,31 @@ impl Planner<'_> {
         if iface.mtu > 0 {
             let to = iface.mtu as u32;
             match pf.pci.netdev() {
-                Some(nd) if nd.mtu != to => {
-                    self.actions.push(Action::SetPfMtu { pf: addr.clone(), netdev: nd.name.clone(), from: nd.mtu, to })
-                }
+                Some(nd) if nd.mtu != to => self.actions.push(Action::SetPfMtu {
+                    pf: addr.clone(),
+                    netdev: nd.name.clone(),
+                    from: nd.mtu,
+                    to,
+                }),
                 Some(_) => {}
-                None => self.notes.push(format!("{addr}: PF has no netdev, mtu {to} not applied")),
+                None => self
+                    .notes
+                    .push(format!("{addr}: PF has no netdev, mtu {to} not applied")),
             }
         }
         let groups = crate::spec_error::groups(iface);
         let mut binds = Vec::new();
         let mut mtus = Vec::new();
         for vf in 0..want {
-            let Some(g) = groups.iter().find(|g| g.range.contains(&vf)) else { continue };
+            let Some(g) = groups.iter().find(|g| g.range.contains(&vf)) else {
+                continue;
+            };
             // After a (re-)creation every VF starts on its default driver with a fresh netdev.
-            let existing = if recreate { None } else { pf.vfs.iter().find(|v| v.vf_index == Some(vf)) };
+            let existing = if recreate {
+                None
+            } else {
+                pf.vfs.iter().find(|v| v.vf_index == Some(vf))
+            };
             let cur_driver = existing.and_then(|v| v.pci.driver.clone());
             let on_default = match existing {
                 None => recreate,
@@ -275,25 +341,47 @@ impl Planner<'_> {
                     continue;
                 }
                 if let Some(v) = existing.filter(|v| self.ctx.vfs_in_use.contains(&v.pci.address)) {
-                    let why = format!("VF {vf} ({}) in use changes driver {} -> {}", v.pci.address,
-                        cur_driver.as_deref().unwrap_or("none"), g.driver);
+                    let why = format!(
+                        "VF {vf} ({}) in use changes driver {} -> {}",
+                        v.pci.address,
+                        cur_driver.as_deref().unwrap_or("none"),
+                        g.driver
+                    );
                     self.add_drain(addr, why);
                 }
-                binds.push(Action::BindVf { pf: addr.clone(), vf, from: cur_driver.clone(), to: g.driver });
+                binds.push(Action::BindVf {
+                    pf: addr.clone(),
+                    vf,
+                    from: cur_driver.clone(),
+                    to: g.driver,
+                });
             }
             if g.driver == VfDriver::Netdevice && g.mtu > 0 {
                 let to = g.mtu as u32;
                 match existing {
-                    None => mtus.push(Action::SetVfMtu { pf: addr.clone(), vf, from: None, to }),
+                    None => mtus.push(Action::SetVfMtu {
+                        pf: addr.clone(),
+                        vf,
+                        from: None,
+                        to,
+                    }),
                     Some(v) => match v.pci.netdev() {
-                        Some(nd) if nd.mtu != to => {
-                            mtus.push(Action::SetVfMtu { pf: addr.clone(), vf, from: Some(nd.mtu), to })
-                        }
+                        Some(nd) if nd.mtu != to => mtus.push(Action::SetVfMtu {
+                            pf: addr.clone(),
+                            vf,
+                            from: Some(nd.mtu),
+                            to,
+                        }),
                         Some(_) => {}
-                        None if self.ctx.vfs_in_use.contains(&v.pci.address) => self
-                            .notes
-                            .push(format!("{addr}: VF {vf} is in use, its mtu is left to the workload (wanted {to})")),
-                        None => mtus.push(Action::SetVfMtu { pf: addr.clone(), vf, from: None, to }),
+                        None if self.ctx.vfs_in_use.contains(&v.pci.address) => self.notes.push(format!(
+                            "{addr}: VF {vf} is in use, its mtu is left to the workload (wanted {to})"
+                        )),
+                        None => mtus.push(Action::SetVfMtu {
+                            pf: addr.clone(),
+                            vf,
+                            from: None,
+                            to,
+                        }),
                     },
                 }
             }

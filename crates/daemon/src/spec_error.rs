@@ -51,9 +51,18 @@ pub enum SpecError {
     #[error("interface {pf}: linkType {value:?}: expected eth or ib")]
     BadLinkType { pf: String, value: String },
     #[error("interface {pf}: {field} {value:?}: unknown driver, expected netdevice or vfio-pci")]
-    UnknownDriver { pf: String, field: String, value: String },
+    UnknownDriver {
+        pf: String,
+        field: String,
+        value: String,
+    },
     #[error("interface {pf}: {field} {value:?}: {reason}")]
-    BadVfRange { pf: String, field: String, value: String, reason: String },
+    BadVfRange {
+        pf: String,
+        field: String,
+        value: String,
+        reason: String,
+    },
 }
 
 /// A group with its range and driver parsed.
@@ -70,7 +79,11 @@ pub fn groups(iface: &NodeStateInterface) -> Vec<Group> {
         .vf_groups
         .iter()
         .filter_map(|g| {
-            Some(Group { range: parse_range(&g.vf_range).ok()?, driver: parse_driver(&g.device_type)?, mtu: g.mtu })
+            Some(Group {
+                range: parse_range(&g.vf_range).ok()?,
+                driver: parse_driver(&g.device_type)?,
+                mtu: g.mtu,
+            })
         })
         .collect()
 }
@@ -86,7 +99,11 @@ fn parse_driver(s: &str) -> Option<VfDriver> {
 /// `"a-b"` (inclusive) or `"a"`.
 pub fn parse_range(s: &str) -> Result<RangeInclusive<u32>, String> {
     let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let num = |x: &str| x.trim().parse::<u32>().map_err(|_| format!("{x:?} is not a VF index"));
+    let num = |x: &str| {
+        x.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{x:?} is not a VF index"))
+    };
     let (a, b) = (num(a)?, num(b)?);
     if a > b {
         return Err(format!("start {a} is after end {b}"));
@@ -103,11 +120,19 @@ pub fn validate<'a>(
     let mut out = Vec::new();
     for (i, iface) in spec.interfaces.iter().enumerate() {
         let pf_name = iface.pci_address.clone();
-        if spec.interfaces[..i].iter().any(|o| o.pci_address.eq_ignore_ascii_case(&iface.pci_address)) {
+        if spec.interfaces[..i]
+            .iter()
+            .any(|o| o.pci_address.eq_ignore_ascii_case(&iface.pci_address))
+        {
             errs.push(SpecError::DuplicatePf { pf: pf_name });
             continue;
         }
-        let pf = host.pfs.iter().find(|p| p.pci.address.as_str().eq_ignore_ascii_case(iface.pci_address.trim()));
+        let pf = host.pfs.iter().find(|p| {
+            p.pci
+                .address
+                .as_str()
+                .eq_ignore_ascii_case(iface.pci_address.trim())
+        });
         let Some(pf) = pf else {
             errs.push(SpecError::UnknownPf { pf: pf_name });
             continue;
@@ -125,26 +150,48 @@ fn check_iface(iface: &NodeStateInterface, pf: &PfDevice, errs: &mut Vec<SpecErr
     let pf_name = || iface.pci_address.clone();
     let n = iface.num_vfs;
     if n > 0 && pf.total_vfs == 0 {
-        errs.push(SpecError::NotSriov { pf: pf_name(), value: n });
+        errs.push(SpecError::NotSriov {
+            pf: pf_name(),
+            value: n,
+        });
     } else if n < 0 || n as i64 > pf.total_vfs as i64 {
-        errs.push(SpecError::NumVfsOutOfRange { pf: pf_name(), value: n, total: pf.total_vfs });
+        errs.push(SpecError::NumVfsOutOfRange {
+            pf: pf_name(),
+            value: n,
+            total: pf.total_vfs,
+        });
     } else if iface.externally_managed && n as u32 > pf.num_vfs {
-        errs.push(SpecError::ExternalVfsMissing { pf: pf_name(), value: n, current: pf.num_vfs });
+        errs.push(SpecError::ExternalVfsMissing {
+            pf: pf_name(),
+            value: n,
+            current: pf.num_vfs,
+        });
     }
     if iface.mtu != 0 && !(68..=65535).contains(&iface.mtu) {
-        errs.push(SpecError::BadMtu { pf: pf_name(), field: "mtu".into(), value: iface.mtu });
+        errs.push(SpecError::BadMtu {
+            pf: pf_name(),
+            field: "mtu".into(),
+            value: iface.mtu,
+        });
     }
     match iface.e_switch_mode.as_str() {
         "" => {}
         // Without an e-switch a PF is implicitly legacy.
-        "switchdev" if pf.eswitch_mode.is_none() => {
-            errs.push(SpecError::NoEswitch { pf: pf_name(), value: iface.e_switch_mode.clone() })
-        }
+        "switchdev" if pf.eswitch_mode.is_none() => errs.push(SpecError::NoEswitch {
+            pf: pf_name(),
+            value: iface.e_switch_mode.clone(),
+        }),
         "legacy" | "switchdev" => {}
-        other => errs.push(SpecError::BadEswitchMode { pf: pf_name(), value: other.to_string() }),
+        other => errs.push(SpecError::BadEswitchMode {
+            pf: pf_name(),
+            value: other.to_string(),
+        }),
     }
     if !["", "eth", "ib"].contains(&iface.link_type.to_ascii_lowercase().as_str()) {
-        errs.push(SpecError::BadLinkType { pf: pf_name(), value: iface.link_type.clone() });
+        errs.push(SpecError::BadLinkType {
+            pf: pf_name(),
+            value: iface.link_type.clone(),
+        });
     }
     let mut seen: Vec<(RangeInclusive<u32>, usize)> = Vec::new();
     for (gi, g) in iface.vf_groups.iter().enumerate() {
@@ -157,7 +204,11 @@ fn check_iface(iface: &NodeStateInterface, pf: &PfDevice, errs: &mut Vec<SpecErr
             });
         }
         if g.mtu != 0 && !(68..=65535).contains(&g.mtu) {
-            errs.push(SpecError::BadMtu { pf: pf_name(), field: field("mtu"), value: g.mtu });
+            errs.push(SpecError::BadMtu {
+                pf: pf_name(),
+                field: field("mtu"),
+                value: g.mtu,
+            });
         }
         let bad = |reason: String| SpecError::BadVfRange {
             pf: pf_name(),
@@ -171,7 +222,10 @@ fn check_iface(iface: &NodeStateInterface, pf: &PfDevice, errs: &mut Vec<SpecErr
                 errs.push(bad(format!("VF {} does not exist with numVfs {n}", r.end())))
             }
             Ok(r) => {
-                if let Some((_, other)) = seen.iter().find(|(o, _)| o.start() <= r.end() && r.start() <= o.end()) {
+                if let Some((_, other)) = seen
+                    .iter()
+                    .find(|(o, _)| o.start() <= r.end() && r.start() <= o.end())
+                {
                     errs.push(bad(format!("overlaps vfGroups[{other}]")));
                 }
                 seen.push((r, gi));

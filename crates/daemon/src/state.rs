@@ -22,7 +22,10 @@ pub struct SpecId {
 
 impl SpecId {
     pub fn of(spec: &NodeStateSpec, generation: i64) -> Self {
-        SpecId { generation, spec_hash: spec_hash(spec) }
+        SpecId {
+            generation,
+            spec_hash: spec_hash(spec),
+        }
     }
 }
 
@@ -54,7 +57,9 @@ pub struct StateStore {
 impl StateStore {
     /// `<dir>/last-applied.json`.
     pub fn in_dir(dir: impl AsRef<Path>) -> Self {
-        StateStore { path: dir.as_ref().join("last-applied.json") }
+        StateStore {
+            path: dir.as_ref().join("last-applied.json"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -78,13 +83,19 @@ impl StateStore {
 
     /// Replaces the stored state atomically.
     pub fn save(&self, state: &PersistedState) -> io::Result<()> {
-        write_atomic(&self.path, &serde_json::to_vec_pretty(state).map_err(io::Error::other)?)
+        write_atomic(
+            &self.path,
+            &serde_json::to_vec_pretty(state).map_err(io::Error::other)?,
+        )
     }
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename (readers see old or new).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sriov_host::{HostDevices, PciAddress, SysfsRoot};
 
-use crate::host::{Host, HostError};
+use crate::host::{Host, HostError, Probe};
 use crate::plan::PlanContext;
 use crate::usage;
 
@@ -29,7 +29,12 @@ impl SysfsHost {
     /// The host under `root`, with `/proc` for usage and devlink enabled when `root` is `/sys`.
     pub fn new(root: SysfsRoot) -> Self {
         let devlink = root.sys() == Path::new("/sys");
-        SysfsHost { root, proc_root: PathBuf::from("/proc"), writes: AtomicU64::new(0), devlink }
+        SysfsHost {
+            root,
+            proc_root: PathBuf::from("/proc"),
+            writes: AtomicU64::new(0),
+            devlink,
+        }
     }
 
     /// Scans `proc` instead of `/proc` for processes holding VFIO groups.
@@ -47,8 +52,16 @@ impl SysfsHost {
         self.writes.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(path = %path.display(), value, "sysfs write");
         // One write(2) of the whole value: sysfs stores take the value in a single call.
-        let res = fs::OpenOptions::new().write(true).truncate(true).open(&path).and_then(|mut f| f.write_all(value.as_bytes()));
-        res.map_err(|source| HostError::Write { path, value: value.trim_end().to_string(), source })
+        let res = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(value.as_bytes()));
+        res.map_err(|source| HostError::Write {
+            path,
+            value: value.trim_end().to_string(),
+            source,
+        })
     }
 
     fn dev(&self, addr: &PciAddress) -> PathBuf {
@@ -56,7 +69,10 @@ impl SysfsHost {
     }
 
     fn devlink_mode(&self, pf: &PciAddress) -> Option<String> {
-        let out = Command::new("devlink").args(["dev", "eswitch", "show", &format!("pci/{pf}")]).output().ok()?;
+        let out = Command::new("devlink")
+            .args(["dev", "eswitch", "show", &format!("pci/{pf}")])
+            .output()
+            .ok()?;
         if !out.status.success() {
             return None;
         }
@@ -81,7 +97,11 @@ impl Host for SysfsHost {
         let mut devices = d.devices;
         if self.devlink {
             // sysfs shows the e-switch only for some drivers (mlx5 compat); ask devlink for the rest.
-            for pf in devices.pfs.iter_mut().filter(|p| p.eswitch_mode.is_none() && p.sriov_capable()) {
+            for pf in devices
+                .pfs
+                .iter_mut()
+                .filter(|p| p.eswitch_mode.is_none() && p.sriov_capable())
+            {
                 pf.eswitch_mode = self.devlink_mode(&pf.pci.address);
             }
         }
@@ -100,9 +120,15 @@ impl Host for SysfsHost {
     }
 
     fn vf_count(&self, pf: &PciAddress) -> u32 {
-        let Ok(rd) = fs::read_dir(self.dev(pf)) else { return 0 };
+        let Ok(rd) = fs::read_dir(self.dev(pf)) else {
+            return 0;
+        };
         rd.filter_map(Result::ok)
-            .filter(|e| e.file_name().to_str().is_some_and(|n| n.strip_prefix("virtfn").is_some_and(|i| i.parse::<u32>().is_ok())))
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.strip_prefix("virtfn").is_some_and(|i| i.parse::<u32>().is_ok()))
+            })
             .count() as u32
     }
 
@@ -111,7 +137,9 @@ impl Host for SysfsHost {
     }
 
     fn vf_address(&self, pf: &PciAddress, index: u32) -> Option<PciAddress> {
-        link_name(&self.dev(pf).join(format!("virtfn{index}")))?.parse().ok()
+        link_name(&self.dev(pf).join(format!("virtfn{index}")))?
+            .parse()
+            .ok()
     }
 
     fn driver(&self, dev: &PciAddress) -> Option<String> {
@@ -119,11 +147,21 @@ impl Host for SysfsHost {
     }
 
     fn set_driver_override(&self, dev: &PciAddress, driver: Option<&str>) -> Result<(), HostError> {
-        self.write(self.dev(dev).join("driver_override"), &format!("{}\n", driver.unwrap_or("")))
+        self.write(
+            self.dev(dev).join("driver_override"),
+            &format!("{}\n", driver.unwrap_or("")),
+        )
     }
 
     fn unbind(&self, dev: &PciAddress, driver: &str) -> Result<(), HostError> {
-        self.write(self.root.sys().join("bus/pci/drivers").join(driver).join("unbind"), dev.as_str())
+        self.write(
+            self.root
+                .sys()
+                .join("bus/pci/drivers")
+                .join(driver)
+                .join("unbind"),
+            dev.as_str(),
+        )
     }
 
     fn probe(&self, dev: &PciAddress) -> Result<(), HostError> {
@@ -161,12 +199,33 @@ impl Host for SysfsHost {
         let out = Command::new("devlink")
             .args(["dev", "eswitch", "set", &handle, "mode", mode])
             .output()
-            .map_err(|e| HostError::Command { command: command.clone(), detail: e.to_string() })?;
+            .map_err(|e| HostError::Command {
+                command: command.clone(),
+                detail: e.to_string(),
+            })?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(HostError::Command { command, detail: String::from_utf8_lossy(&out.stderr).trim().to_string() })
+            Err(HostError::Command {
+                command,
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
         }
+    }
+
+    fn probe_values(&self, probes: &[Probe]) -> Vec<Option<String>> {
+        probes
+            .iter()
+            .map(|p| match p {
+                Probe::NumVfs(pf) => fs::read_to_string(self.dev(pf).join("sriov_numvfs"))
+                    .ok()
+                    .map(|s| s.trim().to_string()),
+                Probe::Driver(dev) => Some(self.driver(dev).unwrap_or_default()),
+                Probe::Mtu(nd) => fs::read_to_string(self.root.class_net(nd).join("mtu"))
+                    .ok()
+                    .map(|s| s.trim().to_string()),
+            })
+            .collect()
     }
 
     fn writes(&self) -> u64 {

@@ -47,12 +47,20 @@ fn is_net_driver(drv: &str) -> bool {
 /// Every `/dev/vfio/*` target of `<proc>/*/fd/*`.
 fn open_files(proc_root: &Path) -> BTreeSet<PathBuf> {
     let mut out = BTreeSet::new();
-    let Ok(procs) = fs::read_dir(proc_root) else { return out };
+    let Ok(procs) = fs::read_dir(proc_root) else {
+        return out;
+    };
     for p in procs.filter_map(Result::ok) {
-        if !p.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+        if !p
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        {
             continue;
         }
-        let Ok(fds) = fs::read_dir(p.path().join("fd")) else { continue };
+        let Ok(fds) = fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
         for fd in fds.filter_map(Result::ok) {
             if let Ok(t) = fs::read_link(fd.path())
                 && t.to_str().is_some_and(|s| s.contains("/vfio/"))
@@ -66,5 +74,7 @@ fn open_files(proc_root: &Path) -> BTreeSet<PathBuf> {
 
 /// True when the kernel has IOMMU groups (`<sys>/kernel/iommu_groups` is not empty).
 pub fn iommu_enabled(sys: &Path) -> bool {
-    fs::read_dir(sys.join("kernel/iommu_groups")).map(|mut d| d.next().is_some()).unwrap_or(false)
+    fs::read_dir(sys.join("kernel/iommu_groups"))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
 }

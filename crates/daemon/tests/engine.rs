@@ -22,7 +22,11 @@ fn pf(a: &str, netdev: &str) -> PfDevice {
             numa_node: None,
             iommu_group: Some(5),
             vfio_dev: None,
-            netdevs: vec![NetDevice { name: netdev.into(), mtu: 1500, ..NetDevice::default() }],
+            netdevs: vec![NetDevice {
+                name: netdev.into(),
+                mtu: 1500,
+                ..NetDevice::default()
+            }],
             rdma_devices: vec![],
             acpi_index: None,
         },
@@ -34,11 +38,23 @@ fn pf(a: &str, netdev: &str) -> PfDevice {
 }
 
 fn fake() -> FakeHost {
-    FakeHost::new(HostDevices { pfs: vec![pf(P1, "eth0"), pf(P2, "eth1")], orphan_vfs: vec![] }, "igbvf")
+    FakeHost::new(
+        HostDevices {
+            pfs: vec![pf(P1, "eth0"), pf(P2, "eth1")],
+            orphan_vfs: vec![],
+        },
+        "igbvf",
+    )
 }
 
 fn group(range: &str, dev: &str, mtu: i32) -> VfGroup {
-    VfGroup { resource_name: "r".into(), device_type: dev.into(), vf_range: range.into(), mtu, ..VfGroup::default() }
+    VfGroup {
+        resource_name: "r".into(),
+        device_type: dev.into(),
+        vf_range: range.into(),
+        mtu,
+        ..VfGroup::default()
+    }
 }
 
 fn lab_spec(n: i32, mtu: i32) -> Desired {
@@ -49,7 +65,13 @@ fn lab_spec(n: i32, mtu: i32) -> Desired {
         vf_groups: vec![group("0-2", "netdevice", 0), group("3-3", "vfio-pci", 0)],
         ..NodeStateInterface::default()
     };
-    Desired { spec: NodeStateSpec { interfaces: vec![iface], ..NodeStateSpec::default() }, generation: 1 }
+    Desired {
+        spec: NodeStateSpec {
+            interfaces: vec![iface],
+            ..NodeStateSpec::default()
+        },
+        generation: 1,
+    }
 }
 
 #[derive(Default)]
@@ -80,7 +102,10 @@ fn engine<'a>(host: &'a FakeHost, dir: &tempfile::TempDir) -> Engine<'a> {
 fn drivers(host: &FakeHost, pf: &str) -> Vec<String> {
     let d = host.devices();
     let p = d.pfs.iter().find(|p| p.pci.address.as_str() == pf).expect("pf");
-    p.vfs.iter().map(|v| v.pci.driver.clone().unwrap_or_default()).collect()
+    p.vfs
+        .iter()
+        .map(|v| v.pci.driver.clone().unwrap_or_default())
+        .collect()
 }
 
 #[test]
@@ -94,7 +119,11 @@ fn lab_spec_applies_then_reapplies_with_zero_writes() {
     assert_eq!(drivers(&host, P1), ["igbvf", "igbvf", "igbvf", "vfio-pci"]);
     // numvfs + override + unbind + probe
     assert_eq!(r.writes, 4);
-    let st = b.published.iter().map(|s| s.sync_status.as_str()).collect::<Vec<_>>();
+    let st = b
+        .published
+        .iter()
+        .map(|s| s.sync_status.as_str())
+        .collect::<Vec<_>>();
     assert_eq!(st, ["InProgress", "Succeeded"]);
 
     let again = e.sync(&lab_spec(4, 0), &mut b);
@@ -106,9 +135,18 @@ fn lab_spec_applies_then_reapplies_with_zero_writes() {
     let mut b2 = Recorder::default();
     let r2 = e2.sync(&lab_spec(4, 0), &mut b2);
     assert_eq!(r2.writes, 0);
-    assert_eq!(b2.published.iter().map(|s| s.sync_status.as_str()).collect::<Vec<_>>(), ["Succeeded"]);
+    assert_eq!(
+        b2.published
+            .iter()
+            .map(|s| s.sync_status.as_str())
+            .collect::<Vec<_>>(),
+        ["Succeeded"]
+    );
     let saved = StateStore::in_dir(dir.path()).load();
-    assert!(saved.applied.is_some() && saved.in_progress.is_none(), "{saved:?}");
+    assert!(
+        saved.applied.is_some() && saved.in_progress.is_none(),
+        "{saved:?}"
+    );
 }
 
 #[test]
@@ -118,18 +156,34 @@ fn grow_remove_and_mtu() {
     let e = engine(&host, &dir);
     let mut b = Recorder::default();
     e.sync(&lab_spec(4, 0), &mut b);
-    let before: Vec<_> = host.devices().pfs[0].vfs.iter().map(|v| v.pci.address.clone()).collect();
+    let before: Vec<_> = host.devices().pfs[0]
+        .vfs
+        .iter()
+        .map(|v| v.pci.address.clone())
+        .collect();
     let r = e.sync(&lab_spec(6, 0), &mut b);
     assert_eq!(r.status.sync_status, "Succeeded", "{}", r.status.last_sync_error);
-    assert_eq!(drivers(&host, P1), ["igbvf", "igbvf", "igbvf", "vfio-pci", "igbvf", "igbvf"]);
-    assert_eq!(host.devices().pfs[0].vfs[..4].iter().map(|v| v.pci.address.clone()).collect::<Vec<_>>(), before);
+    assert_eq!(
+        drivers(&host, P1),
+        ["igbvf", "igbvf", "igbvf", "vfio-pci", "igbvf", "igbvf"]
+    );
+    assert_eq!(
+        host.devices().pfs[0].vfs[..4]
+            .iter()
+            .map(|v| v.pci.address.clone())
+            .collect::<Vec<_>>(),
+        before
+    );
 
     let r = e.sync(&lab_spec(6, 9000), &mut b);
     assert_eq!(r.status.sync_status, "Succeeded");
     assert_eq!(r.writes, 1, "only the PF MTU is written");
     assert_eq!(host.devices().pfs[0].pci.netdevs[0].mtu, 9000);
 
-    let empty = Desired { spec: NodeStateSpec::default(), generation: 3 };
+    let empty = Desired {
+        spec: NodeStateSpec::default(),
+        generation: 3,
+    };
     let r = e.sync(&empty, &mut b);
     assert_eq!(r.status.sync_status, "Succeeded");
     assert_eq!(host.devices().pfs[0].num_vfs, 0);
@@ -144,7 +198,10 @@ fn vf_group_mtu_on_new_vfs() {
     d.spec.interfaces[0].vf_groups[0].mtu = 9000;
     let r = engine(&host, &dir).sync(&d, &mut Recorder::default());
     assert_eq!(r.status.sync_status, "Succeeded", "{}", r.status.last_sync_error);
-    let mtus: Vec<u32> = host.devices().pfs[0].vfs[..3].iter().map(|v| v.pci.netdevs[0].mtu).collect();
+    let mtus: Vec<u32> = host.devices().pfs[0].vfs[..3]
+        .iter()
+        .map(|v| v.pci.netdevs[0].mtu)
+        .collect();
     assert_eq!(mtus, [9000, 9000, 9000]);
 }
 
@@ -157,7 +214,10 @@ fn crash_at_every_write_resumes_to_the_same_end_state() {
     d.spec.interfaces[0].vf_groups[0].mtu = 9000;
     // Start from 2 VFs so the apply goes N -> 0 -> M.
     let start = |h: &FakeHost, dir: &tempfile::TempDir| {
-        engine(h, dir).sync(&lab_spec(2, 0).tap(|d| d.spec.interfaces[0].vf_groups.truncate(0)), &mut Recorder::default())
+        engine(h, dir).sync(
+            &lab_spec(2, 0).tap(|d| d.spec.interfaces[0].vf_groups.truncate(0)),
+            &mut Recorder::default(),
+        )
     };
     start(&reference, &rdir);
     let w0 = reference.writes();
@@ -172,12 +232,24 @@ fn crash_at_every_write_resumes_to_the_same_end_state() {
         host.fail_from(Some(host.writes() + k));
         let crashed = engine(&host, &dir).sync(&d, &mut Recorder::default());
         assert_eq!(crashed.status.sync_status, "Failed", "crash at write {k}");
-        assert!(crashed.status.last_sync_error.contains("step"), "{}", crashed.status.last_sync_error);
+        assert!(
+            crashed.status.last_sync_error.contains("step"),
+            "{}",
+            crashed.status.last_sync_error
+        );
         assert!(StateStore::in_dir(dir.path()).load().in_progress.is_some());
         host.fail_from(None);
         let resumed = engine(&host, &dir).sync(&d, &mut Recorder::default());
-        assert_eq!(resumed.status.sync_status, "Succeeded", "resume after crash at {k}: {}", resumed.status.last_sync_error);
-        assert_eq!(host.devices(), reference.devices(), "end state after a crash at write {k}");
+        assert_eq!(
+            resumed.status.sync_status, "Succeeded",
+            "resume after crash at {k}: {}",
+            resumed.status.last_sync_error
+        );
+        assert_eq!(
+            host.devices(),
+            reference.devices(),
+            "end state after a crash at write {k}"
+        );
         assert!(StateStore::in_dir(dir.path()).load().in_progress.is_none());
     }
 }
@@ -205,7 +277,14 @@ fn bad_spec_fails_with_pf_and_field_and_writes_nothing() {
     assert_eq!(r.status.sync_status, "Failed");
     assert_eq!(r.writes, 0);
     let m = &r.status.last_sync_error;
-    for want in ["nothing applied", P1, "numVfs 8", P2, "vfGroups[0].deviceType", "e1000-magic"] {
+    for want in [
+        "nothing applied",
+        P1,
+        "numVfs 8",
+        P2,
+        "vfGroups[0].deviceType",
+        "e1000-magic",
+    ] {
         assert!(m.contains(want), "{m:?} lacks {want}");
     }
     assert!(!r.status.interfaces.is_empty() || host.devices().pfs.is_empty());
@@ -244,7 +323,11 @@ fn no_iommu_applies_the_rest_and_reports_reboot() {
     let dir = tempfile::tempdir().expect("tmp");
     let r = engine(&host, &dir).sync(&lab_spec(4, 0), &mut Recorder::default());
     assert_eq!(r.status.sync_status, "Failed");
-    assert!(r.status.last_sync_error.contains("reboot needed"), "{}", r.status.last_sync_error);
+    assert!(
+        r.status.last_sync_error.contains("reboot needed"),
+        "{}",
+        r.status.last_sync_error
+    );
     assert!(r.status.last_sync_error.contains("intel_iommu=on"));
     assert_eq!(drivers(&host, P1), ["igbvf"; 4]);
 }

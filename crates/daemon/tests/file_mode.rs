@@ -49,7 +49,10 @@ impl Daemon {
     /// The next `sync:` line the daemon prints.
     fn next_sync(&self) -> String {
         loop {
-            let l = self.lines.recv_timeout(Duration::from_secs(20)).expect("a sync line within 20 s");
+            let l = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .expect("a sync line within 20 s");
             if l.starts_with("sync: ") {
                 return l;
             }
@@ -81,7 +84,10 @@ fn start(sys: &Path, spec_path: &Path, state: &Path) -> Daemon {
 #[test]
 fn file_mode_applies_reapplies_and_stops() {
     let tmp = tempfile::tempdir_in(scratch_base()).expect("tmp");
-    let mut fx = FixtureHost::new(tmp.path().join("host")).igb_82576(4).build().expect("fixture");
+    let mut fx = FixtureHost::new(tmp.path().join("host"))
+        .igb_82576(4)
+        .build()
+        .expect("fixture");
     fx.unbind_driver("0000:01:10.6").expect("unbind");
     fx.bind_driver("0000:01:10.6", "vfio-pci").expect("bind");
     let spec_path = tmp.path().join("node.yaml");
@@ -106,39 +112,63 @@ fn file_mode_applies_reapplies_and_stops() {
     let status: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&status_path).expect("status file")).expect("json");
     assert_eq!(status["status"]["syncStatus"], "Failed");
-    let err = status["status"]["lastSyncError"].as_str().unwrap_or_default().to_string();
-    assert!(err.contains("0000:01:00.0") && err.contains("numVfs 9") && err.contains("sriov_totalvfs 7"), "{err}");
+    let err = status["status"]["lastSyncError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        err.contains("0000:01:00.0") && err.contains("numVfs 9") && err.contains("sriov_totalvfs 7"),
+        "{err}"
+    );
 
     replace(&spec_path, &spec(4, "uio-magic"));
     d.next_sync();
     let status: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&status_path).expect("status file")).expect("json");
-    let err = status["status"]["lastSyncError"].as_str().unwrap_or_default().to_string();
-    assert!(err.contains("vfGroups[1].deviceType") && err.contains("uio-magic"), "{err}");
+    let err = status["status"]["lastSyncError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        err.contains("vfGroups[1].deviceType") && err.contains("uio-magic"),
+        "{err}"
+    );
 
     // Back to the good spec: nothing to write, Succeeded again.
     replace(&spec_path, &spec(4, "vfio-pci"));
     assert_eq!(d.next_sync(), "sync: Succeeded writes=0 actions=0");
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.child.id() as i32), nix::sys::signal::Signal::SIGTERM)
-        .expect("kill");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("kill");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(d.child.wait());
     });
-    let st = rx.recv_timeout(Duration::from_secs(10)).expect("exits within 10 s of SIGTERM").expect("wait");
+    let st = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("exits within 10 s of SIGTERM")
+        .expect("wait");
     assert!(st.success(), "{st:?}");
 }
 
 #[test]
 fn unreadable_file_is_failed_not_a_crash() {
     let tmp = tempfile::tempdir_in(scratch_base()).expect("tmp");
-    let fx = FixtureHost::new(tmp.path().join("host")).igb_82576(0).build().expect("fixture");
+    let fx = FixtureHost::new(tmp.path().join("host"))
+        .igb_82576(0)
+        .build()
+        .expect("fixture");
     let spec_path = tmp.path().join("node.yaml");
     std::fs::write(&spec_path, "kind: ConfigMap\n").expect("spec");
     let mut d = start(fx.sys(), &spec_path, &tmp.path().join("state"));
     let l = d.next_sync();
-    assert!(l.starts_with("sync: Failed") && l.contains("SriovNetworkNodeState"), "{l}");
+    assert!(
+        l.starts_with("sync: Failed") && l.contains("SriovNetworkNodeState"),
+        "{l}"
+    );
     let _ = d.child.kill();
     let _ = d.child.wait();
 }

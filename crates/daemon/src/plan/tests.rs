@@ -23,7 +23,13 @@ fn pci(a: &str, driver: Option<&str>, netdev: Option<(&str, u32)>) -> PciDevice 
         iommu_group: Some(1),
         vfio_dev: None,
         netdevs: netdev
-            .map(|(n, mtu)| vec![NetDevice { name: n.into(), mtu, ..NetDevice::default() }])
+            .map(|(n, mtu)| {
+                vec![NetDevice {
+                    name: n.into(),
+                    mtu,
+                    ..NetDevice::default()
+                }]
+            })
             .unwrap_or_default(),
         rdma_devices: vec![],
         acpi_index: None,
@@ -46,7 +52,11 @@ fn pf(a: &str, total: u32, vfs: &[&str]) -> PfDevice {
                 "vfio-pci" => (Some("vfio-pci"), None),
                 other => (Some(other), Some((nd_name.as_str(), 1500))),
             };
-            VfDevice { pci: pci(&va, drv, nd), vf_index: Some(i as u32), pf_address: Some(addr(a)) }
+            VfDevice {
+                pci: pci(&va, drv, nd),
+                vf_index: Some(i as u32),
+                pf_address: Some(addr(a)),
+            }
         })
         .collect::<Vec<_>>();
     PfDevice {
@@ -59,23 +69,42 @@ fn pf(a: &str, total: u32, vfs: &[&str]) -> PfDevice {
 }
 
 fn group(range: &str, dev: &str) -> VfGroup {
-    VfGroup { resource_name: "r".into(), device_type: dev.into(), vf_range: range.into(), ..VfGroup::default() }
+    VfGroup {
+        resource_name: "r".into(),
+        device_type: dev.into(),
+        vf_range: range.into(),
+        ..VfGroup::default()
+    }
 }
 
 fn iface(a: &str, n: i32, groups: Vec<VfGroup>) -> NodeStateInterface {
-    NodeStateInterface { pci_address: a.into(), num_vfs: n, vf_groups: groups, ..NodeStateInterface::default() }
+    NodeStateInterface {
+        pci_address: a.into(),
+        num_vfs: n,
+        vf_groups: groups,
+        ..NodeStateInterface::default()
+    }
 }
 
 fn spec(ifaces: Vec<NodeStateInterface>) -> NodeStateSpec {
-    NodeStateSpec { interfaces: ifaces, ..NodeStateSpec::default() }
+    NodeStateSpec {
+        interfaces: ifaces,
+        ..NodeStateSpec::default()
+    }
 }
 
 fn host(pfs: Vec<PfDevice>) -> HostDevices {
-    HostDevices { pfs, orphan_vfs: vec![] }
+    HostDevices {
+        pfs,
+        orphan_vfs: vec![],
+    }
 }
 
 fn ctx(in_use: &[&str]) -> PlanContext {
-    PlanContext { vfs_in_use: in_use.iter().map(|a| addr(a)).collect::<BTreeSet<_>>(), iommu_enabled: true }
+    PlanContext {
+        vfs_in_use: in_use.iter().map(|a| addr(a)).collect::<BTreeSet<_>>(),
+        iommu_enabled: true,
+    }
 }
 
 const P1: &str = "0000:01:00.0";
@@ -95,7 +124,10 @@ fn kind(v: &Verdict) -> String {
         Verdict::NothingToDo => "nothing".into(),
         Verdict::Apply => "apply".into(),
         Verdict::Drain { pfs } => {
-            format!("drain {}", pfs.iter().map(|d| d.pf.as_str()).collect::<Vec<_>>().join(","))
+            format!(
+                "drain {}",
+                pfs.iter().map(|d| d.pf.as_str()).collect::<Vec<_>>().join(",")
+            )
         }
         Verdict::Reboot { .. } => "reboot".into(),
     }
@@ -145,7 +177,10 @@ fn cases() -> Vec<Case> {
             spec: spec(vec![lab(4)]),
             host: host(vec![pf(P1, 7, &[])]),
             ctx: ctx(&[]),
-            actions: &["0000:01:00.0: numVfs 0 -> 4", "0000:01:00.0: VF 3 driver none -> vfio-pci"],
+            actions: &[
+                "0000:01:00.0: numVfs 0 -> 4",
+                "0000:01:00.0: VF 3 driver none -> vfio-pci",
+            ],
             verdict: "apply",
         },
         Case {
@@ -153,7 +188,10 @@ fn cases() -> Vec<Case> {
             spec: spec(vec![lab(6)]),
             host: host(vec![lab_host()]),
             ctx: ctx(&[]),
-            actions: &["0000:01:00.0: numVfs 4 -> 0 -> 6 (re-create VFs)", "0000:01:00.0: VF 3 driver none -> vfio-pci"],
+            actions: &[
+                "0000:01:00.0: numVfs 4 -> 0 -> 6 (re-create VFs)",
+                "0000:01:00.0: VF 3 driver none -> vfio-pci",
+            ],
             verdict: "apply",
         },
         Case {
@@ -161,7 +199,10 @@ fn cases() -> Vec<Case> {
             spec: spec(vec![lab(6)]),
             host: host(vec![pf(P1, 7, &["igbvf", "igbvf-", "igbvf", "vfio-pci"])]),
             ctx: ctx(&["0000:01:10.1"]),
-            actions: &["0000:01:00.0: numVfs 4 -> 0 -> 6 (re-create VFs)", "0000:01:00.0: VF 3 driver none -> vfio-pci"],
+            actions: &[
+                "0000:01:00.0: numVfs 4 -> 0 -> 6 (re-create VFs)",
+                "0000:01:00.0: VF 3 driver none -> vfio-pci",
+            ],
             verdict: "drain 0000:01:00.0",
         },
         Case {
@@ -223,7 +264,10 @@ fn cases() -> Vec<Case> {
         Case {
             name: "each PF whose used VFs are disrupted is named",
             spec: spec(vec![lab(6), iface(P2, 3, vec![group("0-2", "netdevice")])]),
-            host: host(vec![pf(P1, 7, &["igbvf-", "igbvf", "igbvf", "vfio-pci"]), pf(P2, 7, &["igbvf-"])]),
+            host: host(vec![
+                pf(P1, 7, &["igbvf-", "igbvf", "igbvf", "vfio-pci"]),
+                pf(P2, 7, &["igbvf-"]),
+            ]),
             ctx: ctx(&["0000:01:10.0", "0000:02:10.0"]),
             actions: &[
                 "0000:01:00.0: numVfs 4 -> 0 -> 6 (re-create VFs)",
@@ -237,14 +281,20 @@ fn cases() -> Vec<Case> {
             spec: spec(vec![lab(6), iface(P2, 1, vec![group("0-0", "netdevice")])]),
             host: host(vec![lab_host(), pf(P2, 7, &["igbvf-"])]),
             ctx: ctx(&["0000:02:10.0"]),
-            actions: &["0000:01:00.0: numVfs 4 -> 0 -> 6 (re-create VFs)", "0000:01:00.0: VF 3 driver none -> vfio-pci"],
+            actions: &[
+                "0000:01:00.0: numVfs 4 -> 0 -> 6 (re-create VFs)",
+                "0000:01:00.0: VF 3 driver none -> vfio-pci",
+            ],
             verdict: "apply",
         },
         Case {
             name: "vfio-pci without an IOMMU needs a reboot (kernel arguments)",
             spec: spec(vec![lab(4)]),
             host: host(vec![pf(P1, 7, &[])]),
-            ctx: PlanContext { iommu_enabled: false, ..ctx(&[]) },
+            ctx: PlanContext {
+                iommu_enabled: false,
+                ..ctx(&[])
+            },
             actions: &["0000:01:00.0: numVfs 0 -> 4"],
             verdict: "reboot",
         },
@@ -253,7 +303,10 @@ fn cases() -> Vec<Case> {
             spec: spec(vec![mtu_group]),
             host: host(vec![pf(P1, 7, &["igbvf", "igbvf-", "igbvf", "vfio-pci"])]),
             ctx: ctx(&["0000:01:10.1"]),
-            actions: &["0000:01:00.0: VF 0 mtu 1500 -> 9000", "0000:01:00.0: VF 2 mtu 1500 -> 9000"],
+            actions: &[
+                "0000:01:00.0: VF 0 mtu 1500 -> 9000",
+                "0000:01:00.0: VF 2 mtu 1500 -> 9000",
+            ],
             verdict: "apply",
         },
         Case {
@@ -320,7 +373,8 @@ fn cases() -> Vec<Case> {
 #[test]
 fn plan_table() {
     for c in cases() {
-        let p = plan(&c.spec, &c.host, &c.ctx).unwrap_or_else(|e| panic!("{}: unexpected errors {e:?}", c.name));
+        let p =
+            plan(&c.spec, &c.host, &c.ctx).unwrap_or_else(|e| panic!("{}: unexpected errors {e:?}", c.name));
         let got: Vec<String> = p.actions.iter().map(|a| a.to_string()).collect();
         assert_eq!(got, c.actions, "{}: actions", c.name);
         assert_eq!(kind(&p.verdict), c.verdict, "{}: verdict {}", c.name, p.verdict);
@@ -329,9 +383,15 @@ fn plan_table() {
 
 #[test]
 fn drain_reason_names_pf_change_and_vfs() {
-    let p = plan(&spec(vec![lab(6)]), &host(vec![pf(P1, 7, &["igbvf", "igbvf-"])]), &ctx(&["0000:01:10.1"]))
-        .expect("plan");
-    let Verdict::Drain { pfs } = &p.verdict else { panic!("expected a drain, got {}", p.verdict) };
+    let p = plan(
+        &spec(vec![lab(6)]),
+        &host(vec![pf(P1, 7, &["igbvf", "igbvf-"])]),
+        &ctx(&["0000:01:10.1"]),
+    )
+    .expect("plan");
+    let Verdict::Drain { pfs } = &p.verdict else {
+        panic!("expected a drain, got {}", p.verdict)
+    };
     assert_eq!(pfs[0].pf.as_str(), P1);
     assert!(pfs[0].reason.contains("numVfs 2 -> 6"), "{}", pfs[0].reason);
     assert!(pfs[0].reason.contains("0000:01:10.1"), "{}", pfs[0].reason);
@@ -339,7 +399,10 @@ fn drain_reason_names_pf_change_and_vfs() {
 
 #[test]
 fn reboot_reason_names_kernel_arguments() {
-    let c = PlanContext { iommu_enabled: false, ..ctx(&[]) };
+    let c = PlanContext {
+        iommu_enabled: false,
+        ..ctx(&[])
+    };
     let p = plan(&spec(vec![lab(4)]), &host(vec![pf(P1, 7, &[])]), &c).expect("plan");
     assert!(p.verdict.to_string().contains("intel_iommu=on"), "{}", p.verdict);
     assert!(p.verdict.to_string().contains("VF 3"), "{}", p.verdict);
@@ -349,11 +412,11 @@ fn reboot_reason_names_kernel_arguments() {
 fn in_use_vf_mtu_is_noted() {
     let mut i = lab(4);
     i.vf_groups[0].mtu = 9000;
-    let p = plan(&spec(vec![i]), &host(vec![pf(P1, 7, &["igbvf-", "igbvf-", "igbvf-", "vfio-pci"])]), &ctx(&[
-        "0000:01:10.0",
-        "0000:01:10.1",
-        "0000:01:10.2",
-    ]))
+    let p = plan(
+        &spec(vec![i]),
+        &host(vec![pf(P1, 7, &["igbvf-", "igbvf-", "igbvf-", "vfio-pci"])]),
+        &ctx(&["0000:01:10.0", "0000:01:10.1", "0000:01:10.2"]),
+    )
     .expect("plan");
     assert_eq!(p.verdict, Verdict::NothingToDo);
     assert_eq!(p.notes.len(), 3, "{:?}", p.notes);
@@ -362,28 +425,76 @@ fn in_use_vf_mtu_is_noted() {
 /// Bad specs: every error names the PF, the field and the value; nothing is planned.
 #[test]
 fn bad_specs() {
-    let h = host(vec![lab_host(), PfDevice { total_vfs: 0, ..pf(P2, 0, &[]) }]);
+    let h = host(vec![
+        lab_host(),
+        PfDevice {
+            total_vfs: 0,
+            ..pf(P2, 0, &[])
+        },
+    ]);
     let bad = |i: NodeStateInterface| plan(&spec(vec![i]), &h, &ctx(&[])).expect_err("must be rejected");
     let cases: Vec<(NodeStateInterface, &[&str])> = vec![
         (lab(8), &["0000:01:00.0", "numVfs 8", "sriov_totalvfs 7"]),
         (lab(-1), &["0000:01:00.0", "numVfs -1"]),
-        (iface("0000:09:00.0", 2, vec![]), &["0000:09:00.0", "pciAddress", "no such PF"]),
+        (
+            iface("0000:09:00.0", 2, vec![]),
+            &["0000:09:00.0", "pciAddress", "no such PF"],
+        ),
         (iface("not-a-pci", 2, vec![]), &["not-a-pci", "pciAddress"]),
-        (iface(P1, 4, vec![group("0-3", "dpdk-magic")]), &["0000:01:00.0", "vfGroups[0].deviceType", "dpdk-magic"]),
-        (iface(P1, 4, vec![group("0-4", "netdevice")]), &["0000:01:00.0", "vfGroups[0].vfRange", "0-4"]),
-        (iface(P1, 4, vec![group("3-1", "netdevice")]), &["vfGroups[0].vfRange", "3-1"]),
-        (iface(P1, 4, vec![group("x", "netdevice")]), &["vfGroups[0].vfRange", "\"x\""]),
+        (
+            iface(P1, 4, vec![group("0-3", "dpdk-magic")]),
+            &["0000:01:00.0", "vfGroups[0].deviceType", "dpdk-magic"],
+        ),
+        (
+            iface(P1, 4, vec![group("0-4", "netdevice")]),
+            &["0000:01:00.0", "vfGroups[0].vfRange", "0-4"],
+        ),
+        (
+            iface(P1, 4, vec![group("3-1", "netdevice")]),
+            &["vfGroups[0].vfRange", "3-1"],
+        ),
+        (
+            iface(P1, 4, vec![group("x", "netdevice")]),
+            &["vfGroups[0].vfRange", "\"x\""],
+        ),
         (
             iface(P1, 4, vec![group("0-2", "netdevice"), group("2-3", "vfio-pci")]),
             &["vfGroups[1].vfRange", "overlaps vfGroups[0]"],
         ),
-        (iface(P2, 2, vec![]), &["0000:02:00.0", "numVfs 2", "not SR-IOV capable"]),
-        (NodeStateInterface { mtu: 10, ..lab(4) }, &["0000:01:00.0", "mtu 10"]),
-        (NodeStateInterface { e_switch_mode: "switchdev".into(), ..lab(4) }, &["eSwitchMode", "switchdev"]),
-        (NodeStateInterface { e_switch_mode: "fancy".into(), ..lab(4) }, &["eSwitchMode", "fancy"]),
-        (NodeStateInterface { link_type: "token-ring".into(), ..lab(4) }, &["linkType", "token-ring"]),
         (
-            NodeStateInterface { externally_managed: true, ..lab(6) },
+            iface(P2, 2, vec![]),
+            &["0000:02:00.0", "numVfs 2", "not SR-IOV capable"],
+        ),
+        (
+            NodeStateInterface { mtu: 10, ..lab(4) },
+            &["0000:01:00.0", "mtu 10"],
+        ),
+        (
+            NodeStateInterface {
+                e_switch_mode: "switchdev".into(),
+                ..lab(4)
+            },
+            &["eSwitchMode", "switchdev"],
+        ),
+        (
+            NodeStateInterface {
+                e_switch_mode: "fancy".into(),
+                ..lab(4)
+            },
+            &["eSwitchMode", "fancy"],
+        ),
+        (
+            NodeStateInterface {
+                link_type: "token-ring".into(),
+                ..lab(4)
+            },
+            &["linkType", "token-ring"],
+        ),
+        (
+            NodeStateInterface {
+                externally_managed: true,
+                ..lab(6)
+            },
             &["numVfs 6", "externallyManaged", "4 VFs"],
         ),
     ];
