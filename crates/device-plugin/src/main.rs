@@ -100,9 +100,9 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse_from(go_style(std::env::args()));
-    let level = if cli.v >= 4 { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // A plain level (no EnvFilter: its regex engine alone would cost resident memory).
+    let level = if cli.v >= 4 { tracing::Level::DEBUG } else { tracing::Level::INFO };
+    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).init();
     if cli.use_cdi == Some(true) {
         eprintln!("sriovdp: --use-cdi: CDI mode is not supported by sriov-rs; run without it (device specs are returned directly)");
         return std::process::ExitCode::from(2);

@@ -29,7 +29,7 @@ use sriov_host::SysfsRoot;
 use crate::config::{Config, ConfigError};
 use crate::health::{self, LinkSource};
 use crate::kubelet;
-use crate::pool::{HostFacts, Pool, build_pools};
+use crate::pool::{HostFacts, Pool, build_pools_owned};
 use crate::server::{HostPaths, PoolState, Running, WatcherInfo};
 use crate::{devinfo, from_host, sysfs_extra};
 
@@ -99,6 +99,7 @@ pub fn discover_devices(sysfs: &SysfsRoot, config: &Config) -> Result<Vec<crate:
         tracing::warn!("discovery: {w:?}");
     }
     let mut devices = from_host::devices(&found.devices);
+    drop(found);
     sysfs_extra::enrich(sysfs, &mut devices, sysfs_extra::Needs::of(config));
     Ok(devices)
 }
@@ -107,7 +108,7 @@ pub fn discover_devices(sysfs: &SysfsRoot, config: &Config) -> Result<Vec<crate:
 pub fn build(opts: &Options, config: &Config) -> Result<Vec<Pool>, StartError> {
     let devices = discover_devices(&opts.sysfs, config)?;
     let facts = HostFacts { vhost_net: opts.dev_root.join("vhost-net").exists() };
-    Ok(build_pools(config, &devices, facts))
+    Ok(build_pools_owned(config, devices, facts))
 }
 
 struct Served {

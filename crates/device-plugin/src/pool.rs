@@ -37,8 +37,9 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// The device with this ID (devices are kept sorted by ID).
     pub fn get(&self, id: &str) -> Option<&PoolDevice> {
-        self.devices.iter().find(|d| d.device.id == id)
+        self.devices.binary_search_by(|d| d.device.id.as_str().cmp(id)).ok().map(|i| &self.devices[i])
     }
 }
 
@@ -85,23 +86,33 @@ pub fn assign(config: &Config, devices: &[Device]) -> Vec<Option<(usize, usize)>
     taken
 }
 
-/// Builds one pool per resource (empty pools included, in file order).
+/// Builds one pool per resource (empty pools included, in file order), devices sorted by ID.
 pub fn build_pools(config: &Config, devices: &[Device], facts: HostFacts) -> Vec<Pool> {
+    build_pools_owned(config, devices.to_vec(), facts)
+}
+
+/// [`build_pools`] taking the devices by value (no copy: sriovdp's memory stays flat).
+pub fn build_pools_owned(config: &Config, devices: Vec<Device>, facts: HostFacts) -> Vec<Pool> {
+    let slots = assign(config, &devices);
     let mut pools: Vec<Pool> =
         config.resources.iter().map(|r| Pool { resource: r.clone(), devices: Vec::new() }).collect();
-    for (dev, slot) in devices.iter().zip(assign(config, devices)) {
+    for (dev, slot) in devices.into_iter().zip(slots) {
         let Some((ri, si)) = slot else { continue };
         let pool = &mut pools[ri];
         let sel = &pool.resource.selectors[si];
         let netlike = pool.resource.device_type != DeviceType::Accelerator;
         let vdpa = if pool.resource.device_type == DeviceType::NetDevice { sel.vdpa_type } else { None };
         pool.devices.push(PoolDevice {
-            device: dev.clone(),
             selector: si,
             rdma: netlike && vdpa.is_none() && sel.is_rdma && !dev.rdma_devices.is_empty(),
             vhost: netlike && sel.need_vhost_net && facts.vhost_net,
             vdpa: vdpa.filter(|_| dev.vdpa.is_some()),
+            device: dev,
         });
+    }
+    for p in &mut pools {
+        p.devices.sort_by(|a, b| a.device.id.cmp(&b.device.id));
+        p.devices.shrink_to_fit();
     }
     pools
 }
