@@ -9,8 +9,8 @@ set -u
 kind=$1 dir=$2 glob=${3:-*} host_repo=${4:-}
 export REPO=/mnt/host
 export BIN=$REPO/target/debug LAB_OUT=${LAB_OUT:-/lab/out} LAB_BINS=/lab/test-bins.tsv RUST_BACKTRACE=1
-limit=${LAB_TEST_TIMEOUT:-600}
 [ -f /lab/env ] && . /lab/env   # LAB_TEST_TIMEOUT etc. from the host
+limit=${LAB_TEST_TIMEOUT:-600}
 
 if [ ! -d "$REPO/$dir" ]; then echo "FAIL lab-share: $REPO/$dir is missing (LAB_SHARE not mounted?)"; exit 1; fi
 # the repo at its host path too, so paths compiled into test binaries (CARGO_MANIFEST_DIR) resolve
@@ -19,6 +19,17 @@ if [ -n "$host_repo" ] && [ "$host_repo" != "$REPO" ] && [ ! -e "$host_repo" ]; 
 fi
 . "$REPO/lab/tests/lib.sh"
 trap - EXIT
+# run_limited CMD: CMD in a session of its own; after $limit s its whole process group is killed
+# (killing only the script would leave its children holding the output pipe open)
+run_limited() {
+  setsid "$@" &
+  local pid=$!
+  ( sleep "$limit"; touch /tmp/lab-timeout; kill -TERM -"$pid"; sleep 2; kill -KILL -"$pid" ) >/dev/null 2>&1 &
+  local watchdog=$!
+  wait "$pid"; local rc=$?
+  kill "$watchdog" 2>/dev/null
+  return $rc
+}
 baseline=$(lab_state)
 echo "$baseline" >"$LAB_OUT/state-at-boot.txt"
 
@@ -32,10 +43,11 @@ for t in "$REPO/$dir"/*.sh; do
   else printf '\n=== lab test %s (t=%ss)\n' "$name" "$(cut -d' ' -f1 /proc/uptime)"; fi
   [ -x "$t" ] || { echo "FAIL $name: $t is not executable"; failed=$((failed + 1)); continue; }
   t0=$(date +%s)
-  { LAB_NAME=$name timeout "$limit" "$t" 2>&1; echo $? >/tmp/lab-rc; } | tee /tmp/lab-script.log
+  rm -f /tmp/lab-timeout
+  { LAB_NAME=$name run_limited "$t" 2>&1; echo $? >/tmp/lab-rc; } | tee /tmp/lab-script.log
   rc=$(cat /tmp/lab-rc)
   nfail=$(grep -c '^FAIL ' /tmp/lab-script.log); npass=$(grep -c '^PASS ' /tmp/lab-script.log)
-  if [ "$rc" = 143 ] || [ "$rc" = 124 ]; then echo "FAIL $name: killed after ${limit}s (LAB_TEST_TIMEOUT)"; nfail=$((nfail + 1))
+  if [ -e /tmp/lab-timeout ]; then echo "FAIL $name: killed after ${limit}s (LAB_TEST_TIMEOUT)"; nfail=$((nfail + 1))
   elif [ "$rc" != 0 ] && [ "$nfail" = 0 ]; then echo "FAIL $name: exit status $rc"; nfail=1
   elif [ "$kind" = tests ] && [ "$npass" = 0 ] && [ "$nfail" = 0 ]; then echo "FAIL $name: reported no PASS/FAIL line"; nfail=1
   fi
