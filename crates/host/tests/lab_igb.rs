@@ -437,14 +437,10 @@ fn sriovctl_discover_json_and_table_on_the_real_sys() {
     );
 
     let table = run_sriovctl(&["discover"]);
-    for needle in [pf_addr.as_str(), "igb", "igbvf"].into_iter().chain(
-        (0..4)
-            .map(|i| vfs.vf_addr(i))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str),
-    ) {
-        assert!(table.contains(needle), "table lacks {needle}:\n{table}");
+    let mut needles = vec![pf_addr.clone(), "igb".into(), "igbvf".into()];
+    needles.extend((0..4).map(|i| vfs.vf_addr(i)));
+    for needle in &needles {
+        assert!(table.contains(needle.as_str()), "table lacks {needle}:\n{table}");
     }
     for line in table.lines() {
         assert!(line.chars().count() <= 80, "table line over 80 columns: {line:?}");
