@@ -152,7 +152,11 @@ fn main() {
     }
     for (i, (label, _)) in cases.iter().enumerate() {
         report(label, &mut total[i], &mut floor.clone());
-        println!("{:<34} CPU (user+sys, plugin and its IPAM child) p50 {:6.2} ms", "", pct(&mut cpu[i], 0.5));
+        println!(
+            "{:<34} CPU (user+sys, plugin and its IPAM child) p50 {:6.2} ms",
+            "",
+            pct(&mut cpu[i], 0.5)
+        );
     }
     // host-local alone (ADD+DEL), for comparison with the IPAM case.
     let hl_conf =

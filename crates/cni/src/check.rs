@@ -182,15 +182,22 @@ pub fn status(env: &CniEnv, stdin: &[u8]) -> Result<()> {
 /// Forwards GC/STATUS to IPAM when the IPAM plugin supports the config's version (its VERSION
 /// answer lists it); older plugins (e.g. Debian's 1.1.1 host-local) have no GC/STATUS.
 fn forward_optional(env: &CniEnv, plugin: &str, command: &str, stdin: &[u8]) -> Result<()> {
-    let version = parse_object(stdin).ok().and_then(|o| cni_version(&o).ok()).unwrap_or_default();
+    let version = parse_object(stdin)
+        .ok()
+        .and_then(|o| cni_version(&o).ok())
+        .unwrap_or_default();
     let supported = ipam::exec(&env.path, plugin, "VERSION", br#"{"cniVersion":"0.4.0"}"#)
         .ok()
         .and_then(|out| serde_json::from_slice::<Value>(&out).ok())
         .is_some_and(|v| {
-            v.get("supportedVersions").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == version.as_str()))
+            v.get("supportedVersions")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|x| x == version.as_str()))
         });
     if !supported {
-        eprintln!("sriov: IPAM plugin {plugin} does not support cniVersion {version}: {command} not forwarded");
+        eprintln!(
+            "sriov: IPAM plugin {plugin} does not support cniVersion {version}: {command} not forwarded"
+        );
         return Ok(());
     }
     ipam::exec(&env.path, plugin, command, stdin).map(drop)

@@ -160,3 +160,81 @@ fn mac_forms() {
     assert!("02:aa:00:00:00:01:02".parse::<Mac>().is_err());
     assert!("0202.0000.0001".parse::<Mac>().is_err());
 }
+
+mod props {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-10i64..5000).prop_map(Value::from),
+            ".{0,20}".prop_map(Value::from),
+            "[0-9a-fA-F:.-]{0,20}".prop_map(Value::from),
+            Just(json!({"type": "host-local"})),
+            Just(json!([1, "x"])),
+        ]
+    }
+
+    const KEYS: &[&str] = &[
+        "cniVersion",
+        "name",
+        "type",
+        "deviceID",
+        "vlan",
+        "vlanQoS",
+        "vlanProto",
+        "mac",
+        "spoofchk",
+        "trust",
+        "link_state",
+        "min_tx_rate",
+        "max_tx_rate",
+        "ipam",
+        "runtimeConfig",
+        "VLAN",
+        "MAC",
+        "logLevel",
+    ];
+
+    proptest! {
+        /// Any object made of the known keys with arbitrary values: parsing never panics, and an
+        /// accepted config always satisfies the rules.
+        #[test]
+        fn parse_never_panics_and_accepted_configs_are_valid(
+            entries in proptest::collection::vec((0..KEYS.len(), value()), 0..12)
+        ) {
+            let mut m = serde_json::Map::new();
+            m.insert("cniVersion".into(), "1.0.0".into());
+            m.insert("name".into(), "n".into());
+            m.insert("deviceID".into(), "0000:01:10.0".into());
+            for (k, v) in entries {
+                m.insert(KEYS[k].into(), v);
+            }
+            let bytes = serde_json::to_vec(&Value::Object(m)).unwrap();
+            if let Ok(c) = NetConf::parse(&bytes, true) {
+                if let Some((vlan, qos, proto)) = c.request.vlan {
+                    prop_assert!(vlan <= 4094 && qos <= 7);
+                    prop_assert!(vlan != 0 || (qos == 0 && proto == VlanProto::Dot1Q));
+                }
+                if let Some((min, max)) = c.request.rate {
+                    prop_assert!(max == 0 || min <= max);
+                }
+                if let Some(m) = c.request.mac {
+                    prop_assert!(!m.is_zero() && m.0[0] & 1 == 0);
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = NetConf::parse(&b, true);
+            let _ = parse_cni_args(&String::from_utf8_lossy(&b));
+            let _ = String::from_utf8_lossy(&b).parse::<crate::pci::PciAddress>();
+        }
+    }
+}

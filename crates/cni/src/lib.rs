@@ -65,7 +65,10 @@ impl Ctx {
     pub fn with_pf<T>(&self, nl: &mut Netlink, f: impl FnOnce(&mut dyn PfControl) -> T) -> T {
         match &self.fake_pf {
             Some(p) => f(&mut FilePf { path: p.clone() }),
-            None => f(&mut NetlinkPf { nl, index: &self.pf_index }),
+            None => f(&mut NetlinkPf {
+                nl,
+                index: &self.pf_index,
+            }),
         }
     }
 }

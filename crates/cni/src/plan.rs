@@ -282,4 +282,87 @@ mod tests {
         full.iter().for_each(|c| c.apply_to(&mut s));
         assert_eq!(s, orig);
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn state() -> impl Strategy<Value = VfState> {
+            (
+                any::<[u8; 6]>(),
+                0u16..4095,
+                0u8..8,
+                prop_oneof![Just(0u16), Just(0x8100), Just(0x88a8)],
+                any::<bool>(),
+                any::<bool>(),
+                0u32..3,
+                0u32..1000,
+                0u32..1000,
+            )
+                .prop_map(
+                    |(m, vlan, qos, vlan_proto, spoofchk, trust, link_state, min_tx_rate, max_tx_rate)| {
+                        VfState {
+                            admin_mac: Mac(m),
+                            vlan,
+                            qos,
+                            vlan_proto,
+                            spoofchk,
+                            trust,
+                            link_state,
+                            min_tx_rate,
+                            max_tx_rate,
+                        }
+                    },
+                )
+        }
+
+        fn request() -> impl Strategy<Value = VfRequest> {
+            (
+                proptest::option::of((
+                    0u16..4095,
+                    0u8..8,
+                    prop_oneof![Just(VlanProto::Dot1Q), Just(VlanProto::Dot1Ad)],
+                )),
+                proptest::option::of(any::<[u8; 6]>().prop_map(Mac)),
+                proptest::option::of(any::<bool>()),
+                proptest::option::of(any::<bool>()),
+                proptest::option::of(prop_oneof![
+                    Just(LinkState::Auto),
+                    Just(LinkState::Enable),
+                    Just(LinkState::Disable)
+                ]),
+                proptest::option::of((0u32..100, 0u32..1000)),
+            )
+                .prop_map(|(vlan, mac, spoofchk, trust, link_state, rate)| VfRequest {
+                    vlan,
+                    mac,
+                    spoofchk,
+                    trust,
+                    link_state,
+                    rate,
+                })
+        }
+
+        proptest! {
+            /// Whatever prefix of ADD's writes happened, the restore plan brings back the original
+            /// (with an admin MAC that was the VF's own restored as cleared).
+            #[test]
+            fn any_partial_add_is_undone(orig in state(), req in request(), done in 0usize..7, own_mac in any::<bool>()) {
+                let netdev_mac = if own_mac { Some(orig.admin_mac) } else { None };
+                let plan = apply_plan(&req, req.mac);
+                let mut s = orig.clone();
+                plan.iter().take(done).for_each(|c| c.apply_to(&mut s));
+                let fields: Vec<&str> = plan.iter().map(VfChange::field).collect();
+                let restore = restore_plan(&fields, &orig, netdev_mac, Some(&s));
+                restore.iter().for_each(|c| c.apply_to(&mut s));
+                let mut want = orig.clone();
+                if req.mac.is_some() {
+                    want.admin_mac = restore_admin_mac(orig.admin_mac, netdev_mac);
+                }
+                let norm = |x: &VfState| VfState { vlan_proto: if x.vlan_proto == 0 { 0x8100 } else { x.vlan_proto }, ..x.clone() };
+                prop_assert_eq!(norm(&s), norm(&want));
+            }
+        }
+    }
 }

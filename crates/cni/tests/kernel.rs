@@ -425,7 +425,11 @@ fn del_reads_a_cache_written_by_upstream() {
     let _s = serial();
     let mut f = Fixture::new(1, 0);
     let pod = f.pod();
-    let conf = f.conf(0, "1.0.0", json!({"vlan": 9, "spoofchk": "off", "mac": "02:11:22:33:44:aa"}));
+    let conf = f.conf(
+        0,
+        "1.0.0",
+        json!({"vlan": 9, "spoofchk": "off", "mac": "02:11:22:33:44:aa"}),
+    );
     f.run("ADD", "c1", Some(&pod), "net1", &conf, &[]).ok();
     // Strip what only we write: upstream's cache has no DPDKMode, Netns or HostIfIndex.
     let p = f.state().join("c1-net1");

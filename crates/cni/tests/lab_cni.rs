@@ -384,7 +384,11 @@ fn igb_latency() {
             let _ = ch.stdin.take().unwrap().write_all(c.to_string().as_bytes());
         }
         let o = ch.wait_with_output().unwrap();
-        assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         (t.elapsed(), String::from_utf8_lossy(&o.stderr).into_owned())
     };
     let run = |cmd: &str| run_traced(cmd, false).0;
