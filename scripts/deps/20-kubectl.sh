@@ -8,8 +8,9 @@ cd "$(dirname "$0")/../.."
 repo="$PWD"
 out="$repo/.tools/bin/kubectl"
 want="v1.37.1"
-if [ -x "$out" ] && "$out" version --client 2>/dev/null | grep -q "$want"; then
-  exit 0
+if [ -x "$out" ]; then
+  have="$("$out" version --client 2>/dev/null || true)"
+  case "$have" in *"$want"*) exit 0 ;; esac
 fi
 mkdir -p "$repo/.tools/bin" "$repo/.tools/cache"
 cache="$repo/.tools/cache/kubectl-v37"
