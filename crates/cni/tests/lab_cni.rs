@@ -185,10 +185,18 @@ fn igb_vfs_add_ping_del_restore() {
     let extra = |mac: &str| json!({"vlan": 100, "spoofchk": "off", "trust": "on", "max_tx_rate": 100, "mac": mac, "ipam": lab.host_local()});
     let c0 = lab.conf(0, extra("02:11:22:33:44:01"));
     let c1 = lab.conf(1, extra("02:11:22:33:44:02"));
-    let (code, r0, t_add) = lab.run("ADD", "pod1", "cnipod1", &c0);
+    // Both VFs of the one PF at once: concurrent ADDs must not disturb each other.
+    let ((code, r0, t_add), (code1, r1, _)) = std::thread::scope(|s| {
+        let a = s.spawn(|| lab.run("ADD", "pod1", "cnipod1", &c0));
+        let b = s.spawn(|| lab.run("ADD", "pod2", "cnipod2", &c1));
+        (a.join().unwrap(), b.join().unwrap())
+    });
     assert_eq!(code, Some(0), "{r0}");
-    let (code, r1, _) = lab.run("ADD", "pod2", "cnipod2", &c1);
-    assert_eq!(code, Some(0), "{r1}");
+    assert_eq!(code1, Some(0), "{r1}");
+    assert_eq!(
+        settings(&lab.vfinfo(1)),
+        json!({"address": "02:11:22:33:44:02", "vlan": 100, "qos": null, "spoofchk": false, "trust": true, "max_tx": 100, "min_tx": 0})
+    );
     println!("ADD on igb VF (vlan, spoofchk, trust, max_tx_rate, mac, host-local): {t_add:?}");
     let info = lab.vfinfo(0);
     assert_eq!(
@@ -208,10 +216,13 @@ fn igb_vfs_add_ping_del_restore() {
     ]);
     println!("{}", String::from_utf8_lossy(&ping.stdout));
     assert!(ping.status.success(), "VF-to-VF ping {ip1} -> {peer} failed");
-    let (code, out, t_del) = lab.run("DEL", "pod1", "cnipod1", &c0);
+    let ((code, out, t_del), (code1, out1, _)) = std::thread::scope(|s| {
+        let a = s.spawn(|| lab.run("DEL", "pod1", "cnipod1", &c0));
+        let b = s.spawn(|| lab.run("DEL", "pod2", "cnipod2", &c1));
+        (a.join().unwrap(), b.join().unwrap())
+    });
     assert_eq!(code, Some(0), "{out}");
-    let (code, out, _) = lab.run("DEL", "pod2", "cnipod2", &c1);
-    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(code1, Some(0), "{out1}");
     println!("DEL on igb VF: {t_del:?}");
     for (n, mac, before, i) in [(&n0, &mac0, &before0, 0), (&n1, &mac1, &before1, 1)] {
         let l = lab
