@@ -10,6 +10,7 @@ pub mod apply;
 pub mod engine;
 pub mod fake;
 pub mod file_mode;
+pub mod from_status;
 pub mod host;
 pub mod kube_mode;
 pub mod plan;

@@ -3,6 +3,7 @@
 mod admission;
 mod discover;
 mod explain;
+mod plan;
 mod render;
 
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ enum Command {
     Mutate(admission::AdmissionArgs),
     /// Which device-plugin pool takes each device, or why none does.
     Explain(explain::ExplainArgs),
+    /// What the config daemon would do for a SriovNetworkNodeState spec on this node, and
+    /// whether it needs a drain or a reboot.
+    Plan(plan::PlanArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +44,6 @@ fn main() -> ExitCode {
         Command::Validate(args) => admission::run(Hook::Validate, &args),
         Command::Mutate(args) => admission::run(Hook::Mutate, &args),
         Command::Explain(args) => explain::run(&args),
+        Command::Plan(args) => plan::run(&args),
     }
 }
