@@ -23,8 +23,15 @@ fn pct(v: &mut [Duration], p: f64) -> Duration {
 fn main() {
     let tmp = tempfile::tempdir_in(scratch_base()).expect("tempdir");
     let t = Instant::now();
-    let fx = FixtureHost::new(tmp.path().join("host")).synthetic(8, 256).build().expect("fixture");
-    eprintln!("fixture 8 PFs x 256 VFs built in {:?} under {}", t.elapsed(), tmp.path().display());
+    let fx = FixtureHost::new(tmp.path().join("host"))
+        .synthetic(8, 256)
+        .build()
+        .expect("fixture");
+    eprintln!(
+        "fixture 8 PFs x 256 VFs built in {:?} under {}",
+        t.elapsed(),
+        tmp.path().display()
+    );
 
     let rounds = 30;
     let (mut total, mut discover) = (Vec::new(), Vec::new());
@@ -58,9 +65,20 @@ fn main() {
         }
         pct(&mut v, 0.5)
     };
-    println!("pool build, 8 PFs x 256 VFs ({} devices in pools {counts:?}), {rounds} rounds:", counts.iter().sum::<usize>());
-    println!("  discovery+candidates  p50 {:>9.2?}  p90 {:>9.2?}", pct(&mut discover, 0.5), pct(&mut discover, 0.9));
+    println!(
+        "pool build, 8 PFs x 256 VFs ({} devices in pools {counts:?}), {rounds} rounds:",
+        counts.iter().sum::<usize>()
+    );
+    println!(
+        "  discovery+candidates  p50 {:>9.2?}  p90 {:>9.2?}",
+        pct(&mut discover, 0.5),
+        pct(&mut discover, 0.9)
+    );
     println!("  of which sriov_host::discover p50 {host_only:>9.2?}");
     println!("  pools alone           mean {:>8.2?}", only_pools);
-    println!("  total (incl. discovery) p50 {:>7.2?}  p90 {:>9.2?}  (target <= 20 ms)", pct(&mut total, 0.5), pct(&mut total, 0.9));
+    println!(
+        "  total (incl. discovery) p50 {:>7.2?}  p90 {:>9.2?}  (target <= 20 ms)",
+        pct(&mut total, 0.5),
+        pct(&mut total, 0.9)
+    );
 }

@@ -33,20 +33,40 @@ fn status_kib(pid: u32, key: &str) -> u64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let tmp = tempfile::tempdir_in(scratch_base()).expect("tempdir");
-    let fx = FixtureHost::new(tmp.path().join("host")).synthetic(8, 256).build().expect("fixture");
+    let fx = FixtureHost::new(tmp.path().join("host"))
+        .synthetic(8, 256)
+        .build()
+        .expect("fixture");
     let dp = tmp.path().join("dp");
     std::fs::create_dir_all(&dp).expect("mkdir");
     let config = tmp.path().join("config.json");
-    std::fs::write(&config, r#"{"resourceList":[{"resourceName":"iavf","selectors":{"drivers":["iavf"]}}]}"#).expect("config");
+    std::fs::write(
+        &config,
+        r#"{"resourceList":[{"resourceName":"iavf","selectors":{"drivers":["iavf"]}}]}"#,
+    )
+    .expect("config");
     let mut kubelet = FakeKubelet::start(&dp);
 
     let bin = env!("CARGO_BIN_EXE_sriovdp");
     let t0 = Instant::now();
     let mut child = Command::new(bin)
         .args(["--config-file", config.to_str().expect("utf8")])
-        .args(["--sysfs-root", fx.sys().to_str().expect("utf8"), "--dev-root", fx.dev().to_str().expect("utf8")])
-        .args(["--device-plugin-dir", dp.to_str().expect("utf8"), "--plugins-registry-dir", "/nonexistent-sriovdp-bench"])
-        .args(["--device-info-dir", tmp.path().join("devinfo").to_str().expect("utf8")])
+        .args([
+            "--sysfs-root",
+            fx.sys().to_str().expect("utf8"),
+            "--dev-root",
+            fx.dev().to_str().expect("utf8"),
+        ])
+        .args([
+            "--device-plugin-dir",
+            dp.to_str().expect("utf8"),
+            "--plugins-registry-dir",
+            "/nonexistent-sriovdp-bench",
+        ])
+        .args([
+            "--device-info-dir",
+            tmp.path().join("devinfo").to_str().expect("utf8"),
+        ])
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn sriovdp");
@@ -70,7 +90,9 @@ async fn main() {
         for i in 0..rounds {
             let start = (i * n) % (ids.len() - n);
             let req = api::AllocateRequest {
-                container_requests: vec![api::ContainerAllocateRequest { devices_ids: ids[start..start + n].to_vec() }],
+                container_requests: vec![api::ContainerAllocateRequest {
+                    devices_ids: ids[start..start + n].to_vec(),
+                }],
             };
             let t = Instant::now();
             c.allocate(req).await.expect("allocate");
@@ -88,19 +110,41 @@ async fn main() {
     }
     let (rss, hwm) = (status_kib(pid, "VmRSS:"), status_kib(pid, "VmHWM:"));
 
-    println!("sriovdp binary, 8 PFs x 256 VFs, one pool of {} devices:", ids.len());
+    println!(
+        "sriovdp binary, 8 PFs x 256 VFs, one pool of {} devices:",
+        ids.len()
+    );
     println!("  exec -> first Register           {to_register:>10.2?}   (upstream 7.7 s)");
-    println!("  first ListAndWatch response      {law:>10.2?}   {} bytes   (upstream 73 ms, 61 kB)", first.encoded_len());
-    println!("  Allocate 1 device   p50 {:>9.2?}  p99 {:>9.2?}   (upstream p50 0.31 ms; target p99 <= 1 ms)", pct(&mut a1, 0.5), pct(&mut a1, 0.99));
-    println!("  Allocate 8 devices  p50 {:>9.2?}  p99 {:>9.2?}   (upstream p50 0.49 ms)", pct(&mut a8, 0.5), pct(&mut a8, 0.99));
-    println!("  gRPC round trip     p50 {:>9.2?}  p99 {:>9.2?}   (GetDevicePluginOptions)", pct(&mut rt, 0.5), pct(&mut rt, 0.99));
+    println!(
+        "  first ListAndWatch response      {law:>10.2?}   {} bytes   (upstream 73 ms, 61 kB)",
+        first.encoded_len()
+    );
+    println!(
+        "  Allocate 1 device   p50 {:>9.2?}  p99 {:>9.2?}   (upstream p50 0.31 ms; target p99 <= 1 ms)",
+        pct(&mut a1, 0.5),
+        pct(&mut a1, 0.99)
+    );
+    println!(
+        "  Allocate 8 devices  p50 {:>9.2?}  p99 {:>9.2?}   (upstream p50 0.49 ms)",
+        pct(&mut a8, 0.5),
+        pct(&mut a8, 0.99)
+    );
+    println!(
+        "  gRPC round trip     p50 {:>9.2?}  p99 {:>9.2?}   (GetDevicePluginOptions)",
+        pct(&mut rt, 0.5),
+        pct(&mut rt, 0.99)
+    );
     println!(
         "  resident memory once registered: VmRSS {:.1} MiB (anonymous {:.1} MiB, file-backed {:.1} MiB)",
         rss_idle as f64 / 1024.0,
         anon as f64 / 1024.0,
         file as f64 / 1024.0
     );
-    println!("  resident memory after the RPCs:  VmRSS {:.1} MiB, peak VmHWM {:.1} MiB   (upstream ~39 MiB; target <= 10 MiB)", rss as f64 / 1024.0, hwm as f64 / 1024.0);
+    println!(
+        "  resident memory after the RPCs:  VmRSS {:.1} MiB, peak VmHWM {:.1} MiB   (upstream ~39 MiB; target <= 10 MiB)",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
 
     let _ = nix_kill(pid);
     let _ = child.wait();
@@ -108,5 +152,9 @@ async fn main() {
 }
 
 fn nix_kill(pid: u32) -> std::io::Result<()> {
-    Command::new("kill").arg("-TERM").arg(pid.to_string()).status().map(|_| ())
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .map(|_| ())
 }

@@ -53,13 +53,18 @@ pub enum AllocError {
 
 /// `PCIDEVICE_<PREFIX>_<NAME>`: upper case, `.` and `/` → `_` (a `-` stays, as upstream).
 pub fn env_name(res: &ResourceConfig) -> String {
-    format!("PCIDEVICE_{}_{}", res.resource_prefix, res.resource_name).to_uppercase().replace(['.', '/'], "_")
+    format!("PCIDEVICE_{}_{}", res.resource_prefix, res.resource_name)
+        .to_uppercase()
+        .replace(['.', '/'], "_")
 }
 
 const VFIO_CONTAINER: &str = "/dev/vfio/vfio";
 
 fn kv<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, String> {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The `_INFO` entry of one device.
@@ -78,7 +83,11 @@ pub fn info(res: &ResourceConfig, pd: &PoolDevice) -> Info {
             info.insert("vfio".into(), v);
         }
         Some("uio" | "igb_uio" | "uio_pci_generic") => {
-            let v = d.uio_dev.as_deref().map(|u| kv([("mount", u)])).unwrap_or_default();
+            let v = d
+                .uio_dev
+                .as_deref()
+                .map(|u| kv([("mount", u)]))
+                .unwrap_or_default();
             info.insert("uio".into(), v);
         }
         _ => {}
@@ -94,8 +103,15 @@ pub fn info(res: &ResourceConfig, pd: &PoolDevice) -> Info {
         info.insert("extra".into(), extra);
     }
     if let Some(t) = pd.vdpa {
-        let path = d.vdpa.as_ref().and_then(|v| v.path.as_deref()).filter(|_| t == VdpaType::Vhost);
-        info.insert("vdpa".into(), path.map(|p| kv([("mount", p)])).unwrap_or_default());
+        let path = d
+            .vdpa
+            .as_ref()
+            .and_then(|v| v.path.as_deref())
+            .filter(|_| t == VdpaType::Vhost);
+        info.insert(
+            "vdpa".into(),
+            path.map(|p| kv([("mount", p)])).unwrap_or_default(),
+        );
     } else if pd.rdma {
         let mut r = BTreeMap::new();
         for path in &d.rdma_char_devices {
@@ -112,7 +128,10 @@ pub fn info(res: &ResourceConfig, pd: &PoolDevice) -> Info {
         info.insert("rdma".into(), r);
     }
     if pd.vhost {
-        info.insert("vhost".into(), kv([("net-mount", "/dev/vhost-net"), ("tun-mount", "/dev/net/tun")]));
+        info.insert(
+            "vhost".into(),
+            kv([("net-mount", "/dev/vhost-net"), ("tun-mount", "/dev/net/tun")]),
+        );
     }
     info
 }
@@ -131,7 +150,11 @@ pub fn specs(pd: &PoolDevice, nodes: DevNodes) -> Vec<Spec> {
             out.push(rw(VFIO_CONTAINER, VFIO_CONTAINER));
             if let Some(g) = d.iommu_group {
                 let container = format!("/dev/vfio/{g}");
-                let host = if d.vfio_noiommu { format!("/dev/vfio/noiommu-{g}") } else { container.clone() };
+                let host = if d.vfio_noiommu {
+                    format!("/dev/vfio/noiommu-{g}")
+                } else {
+                    container.clone()
+                };
                 out.push(rw(&container, &host));
             }
         }
@@ -177,9 +200,10 @@ pub fn allocate(pool: &Pool, ids: &[String], nodes: DevNodes) -> Result<Containe
     let mut infos: BTreeMap<&str, Info> = BTreeMap::new();
     let mut specs_out: Vec<Spec> = Vec::new();
     for id in ids {
-        let pd = pool
-            .get(id)
-            .ok_or_else(|| AllocError::UnknownDevice { resource: res.full_name(), id: id.clone() })?;
+        let pd = pool.get(id).ok_or_else(|| AllocError::UnknownDevice {
+            resource: res.full_name(),
+            id: id.clone(),
+        })?;
         infos.insert(id, info(res, pd));
         for s in specs(pd, nodes) {
             if !specs_out.iter().any(|o| o.host_path == s.host_path) {
@@ -191,5 +215,8 @@ pub fn allocate(pool: &Pool, ids: &[String], nodes: DevNodes) -> Result<Containe
     let mut envs = BTreeMap::new();
     envs.insert(format!("{name}_INFO"), go_json(&infos));
     envs.insert(name, ids.join(","));
-    Ok(ContainerAllocation { envs, specs: specs_out })
+    Ok(ContainerAllocation {
+        envs,
+        specs: specs_out,
+    })
 }

@@ -139,7 +139,11 @@ pub enum ConfigError {
     Top { field: &'static str, message: String },
     /// A problem in one `resourceList` entry; `resource` is its name, or `resourceList[i]`.
     #[error("resource {resource}: {field}: {message}")]
-    Field { resource: String, field: String, message: String },
+    Field {
+        resource: String,
+        field: String,
+        message: String,
+    },
     #[error("config: resourceList is empty: nothing to advertise")]
     NoResources,
 }
@@ -147,7 +151,8 @@ pub enum ConfigError {
 impl Config {
     /// Parses and validates a config file's text. `default_prefix` is `--resource-prefix`.
     pub fn parse(text: &str, default_prefix: &str) -> Result<Config, ConfigError> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
         let mut warnings = Vec::new();
         let resources = parse::resource_list(&value, default_prefix, &mut warnings)?;
         if resources.is_empty() {
@@ -165,7 +170,10 @@ fn validate_unique(resources: &[ResourceConfig]) -> Result<(), ConfigError> {
             return Err(ConfigError::Field {
                 resource: format!("{:?}", r.resource_name),
                 field: "resourceName".into(),
-                message: format!("{:?} already exists (duplicate resource name under one prefix)", r.full_name()),
+                message: format!(
+                    "{:?} already exists (duplicate resource name under one prefix)",
+                    r.full_name()
+                ),
             });
         }
     }

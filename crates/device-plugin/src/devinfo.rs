@@ -37,10 +37,10 @@ pub fn document(pd: &PoolDevice) -> serde_json::Value {
         }),
         _ => {
             let mut pci = json!({ "pci-address": d.pci_address });
-            if pd.rdma {
-                if let Some(r) = d.rdma_devices.first() {
-                    pci["rdma-device"] = json!(r);
-                }
+            if pd.rdma
+                && let Some(r) = d.rdma_devices.first()
+            {
+                pci["rdma-device"] = json!(r);
             }
             json!({ "type": "pci", "version": "1.1.0", "pci": pci })
         }
@@ -81,13 +81,18 @@ mod tests {
     #[test]
     fn documents_and_files() {
         let pd = |rdma| PoolDevice {
-            device: with(vf("0000:3b:02.6", "p0", "0000:3b:00.0", 6), |d| d.rdma_devices = vec!["mlx5_2".into()]),
+            device: with(vf("0000:3b:02.6", "p0", "0000:3b:00.0", 6), |d| {
+                d.rdma_devices = vec!["mlx5_2".into()]
+            }),
             selector: 0,
             rdma,
             vhost: false,
             vdpa: None,
         };
-        assert_eq!(document(&pd(false)).to_string(), r#"{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:3b:02.6"}}"#);
+        assert_eq!(
+            document(&pd(false)).to_string(),
+            r#"{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:3b:02.6"}}"#
+        );
         assert_eq!(
             document(&pd(true)).to_string(),
             r#"{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:3b:02.6","rdma-device":"mlx5_2"}}"#
@@ -100,6 +105,10 @@ mod tests {
         fs::write(dir.path().join("intel.com-other-0000:3b:02.7-device.json"), "{}").expect("write");
         clean(dir.path(), "intel.com/sriov");
         assert!(!p.exists());
-        assert!(dir.path().join("intel.com-other-0000:3b:02.7-device.json").exists());
+        assert!(
+            dir.path()
+                .join("intel.com-other-0000:3b:02.7-device.json")
+                .exists()
+        );
     }
 }

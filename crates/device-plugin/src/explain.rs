@@ -61,9 +61,19 @@ fn summary(d: &Device) -> String {
         s += &format!(", netdev {n}");
     }
     match (d.class, &d.pf_name, &d.pf_address, d.index) {
-        (Some(DeviceClass::Aux), pf, _, i) => s += &format!(", SF {} of {}", i.map_or("?".into(), |i| i.to_string()), pf.as_deref().unwrap_or("?")),
+        (Some(DeviceClass::Aux), pf, _, i) => {
+            s += &format!(
+                ", SF {} of {}",
+                i.map_or("?".into(), |i| i.to_string()),
+                pf.as_deref().unwrap_or("?")
+            )
+        }
         (_, pf, Some(pa), i) => {
-            s += &format!(", VF {} of {} ({pa})", i.map_or("?".into(), |i| i.to_string()), pf.as_deref().unwrap_or("?"));
+            s += &format!(
+                ", VF {} of {} ({pa})",
+                i.map_or("?".into(), |i| i.to_string()),
+                pf.as_deref().unwrap_or("?")
+            );
         }
         _ if d.pf_with_vfs => s += ", PF with VFs",
         _ => s += ", PF",
@@ -81,7 +91,11 @@ pub fn explain(config: &Config, devices: &[Device]) -> Explanation {
     let mut pools: Vec<PoolSummary> = config
         .resources
         .iter()
-        .map(|r| PoolSummary { resource: r.full_name(), device_type: r.device_type.to_string(), devices: Vec::new() })
+        .map(|r| PoolSummary {
+            resource: r.full_name(),
+            device_type: r.device_type.to_string(),
+            devices: Vec::new(),
+        })
         .collect();
     let mut reports = Vec::new();
     for (dev, slot) in devices.iter().zip(&placed) {
@@ -95,11 +109,20 @@ pub fn explain(config: &Config, devices: &[Device]) -> Explanation {
             .map(|(ri, res)| {
                 let verdict = match (slot, candidate(res.device_type, dev)) {
                     (Some((r, s)), _) if *r == ri => Verdict::Taken { selector: *s },
-                    (_, Err(rej)) => Verdict::NotCandidate { reason: rej.to_string() },
+                    (_, Err(rej)) => Verdict::NotCandidate {
+                        reason: rej.to_string(),
+                    },
                     (slot, Ok(())) => {
-                        let results: Vec<_> = res.selectors.iter().map(|s| evaluate(res.device_type, s, dev)).collect();
+                        let results: Vec<_> = res
+                            .selectors
+                            .iter()
+                            .map(|s| evaluate(res.device_type, s, dev))
+                            .collect();
                         match (results.iter().position(Result::is_ok), slot) {
-                            (Some(si), Some((r, _))) => Verdict::TakenEarlier { by: names[*r].clone(), selector: si },
+                            (Some(si), Some((r, _))) => Verdict::TakenEarlier {
+                                by: names[*r].clone(),
+                                selector: si,
+                            },
                             _ => Verdict::Rejected {
                                 selectors: results
                                     .into_iter()
@@ -110,7 +133,10 @@ pub fn explain(config: &Config, devices: &[Device]) -> Explanation {
                         }
                     }
                 };
-                PoolVerdict { resource: names[ri].clone(), verdict }
+                PoolVerdict {
+                    resource: names[ri].clone(),
+                    verdict,
+                }
             })
             .collect();
         reports.push(DeviceReport {
@@ -120,7 +146,11 @@ pub fn explain(config: &Config, devices: &[Device]) -> Explanation {
             pools: verdicts,
         });
     }
-    Explanation { pools, devices: reports, warnings: config.warnings.clone() }
+    Explanation {
+        pools,
+        devices: reports,
+        warnings: config.warnings.clone(),
+    }
 }
 
 /// The human-readable form.
@@ -129,8 +159,17 @@ pub fn render_text(e: &Explanation) -> String {
     let width = e.pools.iter().map(|p| p.resource.len()).max().unwrap_or(0);
     for p in &e.pools {
         let n = p.devices.len();
-        let list = if n == 0 { "(no server: nothing advertised; see the devices below)".to_string() } else { p.devices.join(" ") };
-        out += &format!("  {:<width$}  {:>3} {:<7}  {list}\n", p.resource, n, if n == 1 { "device" } else { "devices" });
+        let list = if n == 0 {
+            "(no server: nothing advertised; see the devices below)".to_string()
+        } else {
+            p.devices.join(" ")
+        };
+        out += &format!(
+            "  {:<width$}  {:>3} {:<7}  {list}\n",
+            p.resource,
+            n,
+            if n == 1 { "device" } else { "devices" }
+        );
     }
     for w in &e.warnings {
         out += &format!("  warning: {w}\n");
@@ -147,7 +186,9 @@ pub fn render_text(e: &Explanation) -> String {
                 Verdict::Taken { selector } => format!("taken by selectors[{selector}]"),
                 Verdict::NotCandidate { reason } => format!("not a candidate: {reason}"),
                 Verdict::Rejected { selectors } => selectors.join("; "),
-                Verdict::TakenEarlier { by, selector } => format!("selectors[{selector}] matches, but {by} took it first"),
+                Verdict::TakenEarlier { by, selector } => {
+                    format!("selectors[{selector}] matches, but {by} took it first")
+                }
             };
             out += &format!("      {}: {line}\n", v.resource);
         }
@@ -165,7 +206,9 @@ mod tests {
         let devices = vec![
             pf("0000:01:00.0", "eth0", true),
             vf("0000:01:10.0", "eth0", "0000:01:00.0", 0),
-            with(vf("0000:01:10.2", "eth0", "0000:01:00.0", 1), |d| d.driver = Some("vfio-pci".into())),
+            with(vf("0000:01:10.2", "eth0", "0000:01:00.0", 1), |d| {
+                d.driver = Some("vfio-pci".into())
+            }),
         ];
         let c = Config::parse(
             r#"{"resourceList":[
@@ -188,8 +231,16 @@ mod tests {
                 ]
             }
         );
-        assert_eq!(e.devices[2].pools[1].verdict, Verdict::TakenEarlier { by: "intel.com/dpdk".into(), selector: 0 });
-        assert!(matches!(&e.devices[0].pools[0].verdict, Verdict::NotCandidate { reason } if reason.contains("PF that has VFs")));
+        assert_eq!(
+            e.devices[2].pools[1].verdict,
+            Verdict::TakenEarlier {
+                by: "intel.com/dpdk".into(),
+                selector: 0
+            }
+        );
+        assert!(
+            matches!(&e.devices[0].pools[0].verdict, Verdict::NotCandidate { reason } if reason.contains("PF that has VFs"))
+        );
         let text = render_text(&e);
         assert!(text.contains("drivers: igbvf not in [vfio-pci]"), "{text}");
         assert!(text.contains("0000:01:10.0  → intel.com/any"), "{text}");

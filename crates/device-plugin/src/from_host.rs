@@ -56,12 +56,14 @@ fn base(pci: &PciDevice) -> Device {
 /// The PF netdev name VFs are matched against by `pfNames`.
 fn pf_netdev(pf: &PfDevice) -> Option<&sriov_host::NetDevice> {
     let uplink = |n: &&sriov_host::NetDevice| {
-        n.phys_port_name.len() > 1 && n.phys_port_name.starts_with('p') && n.phys_port_name[1..].bytes().all(|b| b.is_ascii_digit())
+        n.phys_port_name.len() > 1
+            && n.phys_port_name.starts_with('p')
+            && n.phys_port_name[1..].bytes().all(|b| b.is_ascii_digit())
     };
-    if pf.eswitch_mode.as_deref() == Some("switchdev") {
-        if let Some(n) = pf.pci.netdevs.iter().find(uplink) {
-            return Some(n);
-        }
+    if pf.eswitch_mode.as_deref() == Some("switchdev")
+        && let Some(n) = pf.pci.netdevs.iter().find(uplink)
+    {
+        return Some(n);
     }
     pf.pci.netdev()
 }
@@ -86,7 +88,8 @@ fn vf_device(vf: &VfDevice, pf: Option<&PfDevice>) -> Device {
 
 /// All network candidates, sorted by PCI address.
 pub fn devices(host: &HostDevices) -> Vec<Device> {
-    let mut out = Vec::with_capacity(host.pfs.iter().map(|p| 1 + p.vfs.len()).sum::<usize>() + host.orphan_vfs.len());
+    let mut out =
+        Vec::with_capacity(host.pfs.iter().map(|p| 1 + p.vfs.len()).sum::<usize>() + host.orphan_vfs.len());
     for pf in &host.pfs {
         let mut d = base(&pf.pci);
         d.pf_with_vfs = pf.num_vfs > 0 || !pf.vfs.is_empty();

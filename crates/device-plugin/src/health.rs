@@ -51,16 +51,25 @@ impl LinkSource for SysfsLinks {
         let dir = self.sys.join("class/net").join(ifname);
         let oper = fs::read_to_string(dir.join("operstate")).ok()?;
         let flags = fs::read_to_string(dir.join("flags")).ok();
-        let flags = flags.and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok()).unwrap_or(0);
+        let flags = flags
+            .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+            .unwrap_or(0);
         let oper = oper.trim();
-        Some(LinkState { admin_up: flags & 1 == 1, oper_up: oper == "up" || oper == "unknown" })
+        Some(LinkState {
+            admin_up: flags & 1 == 1,
+            oper_up: oper == "up" || oper == "unknown",
+        })
     }
 }
 
 /// The health of one device under the policy above.
 pub fn healthy(dev: &Device, link: Option<LinkState>) -> bool {
     let Some(l) = link else { return true };
-    if dev.pf_address.is_some() { l.admin_up && l.oper_up } else { !l.admin_up || l.oper_up }
+    if dev.pf_address.is_some() {
+        l.admin_up && l.oper_up
+    } else {
+        !l.admin_up || l.oper_up
+    }
 }
 
 /// Health of each device, reading each netdev once.
@@ -69,7 +78,10 @@ pub fn evaluate<'a>(devices: impl IntoIterator<Item = &'a Device>, links: &dyn L
     devices
         .into_iter()
         .map(|d| {
-            let link = d.health_netdev.as_deref().and_then(|n| *cache.entry(n).or_insert_with(|| links.link(n)));
+            let link = d
+                .health_netdev
+                .as_deref()
+                .and_then(|n| *cache.entry(n).or_insert_with(|| links.link(n)));
             healthy(d, link)
         })
         .collect()
@@ -82,9 +94,18 @@ mod tests {
 
     #[test]
     fn policy_table() {
-        let up = Some(LinkState { admin_up: true, oper_up: true });
-        let no_carrier = Some(LinkState { admin_up: true, oper_up: false });
-        let admin_down = Some(LinkState { admin_up: false, oper_up: false });
+        let up = Some(LinkState {
+            admin_up: true,
+            oper_up: true,
+        });
+        let no_carrier = Some(LinkState {
+            admin_up: true,
+            oper_up: false,
+        });
+        let admin_down = Some(LinkState {
+            admin_up: false,
+            oper_up: false,
+        });
         let v = vf("0000:01:10.0", "eth0", "0000:01:00.0", 0);
         let p = pf("0000:02:00.0", "eth9", false);
         let table = [
@@ -109,10 +130,24 @@ mod tests {
         fs::create_dir_all(&net).expect("mkdir");
         fs::write(net.join("operstate"), "up\n").expect("write");
         fs::write(net.join("flags"), "0x1003\n").expect("write");
-        let links = SysfsLinks { sys: dir.path().to_path_buf() };
-        assert_eq!(links.link("eth0"), Some(LinkState { admin_up: true, oper_up: true }));
+        let links = SysfsLinks {
+            sys: dir.path().to_path_buf(),
+        };
+        assert_eq!(
+            links.link("eth0"),
+            Some(LinkState {
+                admin_up: true,
+                oper_up: true
+            })
+        );
         fs::write(net.join("operstate"), "lowerlayerdown\n").expect("write");
-        assert_eq!(links.link("eth0"), Some(LinkState { admin_up: true, oper_up: false }));
+        assert_eq!(
+            links.link("eth0"),
+            Some(LinkState {
+                admin_up: true,
+                oper_up: false
+            })
+        );
         assert_eq!(links.link("eth1"), None);
         assert_eq!(links.link("../x"), None);
     }

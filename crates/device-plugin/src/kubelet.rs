@@ -19,7 +19,10 @@ use crate::v1beta1 as api;
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
     #[error("cannot connect to the kubelet at {path}: {source}")]
-    Connect { path: String, source: tonic::transport::Error },
+    Connect {
+        path: String,
+        source: tonic::transport::Error,
+    },
     #[error("the kubelet refused resource {resource}: {status}")]
     Refused { resource: String, status: tonic::Status },
     #[error("invalid kubelet socket path {0}")]
@@ -28,11 +31,22 @@ pub enum RegisterError {
 
 /// Registers `resource` (`<prefix>/<name>`) whose socket file name in the device-plugins dir is
 /// `endpoint`.
-pub async fn register(kubelet_sock: &Path, endpoint: &str, resource: &str, timeout: Duration) -> Result<(), RegisterError> {
+pub async fn register(
+    kubelet_sock: &Path,
+    endpoint: &str,
+    resource: &str,
+    timeout: Duration,
+) -> Result<(), RegisterError> {
     let path = kubelet_sock.display().to_string();
     let uri = format!("unix://{}", kubelet_sock.display());
-    let ep = Endpoint::from_shared(uri).map_err(|_| RegisterError::Path(path.clone()))?.connect_timeout(timeout).timeout(timeout);
-    let channel = ep.connect().await.map_err(|source| RegisterError::Connect { path: path.clone(), source })?;
+    let ep = Endpoint::from_shared(uri)
+        .map_err(|_| RegisterError::Path(path.clone()))?
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    let channel = ep.connect().await.map_err(|source| RegisterError::Connect {
+        path: path.clone(),
+        source,
+    })?;
     let mut client = api::registration_client::RegistrationClient::new(channel);
     let req = api::RegisterRequest {
         version: "v1beta1".into(),
@@ -40,11 +54,19 @@ pub async fn register(kubelet_sock: &Path, endpoint: &str, resource: &str, timeo
         resource_name: resource.into(),
         options: Some(OPTIONS),
     };
-    client.register(req).await.map_err(|status| RegisterError::Refused { resource: resource.into(), status })?;
+    client
+        .register(req)
+        .await
+        .map_err(|status| RegisterError::Refused {
+            resource: resource.into(),
+            status,
+        })?;
     Ok(())
 }
 
 /// Identity of a file: `(device, inode, ctime)`; `None` when absent.
 pub fn identity(p: &Path) -> Option<(u64, u64, i64, i64)> {
-    std::fs::symlink_metadata(p).ok().map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
+    std::fs::symlink_metadata(p)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
 }

@@ -13,10 +13,10 @@ pub mod device;
 pub mod devinfo;
 pub mod explain;
 pub mod from_host;
+pub mod r#gen;
 pub mod health;
 pub mod kubelet;
 pub mod manager;
-pub mod r#gen;
 pub mod pool;
 pub mod preferred;
 pub mod range;
@@ -27,8 +27,8 @@ pub mod sysfs_extra;
 pub use r#gen::{pluginregistration, v1beta1};
 
 #[cfg(test)]
+mod allocate_tests;
+#[cfg(test)]
 mod selector_tests;
 #[cfg(test)]
 mod testutil;
-#[cfg(test)]
-mod allocate_tests;

@@ -14,7 +14,11 @@ use sriov_device_plugin::manager::{self, Options};
 use sriov_host::SysfsRoot;
 
 #[derive(Parser, Debug)]
-#[command(name = "sriovdp", version, about = "SR-IOV network device plugin for the kubelet (drop-in for sriov-network-device-plugin)")]
+#[command(
+    name = "sriovdp",
+    version,
+    about = "SR-IOV network device plugin for the kubelet (drop-in for sriov-network-device-plugin)"
+)]
 struct Cli {
     /// The device plugin config (upstream's format).
     #[arg(long = "config-file", default_value = "/etc/pcidp/config.json")]
@@ -32,10 +36,16 @@ struct Cli {
     #[arg(long = "device-plugin-dir", default_value = "/var/lib/kubelet/device-plugins")]
     device_plugin_dir: PathBuf,
     /// The kubelet's plugin-watcher directory; when it exists sriovdp serves its sockets there.
-    #[arg(long = "plugins-registry-dir", default_value = "/var/lib/kubelet/plugins_registry")]
+    #[arg(
+        long = "plugins-registry-dir",
+        default_value = "/var/lib/kubelet/plugins_registry"
+    )]
     plugins_registry_dir: PathBuf,
     /// Device-info files for Multus; empty disables them.
-    #[arg(long = "device-info-dir", default_value = "/var/run/k8s.cni.cncf.io/devinfo/dp")]
+    #[arg(
+        long = "device-info-dir",
+        default_value = "/var/run/k8s.cni.cncf.io/devinfo/dp"
+    )]
     device_info_dir: String,
     /// How often link states are read, in milliseconds.
     #[arg(long = "health-interval-ms", default_value_t = 1000)]
@@ -74,7 +84,11 @@ fn go_style(args: impl Iterator<Item = String>) -> Vec<String> {
         .map(|(i, a)| {
             let single = a.starts_with('-') && !a.starts_with("--") && a.len() > 1;
             let is_flag = a[1..].starts_with(|c: char| c.is_ascii_alphabetic());
-            if i > 0 && single && is_flag && a != "-h" && a != "-V" { format!("-{a}") } else { a }
+            if i > 0 && single && is_flag && a != "-h" && a != "-V" {
+                format!("-{a}")
+            } else {
+                a
+            }
         })
         .collect()
 }
@@ -84,7 +98,12 @@ fn go_style(args: impl Iterator<Item = String>) -> Vec<String> {
 fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigs = Vec::new();
-    for kind in [SignalKind::terminate(), SignalKind::interrupt(), SignalKind::quit(), SignalKind::hangup()] {
+    for kind in [
+        SignalKind::terminate(),
+        SignalKind::interrupt(),
+        SignalKind::quit(),
+        SignalKind::hangup(),
+    ] {
         match signal(kind) {
             Ok(s) => sigs.push(s),
             Err(e) => tracing::warn!("cannot watch signal {kind:?}: {e}"),
@@ -101,10 +120,19 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse_from(go_style(std::env::args()));
     // A plain level (no EnvFilter: its regex engine alone would cost resident memory).
-    let level = if cli.v >= 4 { tracing::Level::DEBUG } else { tracing::Level::INFO };
-    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).init();
+    let level = if cli.v >= 4 {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
     if cli.use_cdi == Some(true) {
-        eprintln!("sriovdp: --use-cdi: CDI mode is not supported by sriov-rs; run without it (device specs are returned directly)");
+        eprintln!(
+            "sriovdp: --use-cdi: CDI mode is not supported by sriov-rs; run without it (device specs are returned directly)"
+        );
         return std::process::ExitCode::from(2);
     }
     let mut opts = Options::new(cli.config_file, cli.resource_prefix);
@@ -115,7 +143,9 @@ fn main() -> std::process::ExitCode {
     opts.device_info_dir = (!cli.device_info_dir.is_empty()).then(|| PathBuf::from(cli.device_info_dir));
     opts.health_interval = Duration::from_millis(cli.health_interval_ms.max(10));
     opts.config_check_interval = Duration::from_millis(cli.config_check_interval_ms.max(10));
-    let links = Arc::new(SysfsLinks { sys: opts.sysfs.sys().to_path_buf() });
+    let links = Arc::new(SysfsLinks {
+        sys: opts.sysfs.sys().to_path_buf(),
+    });
 
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -139,17 +169,54 @@ mod tests {
 
     #[test]
     fn go_style_flags() {
-        let argv = ["sriovdp", "-config-file", "/c.json", "-resource-prefix=x.io", "--v=3", "-logtostderr", "-h", "-"];
+        let argv = [
+            "sriovdp",
+            "-config-file",
+            "/c.json",
+            "-resource-prefix=x.io",
+            "--v=3",
+            "-logtostderr",
+            "-h",
+            "-",
+        ];
         let got = go_style(argv.iter().map(|s| s.to_string()));
-        assert_eq!(got, ["sriovdp", "--config-file", "/c.json", "--resource-prefix=x.io", "--v=3", "--logtostderr", "-h", "-"]);
+        assert_eq!(
+            got,
+            [
+                "sriovdp",
+                "--config-file",
+                "/c.json",
+                "--resource-prefix=x.io",
+                "--v=3",
+                "--logtostderr",
+                "-h",
+                "-"
+            ]
+        );
         let cli = Cli::try_parse_from(go_style(
-            ["sriovdp", "-config-file", "/c.json", "-resource-prefix", "x.io", "-v", "10", "-logtostderr", "-log_dir=/var/log"]
-                .iter()
-                .map(|s| s.to_string()),
+            [
+                "sriovdp",
+                "-config-file",
+                "/c.json",
+                "-resource-prefix",
+                "x.io",
+                "-v",
+                "10",
+                "-logtostderr",
+                "-log_dir=/var/log",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
         ))
         .expect("upstream's flags parse");
-        assert_eq!((cli.config_file, cli.resource_prefix.as_str(), cli.v), (PathBuf::from("/c.json"), "x.io", 10));
+        assert_eq!(
+            (cli.config_file, cli.resource_prefix.as_str(), cli.v),
+            (PathBuf::from("/c.json"), "x.io", 10)
+        );
         let cli = Cli::try_parse_from(["sriovdp"]).expect("defaults");
-        assert_eq!((cli.config_file, cli.resource_prefix.as_str()), (PathBuf::from("/etc/pcidp/config.json"), "intel.com"));
+        assert_eq!(
+            (cli.config_file, cli.resource_prefix.as_str()),
+            (PathBuf::from("/etc/pcidp/config.json"), "intel.com")
+        );
     }
 }

@@ -80,20 +80,31 @@ pub enum StartError {
     #[error(transparent)]
     Discover(#[from] sriov_host::DiscoverError),
     #[error("cannot serve resource {resource} on {socket}: {source}")]
-    Bind { resource: String, socket: String, source: std::io::Error },
+    Bind {
+        resource: String,
+        socket: String,
+        source: std::io::Error,
+    },
 }
 
 /// Reads and validates the config file.
 pub fn load_config(opts: &Options) -> Result<(Vec<u8>, Config), StartError> {
     let path = opts.config_file.display().to_string();
-    let bytes = std::fs::read(&opts.config_file).map_err(|source| StartError::Read { path: path.clone(), source })?;
+    let bytes = std::fs::read(&opts.config_file).map_err(|source| StartError::Read {
+        path: path.clone(),
+        source,
+    })?;
     let text = String::from_utf8_lossy(&bytes);
-    let config = Config::parse(&text, &opts.resource_prefix).map_err(|source| StartError::Config { path, source })?;
+    let config =
+        Config::parse(&text, &opts.resource_prefix).map_err(|source| StartError::Config { path, source })?;
     Ok((bytes, config))
 }
 
 /// Every candidate device on the host, with the sysfs facts `config` needs.
-pub fn discover_devices(sysfs: &SysfsRoot, config: &Config) -> Result<Vec<crate::device::Device>, StartError> {
+pub fn discover_devices(
+    sysfs: &SysfsRoot,
+    config: &Config,
+) -> Result<Vec<crate::device::Device>, StartError> {
     let found = sriov_host::discover(sysfs)?;
     for w in &found.warnings {
         tracing::warn!("discovery: {w:?}");
@@ -107,7 +118,9 @@ pub fn discover_devices(sysfs: &SysfsRoot, config: &Config) -> Result<Vec<crate:
 /// Discovers the host and builds the pools of `config`.
 pub fn build(opts: &Options, config: &Config) -> Result<Vec<Pool>, StartError> {
     let devices = discover_devices(&opts.sysfs, config)?;
-    let facts = HostFacts { vhost_net: opts.dev_root.join("vhost-net").exists() };
+    let facts = HostFacts {
+        vhost_net: opts.dev_root.join("vhost-net").exists(),
+    };
     Ok(build_pools_owned(config, devices, facts))
 }
 
@@ -127,16 +140,36 @@ struct Manager {
 }
 
 /// Runs until `shutdown` completes. Fails only at start (bad config, no PCI bus, socket bind).
-pub async fn run(opts: Options, links: Arc<dyn LinkSource>, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+pub async fn run(
+    opts: Options,
+    links: Arc<dyn LinkSource>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
     let (mut config_bytes, config) = load_config(&opts)?;
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
     let pools = build(&opts, &config)?;
     let watcher_mode = opts.plugins_registry.is_dir();
-    let paths = Arc::new(HostPaths { dev_root: opts.dev_root.clone(), device_info_dir: opts.device_info_dir.clone() });
-    let mut m = Manager { opts, links, paths, watcher_mode, served: BTreeMap::new() };
-    tracing::info!(mode = if watcher_mode { "plugin-watcher" } else { "kubelet.sock" }, "starting");
+    let paths = Arc::new(HostPaths {
+        dev_root: opts.dev_root.clone(),
+        device_info_dir: opts.device_info_dir.clone(),
+    });
+    let mut m = Manager {
+        opts,
+        links,
+        paths,
+        watcher_mode,
+        served: BTreeMap::new(),
+    };
+    tracing::info!(
+        mode = if watcher_mode {
+            "plugin-watcher"
+        } else {
+            "kubelet.sock"
+        },
+        "starting"
+    );
     m.apply(pools)?;
     m.check_kubelet().await;
 
@@ -168,7 +201,11 @@ pub async fn run(opts: Options, links: Arc<dyn LinkSource>, shutdown: impl Futur
 
 impl Manager {
     fn socket_dir(&self) -> PathBuf {
-        if self.watcher_mode { self.opts.plugins_registry.clone() } else { self.opts.plugin_dir.clone() }
+        if self.watcher_mode {
+            self.opts.plugins_registry.clone()
+        } else {
+            self.opts.plugin_dir.clone()
+        }
     }
 
     fn watcher_info(&self, pool: &Pool) -> Option<WatcherInfo> {
@@ -186,7 +223,12 @@ impl Manager {
     /// Starts, updates and stops servers so that exactly the given pools are served.
     fn apply(&mut self, pools: Vec<Pool>) -> Result<(), StartError> {
         let wanted: Vec<String> = pools.iter().map(|p| p.resource.full_name()).collect();
-        let gone: Vec<String> = self.served.keys().filter(|k| !wanted.contains(k)).cloned().collect();
+        let gone: Vec<String> = self
+            .served
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .cloned()
+            .collect();
         for name in gone {
             if let Some(s) = self.served.remove(&name) {
                 tracing::info!(resource = %name, "resource removed from the config: stopping");
@@ -211,13 +253,22 @@ impl Manager {
             let watcher = self.watcher_info(&pool);
             let state = self.state_of(pool);
             self.clean_devinfo(&name);
-            let running = Running::start(&socket, state, self.paths.clone(), watcher).map_err(|source| StartError::Bind {
-                resource: name.clone(),
-                socket: socket.display().to_string(),
-                source,
+            let running = Running::start(&socket, state, self.paths.clone(), watcher).map_err(|source| {
+                StartError::Bind {
+                    resource: name.clone(),
+                    socket: socket.display().to_string(),
+                    source,
+                }
             })?;
             tracing::info!(resource = %name, devices = count, socket = %socket.display(), "serving");
-            self.served.insert(name, Served { running, registered: None, last_error: None });
+            self.served.insert(
+                name,
+                Served {
+                    running,
+                    registered: None,
+                    last_error: None,
+                },
+            );
         }
         Ok(())
     }
@@ -232,11 +283,17 @@ impl Manager {
         for s in self.served.values() {
             let tx = &s.running.tx;
             let current = tx.borrow().clone();
-            let health = health::evaluate(current.pool.devices.iter().map(|d| &d.device), self.links.as_ref());
+            let health = health::evaluate(
+                current.pool.devices.iter().map(|d| &d.device),
+                self.links.as_ref(),
+            );
             if *current.health != health {
                 let down = health.iter().filter(|h| !**h).count();
                 tracing::info!(resource = %current.pool.resource.full_name(), unhealthy = down, "device health changed");
-                tx.send_replace(PoolState { pool: current.pool.clone(), health: Arc::new(health) });
+                tx.send_replace(PoolState {
+                    pool: current.pool.clone(),
+                    health: Arc::new(health),
+                });
             }
         }
     }
@@ -247,13 +304,21 @@ impl Manager {
         let kubelet_id = kubelet::identity(&kubelet_sock);
         let names: Vec<String> = self.served.keys().cloned().collect();
         for name in names {
-            let Some(mut s) = self.served.remove(&name) else { continue };
+            let Some(mut s) = self.served.remove(&name) else {
+                continue;
+            };
             if !s.running.socket.exists() {
                 tracing::warn!(resource = %name, socket = %s.running.socket.display(), "socket removed (kubelet restart?): serving again");
                 let pool = s.running.tx.borrow().pool.clone();
                 let watcher = self.watcher_info(&pool);
                 match s.running.restart(self.paths.clone(), watcher) {
-                    Ok(r) => s = Served { running: r, registered: None, last_error: None },
+                    Ok(r) => {
+                        s = Served {
+                            running: r,
+                            registered: None,
+                            last_error: None,
+                        }
+                    }
                     Err(e) => {
                         tracing::error!(resource = %name, "cannot serve again: {e}");
                         continue;
@@ -261,7 +326,12 @@ impl Manager {
                 }
             }
             if !self.watcher_mode && kubelet_id.is_some() && s.registered != kubelet_id {
-                let endpoint = s.running.socket.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let endpoint = s
+                    .running
+                    .socket
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 match kubelet::register(&kubelet_sock, &endpoint, &name, self.opts.register_timeout).await {
                     Ok(()) => {
                         tracing::info!(resource = %name, endpoint = %endpoint, "registered with the kubelet");
@@ -293,7 +363,10 @@ impl Manager {
                 for w in &config.warnings {
                     tracing::warn!("{w}");
                 }
-                tracing::info!(resources = config.resources.len(), "config changed: pools rebuilt");
+                tracing::info!(
+                    resources = config.resources.len(),
+                    "config changed: pools rebuilt"
+                );
                 if let Err(e) = self.apply(pools) {
                     tracing::error!("reload: {e}");
                 }

@@ -39,7 +39,10 @@ pub struct Pool {
 impl Pool {
     /// The device with this ID (devices are kept sorted by ID).
     pub fn get(&self, id: &str) -> Option<&PoolDevice> {
-        self.devices.binary_search_by(|d| d.device.id.as_str().cmp(id)).ok().map(|i| &self.devices[i])
+        self.devices
+            .binary_search_by(|d| d.device.id.as_str().cmp(id))
+            .ok()
+            .map(|i| &self.devices[i])
     }
 }
 
@@ -57,13 +60,22 @@ pub fn candidate(device_type: DeviceType, dev: &Device) -> Result<(), Rejection>
             Some(DeviceClass::Aux) => "an auxiliary device",
             None => "not a supported device class",
         };
-        return Err(Rejection { field: "deviceType", reason: format!("device is {what}, not a {device_type} candidate") });
+        return Err(Rejection {
+            field: "deviceType",
+            reason: format!("device is {what}, not a {device_type} candidate"),
+        });
     }
     if device_type == DeviceType::NetDevice && dev.pf_with_vfs {
-        return Err(Rejection { field: "deviceType", reason: "a PF that has VFs is not a netDevice candidate".into() });
+        return Err(Rejection {
+            field: "deviceType",
+            reason: "a PF that has VFs is not a netDevice candidate".into(),
+        });
     }
     if dev.driver.is_none() {
-        return Err(Rejection { field: "driver", reason: "no driver bound (unbound functions are never offered)".into() });
+        return Err(Rejection {
+            field: "driver",
+            reason: "no driver bound (unbound functions are never offered)".into(),
+        });
     }
     Ok(())
 }
@@ -94,14 +106,24 @@ pub fn build_pools(config: &Config, devices: &[Device], facts: HostFacts) -> Vec
 /// [`build_pools`] taking the devices by value (no copy: sriovdp's memory stays flat).
 pub fn build_pools_owned(config: &Config, devices: Vec<Device>, facts: HostFacts) -> Vec<Pool> {
     let slots = assign(config, &devices);
-    let mut pools: Vec<Pool> =
-        config.resources.iter().map(|r| Pool { resource: r.clone(), devices: Vec::new() }).collect();
+    let mut pools: Vec<Pool> = config
+        .resources
+        .iter()
+        .map(|r| Pool {
+            resource: r.clone(),
+            devices: Vec::new(),
+        })
+        .collect();
     for (dev, slot) in devices.into_iter().zip(slots) {
         let Some((ri, si)) = slot else { continue };
         let pool = &mut pools[ri];
         let sel = &pool.resource.selectors[si];
         let netlike = pool.resource.device_type != DeviceType::Accelerator;
-        let vdpa = if pool.resource.device_type == DeviceType::NetDevice { sel.vdpa_type } else { None };
+        let vdpa = if pool.resource.device_type == DeviceType::NetDevice {
+            sel.vdpa_type
+        } else {
+            None
+        };
         pool.devices.push(PoolDevice {
             selector: si,
             rdma: netlike && vdpa.is_none() && sel.is_rdma && !dev.rdma_devices.is_empty(),

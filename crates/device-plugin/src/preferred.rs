@@ -18,7 +18,11 @@ use crate::pool::Pool;
 /// The preferred IDs for one container request.
 pub fn preferred(pool: &Pool, available: &[String], must_include: &[String], size: usize) -> Vec<String> {
     let numa = |id: &str| pool.get(id).and_then(|d| d.device.numa_node);
-    let pf = |id: &str| pool.get(id).and_then(|d| d.device.pf_address.clone()).unwrap_or_default();
+    let pf = |id: &str| {
+        pool.get(id)
+            .and_then(|d| d.device.pf_address.clone())
+            .unwrap_or_default()
+    };
 
     let mut chosen: Vec<String> = Vec::new();
     for id in must_include {
@@ -31,13 +35,20 @@ pub fn preferred(pool: &Pool, available: &[String], must_include: &[String], siz
     rest.dedup();
 
     let mut votes: HashMap<i64, usize> = HashMap::new();
-    let counted: Vec<&String> = if chosen.is_empty() { rest.clone() } else { chosen.iter().collect() };
+    let counted: Vec<&String> = if chosen.is_empty() {
+        rest.clone()
+    } else {
+        chosen.iter().collect()
+    };
     for id in counted {
         if let Some(n) = numa(id) {
             *votes.entry(n).or_default() += 1;
         }
     }
-    let target = votes.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).map(|(n, _)| n);
+    let target = votes
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(n, _)| n);
 
     let mut per_pf: HashMap<String, usize> = HashMap::new();
     for id in &chosen {
@@ -49,7 +60,11 @@ pub fn preferred(pool: &Pool, available: &[String], must_include: &[String], siz
             .enumerate()
             .min_by_key(|(_, id)| {
                 let off_node = target.is_some() && numa(id) != target;
-                (off_node, per_pf.get(&pf(id)).copied().unwrap_or(0), String::clone(id))
+                (
+                    off_node,
+                    per_pf.get(&pf(id)).copied().unwrap_or(0),
+                    String::clone(id),
+                )
             })
             .map(|(i, _)| i);
         let Some(i) = best else { break };

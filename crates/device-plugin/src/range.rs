@@ -42,16 +42,26 @@ impl PfRange {
             return Err(RangeError::SeveralHashes(raw.to_string()));
         }
         let Some(list) = list else {
-            return Ok(PfRange { raw: raw.to_string(), name: name.to_string(), ranges: None });
+            return Ok(PfRange {
+                raw: raw.to_string(),
+                name: name.to_string(),
+                ranges: None,
+            });
         };
         if name.is_empty() {
             return Err(RangeError::EmptyName(raw.to_string()));
         }
         let num = |s: &str| -> Result<u32, RangeError> {
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(RangeError::NotANumber { entry: raw.to_string(), part: s.to_string() });
+                return Err(RangeError::NotANumber {
+                    entry: raw.to_string(),
+                    part: s.to_string(),
+                });
             }
-            s.parse().map_err(|_| RangeError::NotANumber { entry: raw.to_string(), part: s.to_string() })
+            s.parse().map_err(|_| RangeError::NotANumber {
+                entry: raw.to_string(),
+                part: s.to_string(),
+            })
         };
         let mut ranges = Vec::new();
         for item in list.split(',') {
@@ -63,11 +73,19 @@ impl PfRange {
                 }
             };
             if start > end {
-                return Err(RangeError::Reversed { entry: raw.to_string(), start, end });
+                return Err(RangeError::Reversed {
+                    entry: raw.to_string(),
+                    start,
+                    end,
+                });
             }
             ranges.push((start, end));
         }
-        Ok(PfRange { raw: raw.to_string(), name: name.to_string(), ranges: Some(ranges) })
+        Ok(PfRange {
+            raw: raw.to_string(),
+            name: name.to_string(),
+            ranges: Some(ranges),
+        })
     }
 
     /// True when the PF part names `pf` (case-insensitive, as upstream).
@@ -105,7 +123,8 @@ mod tests {
 
     #[test]
     fn parse_table() {
-        let ok: &[(&str, &str, Option<Vec<(u32, u32)>>)] = &[
+        type Case<'a> = (&'a str, &'a str, Option<Vec<(u32, u32)>>);
+        let ok: &[Case] = &[
             ("ens1f0", "ens1f0", None),
             ("ens1f0#0", "ens1f0", Some(vec![(0, 0)])),
             ("pf#0,2-7,9", "pf", Some(vec![(0, 0), (2, 7), (9, 9)])),
@@ -144,10 +163,21 @@ mod tests {
         assert!(!r.contains(None));
         assert!(PfRange::parse("pf").expect("valid").contains(None));
 
-        let list: Vec<PfRange> = ["p0#0-3", "p0#8", "P1"].iter().map(|s| PfRange::parse(s).expect("valid")).collect();
+        let list: Vec<PfRange> = ["p0#0-3", "p0#8", "P1"]
+            .iter()
+            .map(|s| PfRange::parse(s).expect("valid"))
+            .collect();
         assert_eq!(first_match(&list, "p0", Some(2)).map(|m| m.1), Some(true));
-        assert_eq!(first_match(&list, "p0", Some(8)).map(|m| m.1), Some(false), "first entry decides");
-        assert_eq!(first_match(&list, "p1", Some(8)).map(|m| m.1), Some(true), "case-insensitive name");
+        assert_eq!(
+            first_match(&list, "p0", Some(8)).map(|m| m.1),
+            Some(false),
+            "first entry decides"
+        );
+        assert_eq!(
+            first_match(&list, "p1", Some(8)).map(|m| m.1),
+            Some(true),
+            "case-insensitive name"
+        );
         assert_eq!(first_match(&list, "p2", Some(0)), None);
     }
 }

@@ -29,11 +29,31 @@ impl fmt::Display for Rejection {
 type Check = fn(&Selector, &Device) -> Result<(), Rejection>;
 
 const NET: &[Check] = &[
-    vendors, devices, drivers, pci_addresses, acpi_indexes, pf_names, root_devices, link_types, ddp_profiles, pkeys, is_rdma,
-    vdpa_type, kernel_driver_only,
+    vendors,
+    devices,
+    drivers,
+    pci_addresses,
+    acpi_indexes,
+    pf_names,
+    root_devices,
+    link_types,
+    ddp_profiles,
+    pkeys,
+    is_rdma,
+    vdpa_type,
+    kernel_driver_only,
 ];
 const ACCEL: &[Check] = &[vendors, devices, drivers, pci_addresses];
-const AUX: &[Check] = &[vendors, devices, drivers, aux_types, pf_names, root_devices, link_types, is_rdma];
+const AUX: &[Check] = &[
+    vendors,
+    devices,
+    drivers,
+    aux_types,
+    pf_names,
+    root_devices,
+    link_types,
+    is_rdma,
+];
 
 /// Evaluates `sel` for a device of the given resource type: `Ok` when it selects the device, else
 /// the first check (in upstream's order) that rejected it.
@@ -78,7 +98,11 @@ fn pci_addresses(s: &Selector, d: &Device) -> Result<(), Rejection> {
     one_of("pciAddresses", &s.pci_addresses, Some(&d.pci_address))
 }
 fn acpi_indexes(s: &Selector, d: &Device) -> Result<(), Rejection> {
-    one_of("acpiIndexes", &s.acpi_indexes, d.acpi_index.as_deref().map(str::trim))
+    one_of(
+        "acpiIndexes",
+        &s.acpi_indexes,
+        d.acpi_index.as_deref().map(str::trim),
+    )
 }
 fn link_types(s: &Selector, d: &Device) -> Result<(), Rejection> {
     one_of("linkTypes", &s.link_types, d.link_type.as_deref())
@@ -93,19 +117,33 @@ fn aux_types(s: &Selector, d: &Device) -> Result<(), Rejection> {
     one_of("auxTypes", &s.aux_types, d.aux_type.as_deref())
 }
 
-fn pf_list(field: &'static str, wanted: &[PfRange], pf: Option<&str>, index: Option<u32>) -> Result<(), Rejection> {
+fn pf_list(
+    field: &'static str,
+    wanted: &[PfRange],
+    pf: Option<&str>,
+    index: Option<u32>,
+) -> Result<(), Rejection> {
     if wanted.is_empty() {
         return Ok(());
     }
     let names = || wanted.iter().map(|r| r.raw.clone()).collect::<Vec<_>>();
     let Some(pf) = pf else {
-        return reject(field, format!("device is not a VF/SF of a visible PF, want {}", list(&names())));
+        return reject(
+            field,
+            format!("device is not a VF/SF of a visible PF, want {}", list(&names())),
+        );
     };
     match first_match(wanted, pf, index) {
         Some((_, true)) => Ok(()),
         Some((entry, false)) => {
             let idx = index.map_or("none".to_string(), |i| i.to_string());
-            reject(field, format!("{pf} function {idx} not in {:?} (only the first entry naming a PF is used)", entry.raw))
+            reject(
+                field,
+                format!(
+                    "{pf} function {idx} not in {:?} (only the first entry naming a PF is used)",
+                    entry.raw
+                ),
+            )
         }
         None => reject(field, format!("{pf} not in {}", list(&names()))),
     }
@@ -129,8 +167,14 @@ fn vdpa_type(s: &Selector, d: &Device) -> Result<(), Rejection> {
     let Some(t) = s.vdpa_type else { return Ok(()) };
     match &d.vdpa {
         Some(v) if v.driver == t.driver() => Ok(()),
-        Some(v) => reject("vdpaType", format!("vDPA device bound to {}, want {}", v.driver, t.driver())),
-        None => reject("vdpaType", format!("device has no vDPA device, want {}", t.as_str())),
+        Some(v) => reject(
+            "vdpaType",
+            format!("vDPA device bound to {}, want {}", v.driver, t.driver()),
+        ),
+        None => reject(
+            "vdpaType",
+            format!("device has no vDPA device, want {}", t.as_str()),
+        ),
     }
 }
 
@@ -138,7 +182,13 @@ fn vdpa_type(s: &Selector, d: &Device) -> Result<(), Rejection> {
 fn kernel_driver_only(s: &Selector, d: &Device) -> Result<(), Rejection> {
     const USERSPACE: &[&str] = &["vfio-pci", "igb_uio", "uio_pci_generic", "uio"];
     if s.kernel_driver_only && (d.driver.is_none() || USERSPACE.contains(&d.driver_str())) {
-        return reject("deviceType", format!("legacy netdevice wants a kernel network driver, device is on {}", d.driver_str()));
+        return reject(
+            "deviceType",
+            format!(
+                "legacy netdevice wants a kernel network driver, device is on {}",
+                d.driver_str()
+            ),
+        );
     }
     Ok(())
 }

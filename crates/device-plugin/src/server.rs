@@ -33,27 +33,35 @@ pub struct PoolState {
 
 impl PoolState {
     pub fn new(pool: Pool, health: Vec<bool>) -> Self {
-        PoolState { pool: Arc::new(pool), health: Arc::new(health) }
+        PoolState {
+            pool: Arc::new(pool),
+            health: Arc::new(health),
+        }
     }
 
     /// The ListAndWatch message: every device with health and (unless excluded) its NUMA node.
     pub fn response(&self) -> api::ListAndWatchResponse {
         let exclude = self.pool.resource.exclude_topology;
-        let mut devices: Vec<api::Device> = self
-            .pool
-            .devices
-            .iter()
-            .enumerate()
-            .map(|(i, pd)| api::Device {
-                id: pd.device.id.clone(),
-                health: if self.health.get(i).copied().unwrap_or(true) { HEALTHY } else { UNHEALTHY }.to_string(),
-                topology: pd
-                    .device
-                    .numa_node
-                    .filter(|n| *n >= 0 && !exclude)
-                    .map(|n| api::TopologyInfo { nodes: vec![api::NumaNode { id: n }] }),
-            })
-            .collect();
+        let mut devices: Vec<api::Device> =
+            self.pool
+                .devices
+                .iter()
+                .enumerate()
+                .map(|(i, pd)| api::Device {
+                    id: pd.device.id.clone(),
+                    health: if self.health.get(i).copied().unwrap_or(true) {
+                        HEALTHY
+                    } else {
+                        UNHEALTHY
+                    }
+                    .to_string(),
+                    topology: pd.device.numa_node.filter(|n| *n >= 0 && !exclude).map(|n| {
+                        api::TopologyInfo {
+                            nodes: vec![api::NumaNode { id: n }],
+                        }
+                    }),
+                })
+                .collect();
         devices.sort_by(|a, b| a.id.cmp(&b.id));
         api::ListAndWatchResponse { devices }
     }
@@ -70,7 +78,10 @@ pub struct HostPaths {
 
 impl HostPaths {
     fn nodes(&self) -> DevNodes {
-        DevNodes { vhost_net: self.dev_root.join("vhost-net").exists(), tun: self.dev_root.join("net/tun").exists() }
+        DevNodes {
+            vhost_net: self.dev_root.join("vhost-net").exists(),
+            tun: self.dev_root.join("net/tun").exists(),
+        }
     }
 }
 
@@ -81,14 +92,19 @@ pub struct PluginService {
     pub paths: Arc<HostPaths>,
 }
 
-pub const OPTIONS: api::DevicePluginOptions =
-    api::DevicePluginOptions { pre_start_required: false, get_preferred_allocation_available: true };
+pub const OPTIONS: api::DevicePluginOptions = api::DevicePluginOptions {
+    pre_start_required: false,
+    get_preferred_allocation_available: true,
+};
 
 type LawStream = Pin<Box<dyn Stream<Item = Result<api::ListAndWatchResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl api::device_plugin_server::DevicePlugin for PluginService {
-    async fn get_device_plugin_options(&self, _: Request<api::Empty>) -> Result<Response<api::DevicePluginOptions>, Status> {
+    async fn get_device_plugin_options(
+        &self,
+        _: Request<api::Empty>,
+    ) -> Result<Response<api::DevicePluginOptions>, Status> {
         Ok(Response::new(OPTIONS))
     }
 
@@ -124,24 +140,30 @@ impl api::device_plugin_server::DevicePlugin for PluginService {
                 ),
             })
             .collect();
-        Ok(Response::new(api::PreferredAllocationResponse { container_responses }))
+        Ok(Response::new(api::PreferredAllocationResponse {
+            container_responses,
+        }))
     }
 
-    async fn allocate(&self, req: Request<api::AllocateRequest>) -> Result<Response<api::AllocateResponse>, Status> {
+    async fn allocate(
+        &self,
+        req: Request<api::AllocateRequest>,
+    ) -> Result<Response<api::AllocateResponse>, Status> {
         let state = self.state.borrow().clone();
         let pool = &state.pool;
         let nodes = self.paths.nodes();
         let mut container_responses = Vec::new();
         for c in &req.get_ref().container_requests {
-            let a = allocate::allocate(pool, &c.devices_ids, nodes).map_err(|e| Status::invalid_argument(e.to_string()))?;
-            if pool.resource.device_type == DeviceType::NetDevice {
-                if let Some(dir) = &self.paths.device_info_dir {
-                    for id in &c.devices_ids {
-                        if let Some(pd) = pool.get(id) {
-                            if let Err(e) = devinfo::write(dir, &pool.resource.full_name(), pd) {
-                                tracing::warn!(resource = %pool.resource.full_name(), device = %id, dir = %dir.display(), "cannot write device-info file: {e}");
-                            }
-                        }
+            let a = allocate::allocate(pool, &c.devices_ids, nodes)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            if pool.resource.device_type == DeviceType::NetDevice
+                && let Some(dir) = &self.paths.device_info_dir
+            {
+                for id in &c.devices_ids {
+                    if let Some(pd) = pool.get(id)
+                        && let Err(e) = devinfo::write(dir, &pool.resource.full_name(), pd)
+                    {
+                        tracing::warn!(resource = %pool.resource.full_name(), device = %id, dir = %dir.display(), "cannot write device-info file: {e}");
                     }
                 }
             }
@@ -152,7 +174,11 @@ impl api::device_plugin_server::DevicePlugin for PluginService {
                 devices: a
                     .specs
                     .into_iter()
-                    .map(|s| api::DeviceSpec { container_path: s.container_path, host_path: s.host_path, permissions: s.permissions })
+                    .map(|s| api::DeviceSpec {
+                        container_path: s.container_path,
+                        host_path: s.host_path,
+                        permissions: s.permissions,
+                    })
                     .collect(),
                 annotations: Default::default(),
                 cdi_devices: Vec::new(),
@@ -224,7 +250,12 @@ impl Running {
 
     /// Re-binds a new server on the same channel (after the kubelet removed our socket).
     pub fn restart(self, paths: Arc<HostPaths>, watcher: Option<WatcherInfo>) -> std::io::Result<Running> {
-        let Running { socket, tx, shutdown, task } = self;
+        let Running {
+            socket,
+            tx,
+            shutdown,
+            task,
+        } = self;
         if let Some(s) = shutdown {
             let _ = s.send(());
         }
@@ -254,22 +285,40 @@ impl Running {
             .add_optional_service(watcher.map(pr::registration_server::RegistrationServer::new));
         let name = socket.display().to_string();
         let task = tokio::spawn(async move {
-            if let Err(e) = router.serve_with_incoming_shutdown(incoming, async { let _ = stop_rx.await; }).await {
+            if let Err(e) = router
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+            {
                 tracing::error!(socket = %name, "gRPC server failed: {e}");
             }
         });
-        Ok(Running { socket: socket.to_path_buf(), tx, shutdown: Some(stop_tx), task })
+        Ok(Running {
+            socket: socket.to_path_buf(),
+            tx,
+            shutdown: Some(stop_tx),
+            task,
+        })
     }
 
     /// Stops serving and removes the socket file.
     pub async fn stop(self) {
-        let Running { socket, tx, shutdown, task } = self;
+        let Running {
+            socket,
+            tx,
+            shutdown,
+            task,
+        } = self;
         drop(tx); // ends every ListAndWatch stream
         if let Some(s) = shutdown {
             let _ = s.send(());
         }
         let abort = task.abort_handle();
-        if tokio::time::timeout(std::time::Duration::from_millis(500), task).await.is_err() {
+        if tokio::time::timeout(std::time::Duration::from_millis(500), task)
+            .await
+            .is_err()
+        {
             abort.abort();
         }
         let _ = std::fs::remove_file(&socket);

@@ -30,10 +30,18 @@ pub struct Needs {
 
 impl Needs {
     pub fn of(config: &Config) -> Needs {
-        let any = |f: &dyn Fn(&crate::config::Selector) -> bool| config.resources.iter().flat_map(|r| &r.selectors).any(f);
+        let any = |f: &dyn Fn(&crate::config::Selector) -> bool| {
+            config.resources.iter().flat_map(|r| &r.selectors).any(f)
+        };
         Needs {
-            accelerators: config.resources.iter().any(|r| r.device_type == DeviceType::Accelerator),
-            aux: config.resources.iter().any(|r| r.device_type == DeviceType::AuxNetDevice),
+            accelerators: config
+                .resources
+                .iter()
+                .any(|r| r.device_type == DeviceType::Accelerator),
+            aux: config
+                .resources
+                .iter()
+                .any(|r| r.device_type == DeviceType::AuxNetDevice),
             pkeys: any(&|s| !s.pkeys.is_empty()),
             vdpa: any(&|s| s.vdpa_type.is_some()),
         }
@@ -45,12 +53,18 @@ fn read(p: &Path) -> Option<String> {
 }
 
 fn link_name(p: &Path) -> Option<String> {
-    fs::read_link(p).ok().and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+    fs::read_link(p)
+        .ok()
+        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
 }
 
 fn names(p: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(p)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -64,7 +78,11 @@ pub fn enrich(root: &SysfsRoot, devices: &mut Vec<Device>, needs: Needs) {
         add_facts(sys, d, needs, &vdpa);
     }
     if needs.aux {
-        let sfs: Vec<Device> = devices.iter().filter(|d| d.class == Some(DeviceClass::Net)).flat_map(|d| aux_of(sys, d)).collect();
+        let sfs: Vec<Device> = devices
+            .iter()
+            .filter(|d| d.class == Some(DeviceClass::Net))
+            .flat_map(|d| aux_of(sys, d))
+            .collect();
         devices.extend(sfs);
     }
     if needs.accelerators {
@@ -81,11 +99,15 @@ fn add_facts(sys: &Path, d: &mut Device, needs: Needs, vdpa: &[(String, Vdpa)]) 
     match d.driver.as_deref() {
         Some("vfio-pci") => {
             if let Some(g) = d.iommu_group {
-                d.vfio_noiommu = read(&sys.join(format!("kernel/iommu_groups/{g}/name"))).as_deref() == Some("vfio-noiommu");
+                d.vfio_noiommu = read(&sys.join(format!("kernel/iommu_groups/{g}/name"))).as_deref()
+                    == Some("vfio-noiommu");
             }
         }
         Some("uio" | "igb_uio" | "uio_pci_generic") => {
-            d.uio_dev = names(&dir.join("uio")).into_iter().next().map(|n| format!("/dev/{n}"));
+            d.uio_dev = names(&dir.join("uio"))
+                .into_iter()
+                .next()
+                .map(|n| format!("/dev/{n}"));
         }
         _ => {}
     }
@@ -121,12 +143,21 @@ fn vdpa_devices(sys: &Path) -> Vec<(String, Vdpa)> {
     let mut out = Vec::new();
     for name in names(&bus) {
         let dev = bus.join(&name);
-        let Ok(real) = fs::canonicalize(&dev) else { continue };
-        let Some(parent) = real.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()) else {
+        let Ok(real) = fs::canonicalize(&dev) else {
+            continue;
+        };
+        let Some(parent) = real
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+        else {
             continue;
         };
         let driver = link_name(&dev.join("driver")).unwrap_or_default();
-        let path = names(&dev).into_iter().find(|n| n.starts_with("vhost-vdpa-")).map(|n| format!("/dev/{n}"));
+        let path = names(&dev)
+            .into_iter()
+            .find(|n| n.starts_with("vhost-vdpa-"))
+            .map(|n| format!("/dev/{n}"));
         out.push((parent, Vdpa { driver, name, path }));
     }
     out
@@ -186,7 +217,9 @@ fn accelerators(sys: &Path) -> Vec<Device> {
                 vendor: hex("vendor").unwrap_or_default(),
                 device: hex("device").unwrap_or_default(),
                 driver: link_name(&dir.join("driver")),
-                numa_node: read(&dir.join("numa_node")).and_then(|s| s.parse().ok()).filter(|n: &i64| *n >= 0),
+                numa_node: read(&dir.join("numa_node"))
+                    .and_then(|s| s.parse().ok())
+                    .filter(|n: &i64| *n >= 0),
                 iommu_group: link_name(&dir.join("iommu_group")).and_then(|g| g.parse().ok()),
                 ..Device::default()
             })
@@ -202,7 +235,14 @@ mod tests {
     fn aux_names() {
         assert_eq!(aux_type("mlx5_core.sf.4"), Some("sf"));
         assert_eq!(aux_type("mlx5_core.eth.0"), Some("eth"));
-        for bad in ["net", "mlx5_core.sf", "a.b.c", "mlx5_core.sf.", "x y.sf.1", ".sf.1"] {
+        for bad in [
+            "net",
+            "mlx5_core.sf",
+            "a.b.c",
+            "mlx5_core.sf.",
+            "x y.sf.1",
+            ".sf.1",
+        ] {
             assert_eq!(aux_type(bad), None, "{bad}");
         }
     }

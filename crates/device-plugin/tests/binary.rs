@@ -16,23 +16,44 @@ fn sriovdp() -> Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_config_exits_nonzero_naming_resource_and_field_and_registers_nothing() {
     let tmp = tempfile::tempdir_in(scratch_base()).expect("tempdir");
-    let fx = FixtureHost::new(tmp.path().join("host")).igb_82576(2).build().expect("fixture");
+    let fx = FixtureHost::new(tmp.path().join("host"))
+        .igb_82576(2)
+        .build()
+        .expect("fixture");
     let plugin_dir = tmp.path().join("dp");
     std::fs::create_dir_all(&plugin_dir).expect("mkdir");
     let mut kubelet = FakeKubelet::start(&plugin_dir);
     let cases = [
-        (r#"{"resourceList":[{"resourceName":"ok","selectors":{}},{"resourceName":"bad","selectors":[{"pfNames":["eth0#7-2"]}]}]}"#,
-         r#"resource "bad": selectors[0].pfNames: "eth0#7-2": range 7-2 ends before it starts"#),
-        (r#"{"resourceList":[{"resourceName":"v","deviceType":"vfio-pci","selectors":{}}]}"#, r#"resource "v": deviceType: unsupported deviceType "vfio-pci""#),
-        (r#"{"resourceList":[{"resourceName":"a/b","selectors":{}}]}"#, r#"resource "a/b": resourceName"#),
+        (
+            r#"{"resourceList":[{"resourceName":"ok","selectors":{}},{"resourceName":"bad","selectors":[{"pfNames":["eth0#7-2"]}]}]}"#,
+            r#"resource "bad": selectors[0].pfNames: "eth0#7-2": range 7-2 ends before it starts"#,
+        ),
+        (
+            r#"{"resourceList":[{"resourceName":"v","deviceType":"vfio-pci","selectors":{}}]}"#,
+            r#"resource "v": deviceType: unsupported deviceType "vfio-pci""#,
+        ),
+        (
+            r#"{"resourceList":[{"resourceName":"a/b","selectors":{}}]}"#,
+            r#"resource "a/b": resourceName"#,
+        ),
         ("{", "not valid JSON"),
     ];
     for (i, (config, want)) in cases.iter().enumerate() {
         let path = tmp.path().join(format!("c{i}.json"));
         std::fs::write(&path, config).expect("write");
         let out = sriovdp()
-            .args(["-config-file", path.to_str().expect("utf8"), "-resource-prefix", "intel.com"])
-            .args(["--sysfs-root", fx.sys().to_str().expect("utf8"), "--device-plugin-dir", plugin_dir.to_str().expect("utf8")])
+            .args([
+                "-config-file",
+                path.to_str().expect("utf8"),
+                "-resource-prefix",
+                "intel.com",
+            ])
+            .args([
+                "--sysfs-root",
+                fx.sys().to_str().expect("utf8"),
+                "--device-plugin-dir",
+                plugin_dir.to_str().expect("utf8"),
+            ])
             .args(["--plugins-registry-dir", "/nonexistent-sriovdp-test"])
             .output()
             .expect("runs");
@@ -40,41 +61,84 @@ async fn bad_config_exits_nonzero_naming_resource_and_field_and_registers_nothin
         assert!(!out.status.success(), "{config}: must fail");
         assert!(stderr.contains(want), "{config}\nstderr: {stderr}");
     }
-    let missing = sriovdp().args(["--config-file", "/nonexistent/config.json"]).output().expect("runs");
+    let missing = sriovdp()
+        .args(["--config-file", "/nonexistent/config.json"])
+        .output()
+        .expect("runs");
     assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read config file /nonexistent/config.json"));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("cannot read config file /nonexistent/config.json")
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(kubelet.registrations.try_recv().is_err(), "nothing registered");
-    assert_eq!(std::fs::read_dir(&plugin_dir).expect("ls").count(), 1, "only kubelet.sock");
+    assert_eq!(
+        std::fs::read_dir(&plugin_dir).expect("ls").count(),
+        1,
+        "only kubelet.sock"
+    );
     kubelet.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_registers_and_cleans_up_on_sigterm() {
     let tmp = tempfile::tempdir_in(scratch_base()).expect("tempdir");
-    let fx = FixtureHost::new(tmp.path().join("host")).igb_82576(4).build().expect("fixture");
+    let fx = FixtureHost::new(tmp.path().join("host"))
+        .igb_82576(4)
+        .build()
+        .expect("fixture");
     let plugin_dir = tmp.path().join("dp");
     std::fs::create_dir_all(&plugin_dir).expect("mkdir");
     let config = tmp.path().join("config.json");
-    std::fs::write(&config, r#"{"resourceList":[{"resourceName":"igbvf","selectors":{"drivers":["igbvf"]}}]}"#).expect("write");
+    std::fs::write(
+        &config,
+        r#"{"resourceList":[{"resourceName":"igbvf","selectors":{"drivers":["igbvf"]}}]}"#,
+    )
+    .expect("write");
     let mut kubelet = FakeKubelet::start(&plugin_dir);
     let t0 = Instant::now();
     let mut child = sriovdp()
-        .args(["--config-file", config.to_str().expect("utf8"), "--resource-prefix", "example.com"])
-        .args(["--sysfs-root", fx.sys().to_str().expect("utf8"), "--dev-root", fx.dev().to_str().expect("utf8")])
-        .args(["--device-plugin-dir", plugin_dir.to_str().expect("utf8"), "--plugins-registry-dir", "/nonexistent-sriovdp-test"])
-        .args(["--device-info-dir", tmp.path().join("devinfo").to_str().expect("utf8")])
+        .args([
+            "--config-file",
+            config.to_str().expect("utf8"),
+            "--resource-prefix",
+            "example.com",
+        ])
+        .args([
+            "--sysfs-root",
+            fx.sys().to_str().expect("utf8"),
+            "--dev-root",
+            fx.dev().to_str().expect("utf8"),
+        ])
+        .args([
+            "--device-plugin-dir",
+            plugin_dir.to_str().expect("utf8"),
+            "--plugins-registry-dir",
+            "/nonexistent-sriovdp-test",
+        ])
+        .args([
+            "--device-info-dir",
+            tmp.path().join("devinfo").to_str().expect("utf8"),
+        ])
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
     let reg = kubelet.next(10).await;
     eprintln!("exec → first Register: {:?}", t0.elapsed());
-    assert_eq!((reg.resource_name.as_str(), reg.endpoint.as_str()), ("example.com/igbvf", "example.com_igbvf.sock"));
+    assert_eq!(
+        (reg.resource_name.as_str(), reg.endpoint.as_str()),
+        ("example.com/igbvf", "example.com_igbvf.sock")
+    );
     assert!(plugin_dir.join("example.com_igbvf.sock").exists());
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("sigterm");
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
     assert!(status.success(), "{status}");
-    assert!(!plugin_dir.join("example.com_igbvf.sock").exists(), "socket removed on shutdown");
+    assert!(
+        !plugin_dir.join("example.com_igbvf.sock").exists(),
+        "socket removed on shutdown"
+    );
     kubelet.stop().await;
 }

@@ -8,7 +8,11 @@ use std::path::PathBuf;
 #[test]
 fn generated_code_matches_protos() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let protos = ["proto/deviceplugin_v1beta1.proto", "proto/pluginregistration_v1.proto"].map(|p| root.join(p));
+    let protos = [
+        "proto/deviceplugin_v1beta1.proto",
+        "proto/pluginregistration_v1.proto",
+    ]
+    .map(|p| root.join(p));
     let fds = protox::compile(&protos, [root.join("proto")]).expect("protos compile");
     let out = tempfile::tempdir().expect("tempdir");
     tonic_prost_build::configure()
@@ -28,5 +32,8 @@ fn generated_code_matches_protos() {
             stale.push(name);
         }
     }
-    assert!(stale.is_empty(), "src/gen/{stale:?} do not match proto/: rerun with SRIOVDP_BOOTSTRAP_WRITE=1");
+    assert!(
+        stale.is_empty(),
+        "src/gen/{stale:?} do not match proto/: rerun with SRIOVDP_BOOTSTRAP_WRITE=1"
+    );
 }

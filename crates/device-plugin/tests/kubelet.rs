@@ -33,7 +33,10 @@ struct Env {
 
 fn env(config: &str) -> Env {
     let tmp = tempfile::tempdir_in(scratch_base()).expect("tempdir");
-    let mut fx = FixtureHost::new(tmp.path().join("host")).igb_82576(4).build().expect("fixture");
+    let mut fx = FixtureHost::new(tmp.path().join("host"))
+        .igb_82576(4)
+        .build()
+        .expect("fixture");
     fx.bind_driver("0000:01:10.6", "vfio-pci").expect("vfio bind");
     fx.write_attr("0000:01:00.0", "numa_node", "0").expect("numa");
     fx.set_admin_up("eth0", true).expect("pf up");
@@ -51,12 +54,26 @@ fn env(config: &str) -> Env {
     opts.device_info_dir = Some(devinfo.clone());
     opts.health_interval = Duration::from_millis(50);
     opts.config_check_interval = Duration::from_millis(50);
-    Env { _tmp: tmp, fx, plugin_dir, config: config_path, devinfo, opts }
+    Env {
+        _tmp: tmp,
+        fx,
+        plugin_dir,
+        config: config_path,
+        devinfo,
+        opts,
+    }
 }
 
-fn spawn(e: &Env) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), manager::StartError>>) {
+fn spawn(
+    e: &Env,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), manager::StartError>>,
+) {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let links = Arc::new(SysfsLinks { sys: e.fx.sys().to_path_buf() });
+    let links = Arc::new(SysfsLinks {
+        sys: e.fx.sys().to_path_buf(),
+    });
     let task = tokio::spawn(manager::run(e.opts.clone(), links, async {
         let _ = stop_rx.await;
     }));
@@ -70,12 +87,22 @@ fn by_name(regs: Vec<api::RegisterRequest>) -> HashMap<String, api::RegisterRequ
 fn summary(r: &api::ListAndWatchResponse) -> Vec<(String, String, Option<i64>)> {
     r.devices
         .iter()
-        .map(|d| (d.id.clone(), d.health.clone(), d.topology.as_ref().and_then(|t| t.nodes.first()).map(|n| n.id)))
+        .map(|d| {
+            (
+                d.id.clone(),
+                d.health.clone(),
+                d.topology.as_ref().and_then(|t| t.nodes.first()).map(|n| n.id),
+            )
+        })
         .collect()
 }
 
 async fn next_msg(s: &mut tonic::Streaming<api::ListAndWatchResponse>) -> api::ListAndWatchResponse {
-    tokio::time::timeout(Duration::from_secs(5), s.next()).await.expect("a ListAndWatch message in time").expect("stream open").expect("ok")
+    tokio::time::timeout(Duration::from_secs(5), s.next())
+        .await
+        .expect("a ListAndWatch message in time")
+        .expect("stream open")
+        .expect("ok")
 }
 
 fn sock(dir: &Path, name: &str) -> PathBuf {
@@ -91,39 +118,80 @@ async fn plays_the_kubelet_protocol() {
     // Register: one per resource, right name / endpoint / options.
     let regs = by_name(vec![kubelet.next(5).await, kubelet.next(5).await]);
     let vfio = &regs["intel.com/igb_vfio"];
-    assert_eq!((vfio.version.as_str(), vfio.endpoint.as_str()), ("v1beta1", "intel.com_igb_vfio.sock"));
+    assert_eq!(
+        (vfio.version.as_str(), vfio.endpoint.as_str()),
+        ("v1beta1", "intel.com_igb_vfio.sock")
+    );
     let opts = vfio.options.expect("options");
     assert!(opts.get_preferred_allocation_available && !opts.pre_start_required);
-    assert_eq!(regs["example.com/igb_netdev"].endpoint, "example.com_igb_netdev.sock");
+    assert_eq!(
+        regs["example.com/igb_netdev"].endpoint,
+        "example.com_igb_netdev.sock"
+    );
 
     let mut netdev = plugin(&sock(&e.plugin_dir, "example.com_igb_netdev.sock")).await;
     let mut vfio_c = plugin(&sock(&e.plugin_dir, "intel.com_igb_vfio.sock")).await;
-    let o = netdev.get_device_plugin_options(api::Empty {}).await.expect("options").into_inner();
+    let o = netdev
+        .get_device_plugin_options(api::Empty {})
+        .await
+        .expect("options")
+        .into_inner();
     assert!(o.get_preferred_allocation_available);
 
     // ListAndWatch: the fixture's devices with health and NUMA topology.
-    let mut stream = netdev.list_and_watch(api::Empty {}).await.expect("law").into_inner();
+    let mut stream = netdev
+        .list_and_watch(api::Empty {})
+        .await
+        .expect("law")
+        .into_inner();
     let healthy = |id: &str, h: &str| (id.to_string(), h.to_string(), Some(0));
     assert_eq!(
         summary(&next_msg(&mut stream).await),
-        vec![healthy("0000:01:10.0", "Healthy"), healthy("0000:01:10.2", "Healthy"), healthy("0000:01:10.4", "Healthy")]
+        vec![
+            healthy("0000:01:10.0", "Healthy"),
+            healthy("0000:01:10.2", "Healthy"),
+            healthy("0000:01:10.4", "Healthy")
+        ]
     );
-    let mut vstream = vfio_c.list_and_watch(api::Empty {}).await.expect("law").into_inner();
-    assert_eq!(summary(&next_msg(&mut vstream).await), vec![healthy("0000:01:10.6", "Healthy")]);
+    let mut vstream = vfio_c
+        .list_and_watch(api::Empty {})
+        .await
+        .expect("law")
+        .into_inner();
+    assert_eq!(
+        summary(&next_msg(&mut vstream).await),
+        vec![healthy("0000:01:10.6", "Healthy")]
+    );
 
     // The PF link goes down → every VF Unhealthy in the stream; back up → Healthy.
     e.fx.set_oper_state("eth0", "down").expect("link down");
     let m = next_msg(&mut stream).await;
-    assert!(m.devices.iter().all(|d| d.health == "Unhealthy"), "{:?}", summary(&m));
+    assert!(
+        m.devices.iter().all(|d| d.health == "Unhealthy"),
+        "{:?}",
+        summary(&m)
+    );
     assert_eq!(m.devices.len(), 3);
     e.fx.set_oper_state("eth0", "up").expect("link up");
-    assert!(next_msg(&mut stream).await.devices.iter().all(|d| d.health == "Healthy"));
+    assert!(
+        next_msg(&mut stream)
+            .await
+            .devices
+            .iter()
+            .all(|d| d.health == "Healthy")
+    );
 
     // Allocate: the exact env / spec / mount set.
     let alloc = |ids: &[&str]| api::AllocateRequest {
-        container_requests: vec![api::ContainerAllocateRequest { devices_ids: ids.iter().map(|s| s.to_string()).collect() }],
+        container_requests: vec![api::ContainerAllocateRequest {
+            devices_ids: ids.iter().map(|s| s.to_string()).collect(),
+        }],
     };
-    let r = vfio_c.allocate(alloc(&["0000:01:10.6"])).await.expect("allocate vfio").into_inner();
+    let r = vfio_c
+        .allocate(alloc(&["0000:01:10.6"]))
+        .await
+        .expect("allocate vfio")
+        .into_inner();
     let c = &r.container_responses[0];
     let envs: Vec<(&str, &str)> = {
         let mut v: Vec<_> = c.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -140,29 +208,65 @@ async fn plays_the_kubelet_protocol() {
             ),
         ]
     );
-    let specs: Vec<(&str, &str, &str)> =
-        c.devices.iter().map(|d| (d.container_path.as_str(), d.host_path.as_str(), d.permissions.as_str())).collect();
-    assert_eq!(specs, vec![("/dev/vfio/vfio", "/dev/vfio/vfio", "rw"), ("/dev/vfio/10", "/dev/vfio/10", "rw")]);
+    let specs: Vec<(&str, &str, &str)> = c
+        .devices
+        .iter()
+        .map(|d| {
+            (
+                d.container_path.as_str(),
+                d.host_path.as_str(),
+                d.permissions.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        specs,
+        vec![
+            ("/dev/vfio/vfio", "/dev/vfio/vfio", "rw"),
+            ("/dev/vfio/10", "/dev/vfio/10", "rw")
+        ]
+    );
     assert!(c.mounts.is_empty() && c.annotations.is_empty());
 
-    let r = netdev.allocate(alloc(&["0000:01:10.4", "0000:01:10.0"])).await.expect("allocate netdev").into_inner();
+    let r = netdev
+        .allocate(alloc(&["0000:01:10.4", "0000:01:10.0"]))
+        .await
+        .expect("allocate netdev")
+        .into_inner();
     let c = &r.container_responses[0];
-    assert_eq!(c.envs["PCIDEVICE_EXAMPLE_COM_IGB_NETDEV"], "0000:01:10.4,0000:01:10.0");
+    assert_eq!(
+        c.envs["PCIDEVICE_EXAMPLE_COM_IGB_NETDEV"],
+        "0000:01:10.4,0000:01:10.0"
+    );
     assert_eq!(
         c.envs["PCIDEVICE_EXAMPLE_COM_IGB_NETDEV_INFO"],
         r#"{"0000:01:10.0":{"generic":{"deviceID":"0000:01:10.0"}},"0000:01:10.4":{"generic":{"deviceID":"0000:01:10.4"}}}"#
     );
     assert!(c.devices.is_empty() && c.mounts.is_empty());
-    let info = std::fs::read_to_string(e.devinfo.join("example.com-igb_netdev-0000:01:10.4-device.json")).expect("device-info file");
-    assert_eq!(info, r#"{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:01:10.4"}}"#);
-    let err = netdev.allocate(alloc(&["0000:01:10.6"])).await.expect_err("not in this pool");
-    assert!(err.message().contains("example.com/igb_netdev") && err.message().contains("0000:01:10.6"), "{err}");
+    let info = std::fs::read_to_string(e.devinfo.join("example.com-igb_netdev-0000:01:10.4-device.json"))
+        .expect("device-info file");
+    assert_eq!(
+        info,
+        r#"{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:01:10.4"}}"#
+    );
+    let err = netdev
+        .allocate(alloc(&["0000:01:10.6"]))
+        .await
+        .expect_err("not in this pool");
+    assert!(
+        err.message().contains("example.com/igb_netdev") && err.message().contains("0000:01:10.6"),
+        "{err}"
+    );
 
     // GetPreferredAllocation: answers within the available set.
     let pr = netdev
         .get_preferred_allocation(api::PreferredAllocationRequest {
             container_requests: vec![api::ContainerPreferredAllocationRequest {
-                available_device_i_ds: vec!["0000:01:10.2".into(), "0000:01:10.0".into(), "0000:01:10.4".into()],
+                available_device_i_ds: vec![
+                    "0000:01:10.2".into(),
+                    "0000:01:10.0".into(),
+                    "0000:01:10.4".into(),
+                ],
                 must_include_device_i_ds: vec!["0000:01:10.4".into()],
                 allocation_size: 2,
             }],
@@ -170,8 +274,14 @@ async fn plays_the_kubelet_protocol() {
         .await
         .expect("preferred")
         .into_inner();
-    assert_eq!(pr.container_responses[0].device_i_ds, ["0000:01:10.4", "0000:01:10.0"]);
-    netdev.pre_start_container(api::PreStartContainerRequest { devices_ids: vec![] }).await.expect("prestart");
+    assert_eq!(
+        pr.container_responses[0].device_i_ds,
+        ["0000:01:10.4", "0000:01:10.0"]
+    );
+    netdev
+        .pre_start_container(api::PreStartContainerRequest { devices_ids: vec![] })
+        .await
+        .expect("prestart");
 
     // Kubelet restart: it wipes the directory and serves a new kubelet.sock → re-registered < 1 s.
     kubelet.stop().await;
@@ -186,7 +296,11 @@ async fn plays_the_kubelet_protocol() {
     eprintln!("kubelet restart → both resources re-registered in {took:?}");
     assert!(regs.contains_key("intel.com/igb_vfio") && regs.contains_key("example.com/igb_netdev"));
     let mut netdev = plugin(&sock(&e.plugin_dir, "example.com_igb_netdev.sock")).await;
-    let mut stream = netdev.list_and_watch(api::Empty {}).await.expect("law").into_inner();
+    let mut stream = netdev
+        .list_and_watch(api::Empty {})
+        .await
+        .expect("law")
+        .into_inner();
     assert_eq!(next_msg(&mut stream).await.devices.len(), 3);
 
     // kubelet.sock recreated while our sockets survive → registered again too.
@@ -201,21 +315,47 @@ async fn plays_the_kubelet_protocol() {
       {"resourceName":"igb_vf2","selectors":{"rootDevices":["0000:01:00.0#2"]}}]}"#;
     std::fs::write(&e.config, new).expect("rewrite config");
     let m = next_msg(&mut stream).await;
-    assert_eq!(summary(&m), vec![healthy("0000:01:10.0", "Healthy"), healthy("0000:01:10.2", "Healthy")]);
+    assert_eq!(
+        summary(&m),
+        vec![
+            healthy("0000:01:10.0", "Healthy"),
+            healthy("0000:01:10.2", "Healthy")
+        ]
+    );
     let reg = kubelet.next(5).await;
-    assert_eq!((reg.resource_name.as_str(), reg.endpoint.as_str()), ("intel.com/igb_vf2", "intel.com_igb_vf2.sock"));
-    assert!(eventually(2, || !e.plugin_dir.join("intel.com_igb_vfio.sock").exists()).await, "removed resource's socket gone");
+    assert_eq!(
+        (reg.resource_name.as_str(), reg.endpoint.as_str()),
+        ("intel.com/igb_vf2", "intel.com_igb_vf2.sock")
+    );
+    assert!(
+        eventually(2, || !e.plugin_dir.join("intel.com_igb_vfio.sock").exists()).await,
+        "removed resource's socket gone"
+    );
 
     // A broken config is refused and the running pools stay.
-    std::fs::write(&e.config, r#"{"resourceList":[{"resourceName":"x","selectors":[{"pfNames":["eth0#7-2"]}]}]}"#).expect("w");
+    std::fs::write(
+        &e.config,
+        r#"{"resourceList":[{"resourceName":"x","selectors":[{"pfNames":["eth0#7-2"]}]}]}"#,
+    )
+    .expect("w");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(e.plugin_dir.join("intel.com_igb_vf2.sock").exists() && e.plugin_dir.join("example.com_igb_netdev.sock").exists());
+    assert!(
+        e.plugin_dir.join("intel.com_igb_vf2.sock").exists()
+            && e.plugin_dir.join("example.com_igb_netdev.sock").exists()
+    );
 
     // Clean shutdown removes our sockets and device-info files; kubelet.sock is not ours.
     stop.send(()).expect("stop");
-    tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops in time").expect("join").expect("run ok");
-    let left: Vec<String> =
-        std::fs::read_dir(&e.plugin_dir).expect("ls").flatten().map(|f| f.file_name().to_string_lossy().into_owned()).collect();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops in time")
+        .expect("join")
+        .expect("run ok");
+    let left: Vec<String> = std::fs::read_dir(&e.plugin_dir)
+        .expect("ls")
+        .flatten()
+        .map(|f| f.file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(left, ["kubelet.sock"]);
     assert_eq!(std::fs::read_dir(&e.devinfo).expect("ls").count(), 0);
     kubelet.stop().await;

@@ -52,8 +52,10 @@ pub(super) fn selector(ctx: &Ctx, obj: Obj, kind: Kind) -> Result<Selector, Conf
     let sriov_mode = ctx.bool(obj, "sriovMode", "sriovMode")?;
     let mut s = Selector::default();
     if sriov_mode {
-        s.root_devices =
-            roots.iter().map(|r| PfRange::parse(r).map_err(|e| ctx.err("rootDevices", e.to_string()))).collect::<Result<_, _>>()?;
+        s.root_devices = roots
+            .iter()
+            .map(|r| PfRange::parse(r).map_err(|e| ctx.err("rootDevices", e.to_string())))
+            .collect::<Result<_, _>>()?;
     } else {
         s.pci_addresses = roots;
     }

@@ -13,7 +13,12 @@ pub(super) struct Obj<'a>(pub &'a Map<String, Value>);
 impl<'a> Obj<'a> {
     /// The value under `key`; JSON `null` counts as absent (as in Go).
     pub fn get(self, key: &str) -> Option<&'a Value> {
-        let v = self.0.get(key).or_else(|| self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v));
+        let v = self.0.get(key).or_else(|| {
+            self.0
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        });
         v.filter(|v| !v.is_null())
     }
     pub fn has(self, key: &str) -> bool {
@@ -28,7 +33,11 @@ pub(super) struct Ctx {
 
 impl Ctx {
     pub fn err(&self, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError::Field { resource: self.resource.clone(), field: field.into(), message: message.into() }
+        ConfigError::Field {
+            resource: self.resource.clone(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
     pub fn string(&self, obj: Obj, key: &str) -> Result<Option<String>, ConfigError> {
         match obj.get(key) {
@@ -65,18 +74,36 @@ pub(super) fn resource_list(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<ResourceConfig>, ConfigError> {
     let Value::Object(top) = root else {
-        return Err(ConfigError::Top { field: "(top level)", message: format!("expected an object, got {root}") });
+        return Err(ConfigError::Top {
+            field: "(top level)",
+            message: format!("expected an object, got {root}"),
+        });
     };
     let list = match Obj(top).get("resourceList") {
         None => return Ok(Vec::new()),
         Some(Value::Array(list)) => list,
-        Some(v) => return Err(ConfigError::Top { field: "resourceList", message: format!("expected a list, got {v}") }),
+        Some(v) => {
+            return Err(ConfigError::Top {
+                field: "resourceList",
+                message: format!("expected a list, got {v}"),
+            });
+        }
     };
-    list.iter().enumerate().map(|(i, entry)| resource(i, entry, default_prefix, warnings)).collect()
+    list.iter()
+        .enumerate()
+        .map(|(i, entry)| resource(i, entry, default_prefix, warnings))
+        .collect()
 }
 
-fn resource(i: usize, entry: &Value, default_prefix: &str, warnings: &mut Vec<String>) -> Result<ResourceConfig, ConfigError> {
-    let mut ctx = Ctx { resource: format!("resourceList[{i}]") };
+fn resource(
+    i: usize,
+    entry: &Value,
+    default_prefix: &str,
+    warnings: &mut Vec<String>,
+) -> Result<ResourceConfig, ConfigError> {
+    let mut ctx = Ctx {
+        resource: format!("resourceList[{i}]"),
+    };
     let Value::Object(map) = entry else {
         return Err(ctx.err("(entry)", format!("expected an object, got {entry}")));
     };
@@ -87,8 +114,14 @@ fn resource(i: usize, entry: &Value, default_prefix: &str, warnings: &mut Vec<St
     }
     ctx.resource = format!("{name:?}");
     // Upstream's rule is ^[a-zA-Z0-9_-]+$ ('-' is accepted although its docs say otherwise).
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
-        return Err(ctx.err("resourceName", format!("{name:?} contains invalid character {bad:?} (allowed: letters, digits, '_', '-')")));
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        return Err(ctx.err(
+            "resourceName",
+            format!("{name:?} contains invalid character {bad:?} (allowed: letters, digits, '_', '-')"),
+        ));
     }
     let prefix = match ctx.string(obj, "resourcePrefix")? {
         Some(p) if !p.is_empty() => p,
@@ -103,7 +136,10 @@ fn resource(i: usize, entry: &Value, default_prefix: &str, warnings: &mut Vec<St
         "auxNetDevice" => DeviceType::AuxNetDevice,
         _ if legacy_kind.is_some() => DeviceType::NetDevice,
         other => {
-            return Err(ctx.err("deviceType", format!("unsupported deviceType {other:?} (netDevice, accelerator or auxNetDevice)")));
+            return Err(ctx.err(
+                "deviceType",
+                format!("unsupported deviceType {other:?} (netDevice, accelerator or auxNetDevice)"),
+            ));
         }
     };
     let exclude_topology = ctx.bool(obj, "excludeTopology", "excludeTopology")?;
@@ -114,16 +150,25 @@ fn resource(i: usize, entry: &Value, default_prefix: &str, warnings: &mut Vec<St
             let mut sels = selectors(&ctx, v, device_type)?;
             if let Some(kind) = kind {
                 legacy::constrain(&mut sels, kind);
-                warnings.push(format!("resource {name:?}: legacy deviceType {raw_type:?} read as netDevice"));
+                warnings.push(format!(
+                    "resource {name:?}: legacy deviceType {raw_type:?} read as netDevice"
+                ));
             }
             (sels, kind.is_some())
         }
         (None, Some(kind)) => {
             let sel = legacy::selector(&ctx, obj, kind)?;
-            warnings.push(format!("resource {name:?}: legacy form (rootDevices/sriovMode/deviceType) translated to selectors"));
+            warnings.push(format!(
+                "resource {name:?}: legacy form (rootDevices/sriovMode/deviceType) translated to selectors"
+            ));
             (vec![sel], true)
         }
-        (None, None) => return Err(ctx.err("selectors", "missing (give a selector object or a list of them; {} selects every device)")),
+        (None, None) => {
+            return Err(ctx.err(
+                "selectors",
+                "missing (give a selector object or a list of them; {} selects every device)",
+            ));
+        }
     };
     ignored_fields(&name, device_type, &selectors, warnings);
     Ok(ResourceConfig {
@@ -142,7 +187,8 @@ fn validate_prefix(ctx: &Ctx, prefix: &str) -> Result<(), ConfigError> {
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
@@ -156,9 +202,14 @@ fn validate_prefix(ctx: &Ctx, prefix: &str) -> Result<(), ConfigError> {
 }
 
 fn additional_info(ctx: &Ctx, obj: Obj) -> Result<Option<AdditionalInfo>, ConfigError> {
-    let Some(v) = obj.get("additionalInfo") else { return Ok(None) };
+    let Some(v) = obj.get("additionalInfo") else {
+        return Ok(None);
+    };
     let Value::Object(outer) = v else {
-        return Err(ctx.err("additionalInfo", format!("expected an object of objects, got {v}")));
+        return Err(ctx.err(
+            "additionalInfo",
+            format!("expected an object of objects, got {v}"),
+        ));
     };
     let mut info = AdditionalInfo::new();
     for (key, inner) in outer {
@@ -174,7 +225,12 @@ fn additional_info(ctx: &Ctx, obj: Obj) -> Result<Option<AdditionalInfo>, Config
                 Value::String(s) => {
                     kv.insert(k.clone(), s.clone());
                 }
-                other => return Err(ctx.err(format!("{field}[{k:?}]"), format!("expected a string, got {other}"))),
+                other => {
+                    return Err(ctx.err(
+                        format!("{field}[{k:?}]"),
+                        format!("expected a string, got {other}"),
+                    ));
+                }
             }
         }
         info.insert(key.clone(), kv);
@@ -185,7 +241,10 @@ fn additional_info(ctx: &Ctx, obj: Obj) -> Result<Option<AdditionalInfo>, Config
 fn selectors(ctx: &Ctx, v: &Value, device_type: DeviceType) -> Result<Vec<Selector>, ConfigError> {
     match v {
         Value::Object(m) => Ok(vec![selector(ctx, Obj(m), "selectors", device_type)?]),
-        Value::Array(items) if items.is_empty() => Err(ctx.err("selectors", "empty list: need at least one selector ({} selects every device)")),
+        Value::Array(items) if items.is_empty() => Err(ctx.err(
+            "selectors",
+            "empty list: need at least one selector ({} selects every device)",
+        )),
         Value::Array(items) => items
             .iter()
             .enumerate()
@@ -197,7 +256,10 @@ fn selectors(ctx: &Ctx, v: &Value, device_type: DeviceType) -> Result<Vec<Select
                 }
             })
             .collect(),
-        other => Err(ctx.err("selectors", format!("expected a selector object or a list of them, got {other}"))),
+        other => Err(ctx.err(
+            "selectors",
+            format!("expected a selector object or a list of them, got {other}"),
+        )),
     }
 }
 
@@ -205,9 +267,15 @@ fn selector(ctx: &Ctx, o: Obj, at: &str, device_type: DeviceType) -> Result<Sele
     let f = |k: &str| format!("{at}.{k}");
     let list = |k: &str| ctx.strings(o, k, &f(k));
     let ranges = |k: &str| -> Result<Vec<PfRange>, ConfigError> {
-        list(k)?.iter().map(|s| PfRange::parse(s).map_err(|e| ctx.err(f(k), e.to_string()))).collect()
+        list(k)?
+            .iter()
+            .map(|s| PfRange::parse(s).map_err(|e| ctx.err(f(k), e.to_string())))
+            .collect()
     };
-    let vdpa_type = match ctx.string(o, "vdpaType").map_err(|_| ctx.err(f("vdpaType"), "expected a string"))? {
+    let vdpa_type = match ctx
+        .string(o, "vdpaType")
+        .map_err(|_| ctx.err(f("vdpaType"), "expected a string"))?
+    {
         None => None,
         Some(s) if s.is_empty() => None,
         Some(s) if s == "vhost" => Some(VdpaType::Vhost),
@@ -232,7 +300,10 @@ fn selector(ctx: &Ctx, o: Obj, at: &str, device_type: DeviceType) -> Result<Sele
         kernel_driver_only: false,
     };
     if device_type == DeviceType::NetDevice && sel.is_rdma && sel.vdpa_type.is_some() {
-        return Err(ctx.err(format!("{at}.isRdma/vdpaType"), "isRdma and vdpaType are mutually exclusive"));
+        return Err(ctx.err(
+            format!("{at}.isRdma/vdpaType"),
+            "isRdma and vdpaType are mutually exclusive",
+        ));
     }
     if device_type == DeviceType::AuxNetDevice {
         if sel.aux_types.is_empty() {
@@ -277,7 +348,10 @@ fn ignored_fields(name: &str, t: DeviceType, sels: &[Selector], warnings: &mut V
             }
         }
         if !ignored.is_empty() {
-            warnings.push(format!("resource {name:?}: selectors[{i}]: {} ignored for deviceType {t} (as upstream)", ignored.join(", ")));
+            warnings.push(format!(
+                "resource {name:?}: selectors[{i}]: {} ignored for deviceType {t} (as upstream)",
+                ignored.join(", ")
+            ));
         }
     }
 }

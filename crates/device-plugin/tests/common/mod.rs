@@ -39,13 +39,21 @@ impl FakeKubelet {
         let task = tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(api::registration_server::RegistrationServer::new(Recorder(tx)))
-                .serve_with_incoming_shutdown(tokio_stream::wrappers::UnixListenerStream::new(listener), async {
-                    let _ = stop_rx.await;
-                })
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::UnixListenerStream::new(listener),
+                    async {
+                        let _ = stop_rx.await;
+                    },
+                )
                 .await
                 .expect("kubelet server");
         });
-        FakeKubelet { dir: dir.to_path_buf(), registrations: rx, stop: Some(stop_tx), task }
+        FakeKubelet {
+            dir: dir.to_path_buf(),
+            registrations: rx,
+            stop: Some(stop_tx),
+            task,
+        }
     }
 
     /// Waits for the next registration (panics after `secs`).
@@ -69,7 +77,10 @@ impl FakeKubelet {
 /// A `DevicePlugin` client on a plugin socket.
 pub async fn plugin(socket: &Path) -> api::device_plugin_client::DevicePluginClient<Channel> {
     let ep = Endpoint::from_shared(format!("unix://{}", socket.display())).expect("uri");
-    let ch = ep.connect().await.unwrap_or_else(|e| panic!("connect {}: {e}", socket.display()));
+    let ch = ep
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connect {}: {e}", socket.display()));
     api::device_plugin_client::DevicePluginClient::new(ch)
 }
 
