@@ -28,12 +28,8 @@ fn log_error(stdin: &[u8], msg: &str) {
 fn main() {
     let mut stdin = Vec::new();
     let env = CniEnv::from_env(|k| std::env::var(k).ok());
-    let is_version = env
-        .as_ref()
-        .is_ok_and(|e| e.command == sriov_cni::env::Command::Version);
-    if !is_version {
-        let _ = std::io::stdin().read_to_end(&mut stdin);
-    }
+    // Read for every command, VERSION included, as the CNI library's skel does.
+    let _ = std::io::stdin().read_to_end(&mut stdin);
     let version = parse_object(&stdin)
         .ok()
         .and_then(|o| cni_version(&o).ok())
