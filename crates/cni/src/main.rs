@@ -1,31 +1,55 @@
 //! `sriov`: the CNI plugin binary. Reads `CNI_*` and stdin, prints the result or the error
-//! object on stdout, exits 1 on error.
+//! object on stdout, exits 1 on error. One log line per run, as `logLevel` / `logFile` ask
+//! (default: `info` on stderr).
 
 use std::io::{Read, Write};
+use std::time::Instant;
 
-use sriov_cni::config::{cni_version, parse_object};
+use sriov_cni::config::{cni_version, lookup, parse_object};
 use sriov_cni::env::CniEnv;
 use sriov_cni::{Ctx, run};
 
-fn log_error(stdin: &[u8], msg: &str) {
-    let Ok(obj) = parse_object(stdin) else { return };
-    let Some(file) = sriov_cni::config::lookup(&obj, "logFile")
-        .and_then(|v| v.as_str())
-        .filter(|f| !f.is_empty())
-    else {
-        eprintln!("sriov: {msg}");
-        return;
+/// Levels as upstream names them, most severe first.
+const LEVELS: &[&str] = &["panic", "error", "warning", "info", "debug"];
+
+fn log(stdin: &[u8], level: &str, msg: &str) {
+    let obj = parse_object(stdin).ok();
+    let get = |k: &str| {
+        obj.as_ref()
+            .and_then(|o| lookup(o, k))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
     };
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let _ = writeln!(f, "{secs} error sriov: {msg}");
+    let max = LEVELS.iter().position(|l| *l == get("logLevel")).unwrap_or(3);
+    if LEVELS.iter().position(|l| *l == level).unwrap_or(0) > max {
+        return;
+    }
+    let file = obj
+        .as_ref()
+        .and_then(|o| lookup(o, "logFile"))
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let line = format!("{secs:.3} {level} sriov: {msg}\n");
+    let written = !file.is_empty()
+        && std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .is_ok();
+    if !written {
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }
 }
 
 fn main() {
+    let t0 = Instant::now();
     let mut stdin = Vec::new();
     let env = CniEnv::from_env(|k| std::env::var(k).ok());
     // Read for every command, VERSION included, as the CNI library's skel does.
@@ -34,17 +58,29 @@ fn main() {
         .ok()
         .and_then(|o| cni_version(&o).ok())
         .unwrap_or_else(|| "1.1.0".into());
+    let what = env.as_ref().map_or_else(
+        |_| String::from("?"),
+        |e| {
+            format!(
+                "{:?} containerID={} netns={} ifname={}",
+                e.command, e.container_id, e.netns, e.ifname
+            )
+        },
+    );
     let res = env.and_then(|env| run(&Ctx::from_env(), &env, &stdin));
     let mut out = std::io::stdout().lock();
     match res {
-        Ok(Some(v)) => {
-            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        Ok(v) => {
+            if let Some(v) = v {
+                let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            log(&stdin, "info", &format!("{what}: ok in {ms:.1} ms"));
         }
-        Ok(None) => {}
         Err(e) => {
-            log_error(&stdin, &format!("{} ({})", e.msg, e.details));
             let _ = writeln!(out, "{}", e.to_json(&version));
             drop(out);
+            log(&stdin, "error", &format!("{what}: {} ({})", e.msg, e.details));
             std::process::exit(1);
         }
     }

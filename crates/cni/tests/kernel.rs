@@ -443,3 +443,37 @@ fn del_reads_a_cache_written_by_upstream() {
     f.assert_original(0);
     assert!(f.cache_files().is_empty());
 }
+
+#[test]
+fn log_level_and_log_file() {
+    need_root!();
+    let _s = serial();
+    let mut f = Fixture::new(1, 0);
+    let pod = f.pod();
+    let log = f.dir.path().join("sriov.log");
+    let lf = log.to_string_lossy().into_owned();
+    let quiet = f.conf(0, "1.0.0", json!({"logLevel": "error", "logFile": lf}));
+    f.run("ADD", "c1", Some(&pod), "net1", &quiet, &[]).ok();
+    f.run("DEL", "c1", Some(&pod), "net1", &quiet, &[]).ok();
+    assert!(!log.exists(), "success logged at logLevel error");
+    let bad = f.conf(
+        0,
+        "1.0.0",
+        json!({"logLevel": "error", "logFile": lf, "vlan": 5000}),
+    );
+    f.run("ADD", "c1", Some(&pod), "net1", &bad, &[]).err();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(" error sriov: Add containerID=c1") && text.contains("5000"),
+        "{text}"
+    );
+    let info = f.conf(0, "1.0.0", json!({"logLevel": "INFO", "logFile": lf}));
+    f.run("ADD", "c1", Some(&pod), "net1", &info, &[]).ok();
+    f.run("DEL", "c1", Some(&pod), "net1", &info, &[]).ok();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(" info sriov: Add containerID=c1") && text.contains(" info sriov: Del containerID=c1"),
+        "{text}"
+    );
+    f.assert_original(0);
+}

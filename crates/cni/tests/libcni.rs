@@ -21,7 +21,8 @@ fn runner() -> PathBuf {
     p
 }
 
-fn libcni(f: &Fixture, cmd: &str, conflist: &Path, pod: &str) -> (bool, String) {
+/// (success, stdout, stderr)
+fn libcni(f: &Fixture, cmd: &str, conflist: &Path, pod: &str) -> (bool, String, String) {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_sriov"))
         .parent()
         .unwrap()
@@ -40,11 +41,8 @@ fn libcni(f: &Fixture, cmd: &str, conflist: &Path, pod: &str) -> (bool, String) 
         .unwrap();
     (
         o.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
 
@@ -61,16 +59,18 @@ fn libcni_add_check_del() {
             "capabilities": {"mac": true}, "ipam": f.host_local("10.82.0.0/24")}]});
         let path = f.dir.path().join("net.conflist");
         std::fs::write(&path, list.to_string()).unwrap();
-        let (ok, out) = libcni(&f, "add", &path, &pod);
-        assert!(ok, "{version} add: {out}");
+        let (ok, out, err) = libcni(&f, "add", &path, &pod);
+        assert!(ok, "{version} add: {out} {err}");
+        // The plugin's log line reaches the runtime's stderr, not the result.
+        assert!(err.contains("sriov: Add containerID=libcni1"), "{err}");
         let res: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
         assert_eq!(res["interfaces"][0]["mac"], "02:cc:00:00:00:01", "{out}");
         assert_eq!(link(Some(&pod), "net1").unwrap()["address"], "02:cc:00:00:00:01");
         assert_eq!(addrs(&pod, "net1").len(), 1);
-        let (ok, out) = libcni(&f, "check", &path, &pod);
-        assert!(ok, "{version} check: {out}");
-        let (ok, out) = libcni(&f, "del", &path, &pod);
-        assert!(ok, "{version} del: {out}");
+        let (ok, out, err) = libcni(&f, "check", &path, &pod);
+        assert!(ok, "{version} check: {out} {err}");
+        let (ok, out, err) = libcni(&f, "del", &path, &pod);
+        assert!(ok, "{version} del: {out} {err}");
         f.assert_original(0);
         assert_eq!(f.ipam_leases(), 0);
     }
