@@ -12,13 +12,16 @@
 //! * No netdev to look at (vfio-bound PF, netdev moved into a pod) → Healthy.
 //!
 //! Link state comes from a [`LinkSource`]. [`SysfsLinks`] reads `class/net/<if>/operstate` and
-//! `flags` (the running kernel's view through sysfs; the fixture's in tests). sriovdp polls it
-//! (`--health-interval`, default 1 s); a netlink watcher can wake the poll early (see
-//! [`crate::manager`]).
+//! `flags` (the running kernel's view through sysfs; the fixture's in tests). sriovdp re-reads it
+//! on every kernel link event (an rtnetlink `RTMGRP_LINK` socket, [`watch_link_events`]) and, as
+//! a safety net, every `--health-interval-ms` (default 1 s).
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use crate::device::Device;
 
@@ -35,12 +38,58 @@ pub struct LinkState {
 pub trait LinkSource: Send + Sync + 'static {
     /// `None` when the netdev does not exist (in this network namespace).
     fn link(&self, ifname: &str) -> Option<LinkState>;
+
+    /// Starts telling `wake` whenever some link may have changed (between polls). Default: no
+    /// events, polling only.
+    fn subscribe(&self, wake: Arc<Notify>) {
+        let _ = wake;
+    }
 }
 
-/// Reads `<sys>/class/net/<if>/{flags,operstate}`.
+/// Reads `<sys>/class/net/<if>/{flags,operstate}`; with `netlink_events`, a kernel link event
+/// (rtnetlink `RTMGRP_LINK` multicast) triggers an immediate re-read.
 #[derive(Clone, Debug)]
 pub struct SysfsLinks {
     pub sys: PathBuf,
+    pub netlink_events: bool,
+}
+
+impl SysfsLinks {
+    /// Sysfs only, no events (fixtures).
+    pub fn polled(sys: impl Into<PathBuf>) -> Self {
+        SysfsLinks {
+            sys: sys.into(),
+            netlink_events: false,
+        }
+    }
+}
+
+/// A thread blocked on an `RTMGRP_LINK` netlink socket: every message (RTM_NEWLINK /
+/// RTM_DELLINK: up/down, carrier, rename, move to another namespace) wakes the health check. The
+/// message content is not needed: the check re-reads the state it cares about.
+pub fn watch_link_events(wake: Arc<Notify>) -> std::io::Result<()> {
+    use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+    const RTMGRP_LINK: u32 = 1;
+    let mut socket = Socket::new(NETLINK_ROUTE)?;
+    socket.bind(&SocketAddr::new(0, RTMGRP_LINK))?;
+    std::thread::Builder::new()
+        .name("link-events".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                buf.clear();
+                match socket.recv(&mut buf, 0) {
+                    Ok(_) => wake.notify_one(),
+                    // ENOBUFS: events were dropped; a re-read covers them.
+                    Err(e) if e.raw_os_error() == Some(105) => wake.notify_one(),
+                    Err(e) => {
+                        tracing::warn!("netlink link events stopped ({e}); health falls back to polling");
+                        return;
+                    }
+                }
+            }
+        })?;
+    Ok(())
 }
 
 impl LinkSource for SysfsLinks {
@@ -130,9 +179,7 @@ mod tests {
         fs::create_dir_all(&net).expect("mkdir");
         fs::write(net.join("operstate"), "up\n").expect("write");
         fs::write(net.join("flags"), "0x1003\n").expect("write");
-        let links = SysfsLinks {
-            sys: dir.path().to_path_buf(),
-        };
+        let links = SysfsLinks::polled(dir.path());
         assert_eq!(
             links.link("eth0"),
             Some(LinkState {

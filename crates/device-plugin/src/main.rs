@@ -145,6 +145,7 @@ fn main() -> std::process::ExitCode {
     opts.config_check_interval = Duration::from_millis(cli.config_check_interval_ms.max(10));
     let links = Arc::new(SysfsLinks {
         sys: opts.sysfs.sys().to_path_buf(),
+        netlink_events: true,
     });
 
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

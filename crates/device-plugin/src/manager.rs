@@ -172,6 +172,8 @@ pub async fn run(
     );
     m.apply(pools)?;
     m.check_kubelet().await;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    m.links.subscribe(wake.clone());
 
     let mut health_tick = tokio::time::interval(m.opts.health_interval);
     let mut kubelet_tick = tokio::time::interval(m.opts.kubelet_check_interval);
@@ -184,6 +186,7 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => break,
             _ = health_tick.tick() => m.update_health(),
+            _ = wake.notified() => m.update_health(),
             _ = kubelet_tick.tick() => m.check_kubelet().await,
             _ = config_tick.tick() => {
                 if let Some(bytes) = m.config_changed(&config_bytes) {

@@ -71,9 +71,7 @@ fn spawn(
     tokio::task::JoinHandle<Result<(), manager::StartError>>,
 ) {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let links = Arc::new(SysfsLinks {
-        sys: e.fx.sys().to_path_buf(),
-    });
+    let links = Arc::new(SysfsLinks::polled(e.fx.sys()));
     let task = tokio::spawn(manager::run(e.opts.clone(), links, async {
         let _ = stop_rx.await;
     }));

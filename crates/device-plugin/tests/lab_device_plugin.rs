@@ -88,7 +88,7 @@ async fn sriovdp_on_real_igb_vfs() {
             "--device-info-dir",
             tmp.path().join("devinfo").to_str().expect("utf8"),
             "--health-interval-ms",
-            "100",
+            "30000",
         ])
         .stderr(Stdio::inherit())
         .spawn()
@@ -164,8 +164,15 @@ async fn sriovdp_on_real_igb_vfs() {
     }
 
     // Health from the real kernel's link state: PF down → VFs Unhealthy, up → Healthy again.
+    // The poll is 30 s here: only the netlink link events can make these transitions quick.
+    let t = Instant::now();
     ip(&["link", "set", &pf_net, "down"]);
     let m = next(&mut s).await;
+    eprintln!("lab: PF down -> Unhealthy pushed in {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "pushed by the link event, not the 30 s poll"
+    );
     assert!(m.devices.iter().all(|d| d.health == "Unhealthy"), "{m:?}");
     ip(&["link", "set", &pf_net, "up"]);
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -41,9 +41,7 @@ async fn serves_get_info_in_the_registry_dir() {
     opts.plugins_registry = reg_dir.clone();
     opts.device_info_dir = None;
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let links = Arc::new(SysfsLinks {
-        sys: fx.sys().to_path_buf(),
-    });
+    let links = Arc::new(SysfsLinks::polled(fx.sys()));
     let task = tokio::spawn(manager::run(opts, links, async {
         let _ = rx.await;
     }));
