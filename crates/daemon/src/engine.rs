@@ -237,7 +237,14 @@ impl<'h> Engine<'h> {
             }
             d.clone()
         };
-        crate::quick::unchanged(self.host, spec, &devices).then_some(devices)
+        // A PF the spec names that the cache does not know (hot-plugged, netdevsim created) → rediscover.
+        let known = spec.interfaces.iter().all(|i| {
+            devices
+                .pfs
+                .iter()
+                .any(|p| p.pci.address.as_str().eq_ignore_ascii_case(i.pci_address.trim()))
+        });
+        (known && crate::quick::unchanged(self.host, spec, &devices)).then_some(devices)
     }
 
     fn save(&self, state: &crate::state::PersistedState) {

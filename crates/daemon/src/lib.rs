@@ -13,6 +13,7 @@ pub mod file_mode;
 pub mod from_status;
 pub mod host;
 pub mod kube_mode;
+pub mod netdevsim;
 pub mod plan;
 pub mod quick;
 pub mod signals;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use sriov_daemon::Engine;
+use sriov_daemon::netdevsim::WithNetdevsim;
 use sriov_daemon::state::StateStore;
 use sriov_daemon::sysfs_host::SysfsHost;
 use sriov_host::SysfsRoot;
@@ -55,7 +56,10 @@ fn main() -> anyhow::Result<()> {
             .map(|p| p.join("dev"))
             .unwrap_or_else(|| PathBuf::from("/dev"))
     };
-    let host = SysfsHost::new(SysfsRoot::with_dev(&args.sysfs_root, dev));
+    // netdevsim devices (the lab's switchdev NIC) are PFs too, under synthetic fffe: addresses.
+    let host = WithNetdevsim {
+        inner: SysfsHost::new(SysfsRoot::with_dev(&args.sysfs_root, dev)),
+    };
     let engine = Engine::new(&host, StateStore::in_dir(&args.state_dir));
     let resync = Duration::from_secs(args.resync_secs.max(1));
     match &args.node_state_file {

@@ -64,6 +64,32 @@ impl SysfsHost {
         })
     }
 
+    /// One counted write of `value` to `path` (for devices outside the PCI bus, e.g. netdevsim).
+    pub fn write_path(&self, path: PathBuf, value: &str) -> Result<(), HostError> {
+        self.write(path, value)
+    }
+
+    /// `devlink dev eswitch set <handle> mode <mode>`, one counted write.
+    pub fn devlink_eswitch(&self, handle: &str, mode: &str) -> Result<(), HostError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        let command = format!("devlink dev eswitch set {handle} mode {mode}");
+        let out = Command::new("devlink")
+            .args(["dev", "eswitch", "set", handle, "mode", mode])
+            .output()
+            .map_err(|e| HostError::Command {
+                command: command.clone(),
+                detail: e.to_string(),
+            })?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(HostError::Command {
+                command,
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
+        }
+    }
+
     fn dev(&self, addr: &PciAddress) -> PathBuf {
         self.root.pci_device(addr.as_str())
     }
@@ -193,24 +219,7 @@ impl Host for SysfsHost {
     }
 
     fn set_eswitch_mode(&self, pf: &PciAddress, mode: &str) -> Result<(), HostError> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        let handle = format!("pci/{pf}");
-        let command = format!("devlink dev eswitch set {handle} mode {mode}");
-        let out = Command::new("devlink")
-            .args(["dev", "eswitch", "set", &handle, "mode", mode])
-            .output()
-            .map_err(|e| HostError::Command {
-                command: command.clone(),
-                detail: e.to_string(),
-            })?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(HostError::Command {
-                command,
-                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            })
-        }
+        self.devlink_eswitch(&format!("pci/{pf}"), mode)
     }
 
     fn probe_values(&self, probes: &[Probe]) -> Vec<Option<String>> {

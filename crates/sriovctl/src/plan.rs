@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use sriov_daemon::file_mode::read_doc;
 use sriov_daemon::from_status::host_from_status;
+use sriov_daemon::netdevsim::WithNetdevsim;
 use sriov_daemon::sysfs_host::SysfsHost;
 use sriov_daemon::{Host, Plan, PlanContext, plan};
 use sriov_host::SysfsRoot;
@@ -74,7 +75,8 @@ fn plan_file(args: &PlanArgs) -> Result<Plan, String> {
             },
         )
     } else {
-        let host = SysfsHost::new(SysfsRoot::with_dev(&args.sysfs_root, dev_root(&args.sysfs_root)));
+        let sysfs = SysfsHost::new(SysfsRoot::with_dev(&args.sysfs_root, dev_root(&args.sysfs_root)));
+        let host = WithNetdevsim { inner: sysfs };
         let devices = host.discover().map_err(|e| e.to_string())?;
         let ctx = host.context(&devices);
         (devices, ctx)
