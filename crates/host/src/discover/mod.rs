@@ -30,6 +30,7 @@ mod function;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::model::{HostDevices, PciAddress, PciDevice, PfDevice, VfDevice};
 use crate::sysfs::{self, SysfsRoot};
@@ -104,6 +105,18 @@ struct Unclaimed {
 
 /// Below this many VFs, threads cost more than they save.
 const PARALLEL_MIN_VFS: usize = 128;
+/// VFs per unit of work claimed by a reader thread.
+const VF_BLOCK: usize = 32;
+
+/// Threads reading VFs: `SRIOV_DISCOVER_THREADS` when set (1: all on the calling thread), else
+/// the CPUs available, at most 8.
+fn reader_threads() -> usize {
+    std::env::var("SRIOV_DISCOVER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(8))
+        .max(1)
+}
 
 impl Scan<'_> {
     pub(crate) fn warn(&mut self, path: impl Into<PathBuf>, kind: WarningKind, message: impl Into<String>) {
@@ -291,57 +304,62 @@ impl Scan<'_> {
 
     /// Reads the VFs, on several threads when there are many; results in `jobs` order and
     /// warnings in the order a sequential scan would give them.
+    ///
+    /// The VFs are cut into small blocks that the calling thread and its helpers claim one at a
+    /// time, so a helper that the scheduler leaves waiting holds up at most one block.
     fn read_vfs(&mut self, jobs: &[VfJob]) -> Vec<Option<PciDevice>> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let threads = reader_threads();
         if threads < 2 || jobs.len() < PARALLEL_MIN_VFS {
             return jobs
                 .iter()
                 .map(|j| self.read_function(&j.dir, &j.addr, None))
                 .collect();
         }
+        let blocks: Vec<&[VfJob]> = jobs.chunks(VF_BLOCK).collect();
+        let next = AtomicUsize::new(0);
         let root = self.root;
-        let chunk = jobs.len().div_ceil(threads);
-        let read_chunk = move |part: &[VfJob]| {
+        let work = || {
             let mut scan = Scan {
                 root,
                 warnings: Vec::new(),
             };
-            let out: Vec<_> = part
-                .iter()
-                .map(|j| scan.read_function(&j.dir, &j.addr, None))
-                .collect();
-            (out, scan.warnings)
+            let mut done = Vec::new();
+            loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                let Some(block) = blocks.get(b) else { break };
+                let before = scan.warnings.len();
+                let vfs: Vec<_> = block
+                    .iter()
+                    .map(|j| scan.read_function(&j.dir, &j.addr, None))
+                    .collect();
+                done.push((b, vfs, scan.warnings.split_off(before)));
+            }
+            done
         };
-        let parts: Vec<(Vec<Option<PciDevice>>, Vec<Warning>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = jobs
-                .chunks(chunk)
-                .map(|part| {
-                    (
-                        part,
-                        std::thread::Builder::new().spawn_scoped(s, move || read_chunk(part)),
-                    )
-                })
+        let mut done = std::thread::scope(|s| {
+            // A helper that cannot be spawned (resource limits) is simply not there.
+            let helpers: Vec<_> = (1..threads)
+                .filter_map(|_| std::thread::Builder::new().spawn_scoped(s, work).ok())
                 .collect();
-            handles
-                .into_iter()
-                .map(|(part, h)| match h {
-                    // No thread (resource limits): read this part here.
-                    Err(_) => read_chunk(part),
-                    Ok(h) => h.join().unwrap_or_else(|_| {
-                        let w = Warning::new(
-                            &part[0].dir,
-                            WarningKind::Unreadable,
-                            "reader thread failed; VFs skipped",
-                        );
-                        (vec![None; part.len()], vec![w])
-                    }),
-                })
-                .collect()
+            let mut done = work();
+            for h in helpers {
+                // A helper cannot panic (discovery does not); if it did, its blocks are missing
+                // and are read again below.
+                done.extend(h.join().unwrap_or_default());
+            }
+            done
         });
+        done.sort_by_key(|(b, _, _)| *b);
         let mut out = Vec::with_capacity(jobs.len());
-        for (vfs, warnings) in parts {
-            out.extend(vfs);
-            self.warnings.extend(warnings);
+        let mut have = done.into_iter().peekable();
+        for (b, block) in blocks.iter().enumerate() {
+            match have.next_if(|(d, _, _)| *d == b) {
+                Some((_, vfs, warnings)) => {
+                    out.extend(vfs);
+                    self.warnings.extend(warnings);
+                }
+                None => out.extend(block.iter().map(|j| self.read_function(&j.dir, &j.addr, None))),
+            }
         }
         out
     }
