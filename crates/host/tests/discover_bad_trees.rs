@@ -278,3 +278,24 @@ fn random_damage_never_panics() {
     }
     common::scan_clean(&fx);
 }
+
+#[test]
+fn many_vfs_read_in_parallel_keep_scan_order() {
+    // 300 VFs: above the threshold for reader threads (on a machine with 2+ CPUs).
+    let (_d, mut fx) = build(|h| h.synthetic(1, 300));
+    let gone = ["0000:11:00.3", "0000:11:07.1", "0000:11:1f.7"];
+    for a in gone {
+        fx.vanish_device(a).expect("vanish");
+    }
+    let d = scan(&fx);
+    let paths: Vec<_> = d.warnings.iter().map(|w| w.path.clone()).collect();
+    let want: Vec<_> = gone.iter().map(|a| real(&fx, a)).collect();
+    assert_eq!(paths, want);
+    let p = &d.devices.pfs[0];
+    assert_eq!(p.vfs.len(), 297);
+    let idx: Vec<u32> = p.vfs.iter().filter_map(|v| v.vf_index).collect();
+    let mut sorted = idx.clone();
+    sorted.sort();
+    assert_eq!(idx, sorted);
+    assert!(!idx.contains(&3) && !idx.contains(&57) && !idx.contains(&255));
+}
