@@ -41,6 +41,33 @@ fn check_not_own_ns(ns: &NetNs) -> Result<()> {
     Ok(())
 }
 
+/// Restores the VF from the caches of a pod whose netns is gone, then forgets them.
+fn reclaim_stale(ctx: &Ctx, id: &crate::pci::PciAddress, owner: &str, host: &mut Netlink) -> Result<()> {
+    for key in ctx.state.cache_keys() {
+        let Some(c) = ctx.state.read_cache(&key) else {
+            continue;
+        };
+        if c.device_id != id.as_str() || !(c.netns.is_empty() || c.netns == owner) {
+            continue;
+        }
+        let ifname = c.ifname.clone().unwrap_or_else(|| {
+            key.rsplit_once('-')
+                .map(|(_, i)| i.to_string())
+                .unwrap_or_default()
+        });
+        let errs = restore(ctx, &c, &ifname, None, host);
+        if !errs.is_empty() {
+            return Err(CniError::internal(format!(
+                "VF {id} was left by a pod whose netns {owner} is gone; restoring it from {key}: {}",
+                errs.join("; ")
+            )));
+        }
+        eprintln!("sriov: VF {id} restored from the stale attachment {key} (netns {owner} is gone)");
+        ctx.state.remove_cache(&key)?;
+    }
+    ctx.state.release(id)
+}
+
 /// The config as cached: every key as given, `ipam` reduced to its type (as upstream).
 fn cached_conf(conf: &NetConf) -> Map<String, Value> {
     let mut m = conf.raw.clone();
@@ -70,16 +97,20 @@ pub fn add(ctx: &Ctx, env: &CniEnv, stdin: &[u8]) -> Result<Value> {
     let mut pod = ns.netlink()?;
     ctx.fault.trace("netns-entered");
     let _lock = ctx.state.lock(&id, ctx.lock_timeout)?;
+    let mut host = Netlink::open().map_err(|e| CniError::internal(format!("netlink socket: {e}")))?;
     if let Some(owner) = ctx.state.allocation(&id)
         && owner != env.netns
-        && NetNs::open(&owner).is_ok()
     {
-        return Err(CniError::new(
-            code::TRY_AGAIN_LATER,
-            format!("pci address {id} is already allocated to {owner}"),
-        ));
+        if NetNs::open(&owner).is_ok() {
+            return Err(CniError::new(
+                code::TRY_AGAIN_LATER,
+                format!("pci address {id} is already allocated to {owner}"),
+            ));
+        }
+        // Its pod netns died without a DEL: put the VF back from that pod's cache first, so
+        // what this ADD saves as "original" really is (upstream would save the leftovers).
+        reclaim_stale(ctx, &id, &owner, &mut host)?;
     }
-    let mut host = Netlink::open().map_err(|e| CniError::internal(format!("netlink socket: {e}")))?;
     let key = env.cache_key();
     // A retried ADD without DEL: undo the earlier attempt first, so the original state stays original.
     if let Some(prior) = ctx.state.read_cache(&key) {
@@ -128,6 +159,7 @@ pub fn add(ctx: &Ctx, env: &CniEnv, stdin: &[u8]) -> Result<Value> {
         dpdk: Some(loc.dpdk()),
         netns: env.netns.clone(),
         host_ifindex,
+        ifname: Some(env.ifname.clone()),
     };
     ctx.state.write_cache(&key, &cache)?;
     ctx.state.allocate(&id, &env.netns)?;

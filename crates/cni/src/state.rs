@@ -102,6 +102,8 @@ pub struct Cache {
     pub netns: String,
     /// `HostIfIndex` (ours): the VF netdev's ifindex before ADD, to find it after a failed rename.
     pub host_ifindex: u32,
+    /// `IfName` (ours): `CNI_IFNAME` of the attachment.
+    pub ifname: Option<String>,
 }
 
 const OURS: &[&str] = &[
@@ -113,6 +115,7 @@ const OURS: &[&str] = &[
     "DPDKMode",
     "Netns",
     "HostIfIndex",
+    "IfName",
 ];
 
 impl Cache {
@@ -132,6 +135,9 @@ impl Cache {
         }
         m.insert("Netns".into(), self.netns.clone().into());
         m.insert("HostIfIndex".into(), self.host_ifindex.into());
+        if let Some(i) = &self.ifname {
+            m.insert("IfName".into(), i.clone().into());
+        }
         serde_json::to_vec(&m).unwrap_or_default()
     }
 
@@ -160,6 +166,7 @@ impl Cache {
             dpdk: m.get("DPDKMode").and_then(Value::as_bool),
             netns: s(&m, "Netns"),
             host_ifindex: u32::try_from(n(&m, "HostIfIndex")).unwrap_or(0),
+            ifname: m.get("IfName").and_then(Value::as_str).map(String::from),
             conf: Map::new(),
         };
         for k in OURS {
@@ -363,6 +370,7 @@ mod tests {
             Cache {
                 netns: String::new(),
                 host_ifindex: 0,
+                ifname: None,
                 ..c.clone()
             }
         );

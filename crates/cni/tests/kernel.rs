@@ -434,7 +434,7 @@ fn del_reads_a_cache_written_by_upstream() {
     // Strip what only we write: upstream's cache has no DPDKMode, Netns or HostIfIndex.
     let p = f.state().join("c1-net1");
     let mut cache: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-    for k in ["DPDKMode", "Netns", "HostIfIndex"] {
+    for k in ["DPDKMode", "Netns", "HostIfIndex", "IfName"] {
         cache.as_object_mut().unwrap().remove(k);
     }
     assert!(cache["OrigVfState"]["HostIFName"].is_string() && cache["VFID"] == 0);
@@ -475,5 +475,35 @@ fn log_level_and_log_file() {
         text.contains(" info sriov: Add containerID=c1") && text.contains(" info sriov: Del containerID=c1"),
         "{text}"
     );
+    f.assert_original(0);
+}
+
+#[test]
+fn add_reclaims_a_vf_left_by_a_pod_whose_netns_died_without_del() {
+    need_root!();
+    let _s = serial();
+    let mut f = Fixture::new(1, 0);
+    let (p1, p2) = (f.pod(), f.pod());
+    let c1 = f.conf(
+        0,
+        "1.0.0",
+        json!({"vlan": 33, "trust": "on", "mac": "02:11:22:33:44:bb"}),
+    );
+    f.run("ADD", "old", Some(&p1), "net1", &c1, &[]).ok();
+    // What the kernel does to a physical VF when its netns dies: back to the host, pod-side name.
+    ok(&["ip", "-n", &p1, "link", "set", "net1", "netns", "1"]);
+    ok(&["ip", "netns", "del", &p1]);
+    assert!(link(None, "net1").is_some());
+    // No DEL for "old". A new pod gets the VF: its "original" must be the true original.
+    let c2 = f.conf(0, "1.0.0", json!({"vlan": 44}));
+    f.run("ADD", "new", Some(&p2), "net1", &c2, &[]).ok();
+    assert_eq!(f.cache_files(), ["new-net1"]);
+    assert_eq!(f.vf_pf_state(0)["vlan"], 44);
+    assert_eq!(
+        f.vf_pf_state(0)["trust"],
+        false,
+        "the old pod's trust leaked into the new ADD"
+    );
+    f.run("DEL", "new", Some(&p2), "net1", &c2, &[]).ok();
     f.assert_original(0);
 }
