@@ -14,7 +14,7 @@ export SRIOV_DAEMON_STATE_DIR=$W/state SRIOV_DAEMON_RESYNC_SECS=600 RUST_LOG=war
 lab_teardown >/dev/null 2>&1
 
 write_spec() { # NUMVFS [PF_MTU] [OUT]
-  cat >"$SPEC.tmp" <<YAML
+  grep -v '^$' >"$SPEC.tmp" <<YAML
 apiVersion: sriovnetwork.openshift.io/v1
 kind: SriovNetworkNodeState
 metadata: {name: lab-node, namespace: sriov-network-operator}
