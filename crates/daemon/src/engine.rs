@@ -2,11 +2,12 @@
 //! making it idempotent across restarts and crashes. Both daemon modes drive this through
 //! [`Backend`].
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use sriov_api::{NodeStateSpec, NodeStateStatus};
-use sriov_host::HostDevices;
+use sriov_host::{HostDevices, PciAddress};
 
 use crate::apply::{ApplyOptions, apply};
 use crate::host::Host;
@@ -64,7 +65,11 @@ pub struct Engine<'h> {
     pub max_rounds: usize,
     /// A full discovery is reused (after the cheap [`crate::quick`] check) for at most this long.
     pub cache_max_age: Duration,
+    /// Reset only the PFs this daemon configured when they leave the spec (Kubernetes mode);
+    /// `false`: every PF absent from the spec (file mode's contract).
+    pub managed_only: bool,
     cache: Mutex<Option<(HostDevices, Instant)>>,
+    reset_only: Mutex<Option<BTreeSet<PciAddress>>>,
 }
 
 impl<'h> Engine<'h> {
@@ -75,7 +80,9 @@ impl<'h> Engine<'h> {
             opts: ApplyOptions::default(),
             max_rounds: 3,
             cache_max_age: Duration::from_secs(300),
+            managed_only: false,
             cache: Mutex::new(None),
+            reset_only: Mutex::new(None),
         }
     }
 
@@ -100,6 +107,11 @@ impl<'h> Engine<'h> {
         state: &mut crate::state::PersistedState,
         backend: &mut dyn Backend,
     ) -> (NodeStateStatus, Option<Plan>) {
+        if let Ok(mut r) = self.reset_only.lock() {
+            *r = self
+                .managed_only
+                .then(|| state.managed_pfs.iter().filter_map(|a| a.parse().ok()).collect());
+        }
         let (devices, first) = match self.discover_and_plan(&desired.spec, true) {
             Ok(x) => x,
             Err(status) => return (*status, None),
@@ -123,6 +135,8 @@ impl<'h> Engine<'h> {
             }
         }
         state.in_progress = Some(id.clone());
+        // Recorded before the first write: a crash must not forget that these PFs are ours.
+        state.managed_pfs.extend(with_vfs(&desired.spec));
         self.save(state);
         backend.publish(&status(&devices, IN_PROGRESS, ""));
         let result = self.converge(&desired.spec, first.clone());
@@ -140,6 +154,14 @@ impl<'h> Engine<'h> {
                 }
                 state.applied = Some(id.clone());
                 state.in_progress = None;
+                let still: BTreeSet<String> = devices
+                    .pfs
+                    .iter()
+                    .filter(|p| p.num_vfs > 0)
+                    .map(|p| p.pci.address.to_string())
+                    .collect();
+                state.managed_pfs.retain(|a| still.contains(a));
+                state.managed_pfs.extend(with_vfs(&desired.spec));
                 self.save(state);
                 (status(&devices, SUCCEEDED, ""), Some(first))
             }
@@ -215,7 +237,9 @@ impl<'h> Engine<'h> {
             if p.actions.is_empty() {
                 Ok(p)
             } else {
-                plan(spec, &devices, &self.host.context(&devices))
+                let mut ctx = self.host.context(&devices);
+                ctx.reset_only = self.reset_only.lock().ok().and_then(|r| r.clone());
+                plan(spec, &devices, &ctx)
             }
         });
         match planned {
@@ -252,6 +276,14 @@ impl<'h> Engine<'h> {
             tracing::error!(path = %self.store.path().display(), error = %e, "cannot persist the applied state");
         }
     }
+}
+
+/// PCI addresses of the spec's PFs that get VFs.
+fn with_vfs(spec: &NodeStateSpec) -> impl Iterator<Item = String> + '_ {
+    spec.interfaces
+        .iter()
+        .filter(|i| i.num_vfs > 0)
+        .map(|i| i.pci_address.trim().to_ascii_lowercase())
 }
 
 /// The status for `devices` with a sync state.

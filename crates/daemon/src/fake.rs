@@ -141,6 +141,7 @@ impl Host for FakeHost {
         PlanContext {
             vfs_in_use: g.in_use.clone(),
             iommu_enabled: g.iommu,
+            reset_only: None,
         }
     }
 

@@ -60,7 +60,7 @@ fn main() -> anyhow::Result<()> {
     let host = WithNetdevsim {
         inner: SysfsHost::new(SysfsRoot::with_dev(&args.sysfs_root, dev)),
     };
-    let engine = Engine::new(&host, StateStore::in_dir(&args.state_dir));
+    let mut engine = Engine::new(&host, StateStore::in_dir(&args.state_dir));
     let resync = Duration::from_secs(args.resync_secs.max(1));
     match &args.node_state_file {
         Some(path) => {
@@ -72,6 +72,8 @@ fn main() -> anyhow::Result<()> {
             sriov_daemon::file_mode::run(&engine, path, status, resync)
         }
         None => {
+            // As upstream: only PFs this daemon configured are reset when they leave the spec.
+            engine.managed_only = true;
             let node = args.node_name.clone().ok_or_else(|| {
                 anyhow::anyhow!("Kubernetes mode needs NODE_NAME (or --node-state-file PATH)")
             })?;

@@ -32,6 +32,10 @@ pub struct PlanContext {
     pub vfs_in_use: BTreeSet<PciAddress>,
     /// IOMMU groups exist (vfio-pci can work without a reboot).
     pub iommu_enabled: bool,
+    /// PFs absent from the spec that may be reset: `None` = every one (file mode's contract),
+    /// `Some(set)` = only those this daemon configured (Kubernetes mode, as upstream: VFs
+    /// somebody else created are left alone).
+    pub reset_only: Option<BTreeSet<PciAddress>>,
 }
 
 /// One step on the host. VFs are named by PF and index: they may not exist yet when planned.
@@ -191,7 +195,11 @@ pub fn plan(spec: &NodeStateSpec, host: &HostDevices, ctx: &PlanContext) -> Resu
         p.pf_in_spec(iface, pf);
     }
     for pf in &host.pfs {
-        if !in_spec.contains(&pf.pci.address) && pf.num_vfs > 0 {
+        let ours = ctx
+            .reset_only
+            .as_ref()
+            .is_none_or(|set| set.contains(&pf.pci.address));
+        if !in_spec.contains(&pf.pci.address) && pf.num_vfs > 0 && ours {
             p.reset(pf);
         }
     }

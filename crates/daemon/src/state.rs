@@ -4,6 +4,7 @@
 //!
 //! Written atomically (temporary file in the same directory, fsync, rename).
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,9 @@ pub struct PersistedState {
     /// Set before the first host write of an apply, cleared once it is verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_progress: Option<SpecId>,
+    /// PFs this daemon gave VFs (the ones Kubernetes mode may reset when they leave the spec).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub managed_pfs: BTreeSet<String>,
 }
 
 /// SHA-256 (hex) of the spec's canonical JSON.

@@ -138,6 +138,7 @@ impl Host for SysfsHost {
         PlanContext {
             vfs_in_use: usage::vfs_in_use(devices, &self.proc_root, self.root.dev()),
             iommu_enabled: usage::iommu_enabled(self.root.sys()),
+            reset_only: None,
         }
     }
 

@@ -357,3 +357,31 @@ fn independent_pfs_both_apply() {
     assert_eq!(r.status.sync_status, "Succeeded", "{}", r.status.last_sync_error);
     assert_eq!(drivers(&host, P2), ["vfio-pci"; 7]);
 }
+
+/// Kubernetes mode resets only the PFs it configured; VFs created by someone else stay.
+#[test]
+fn managed_only_resets_only_its_own_pfs() {
+    let host = fake();
+    sriov_daemon::Host::write_num_vfs(&host, &P1.parse().expect("addr"), 3).expect("external VFs");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut e = engine(&host, &dir);
+    e.managed_only = true;
+    let mut d = lab_spec(2, 0);
+    d.spec.interfaces[0].pci_address = P2.into();
+    d.spec.interfaces[0].vf_groups = vec![group("0-1", "netdevice", 0)];
+    let r = e.sync(&d, &mut Recorder::default());
+    assert_eq!(r.status.sync_status, "Succeeded", "{}", r.status.last_sync_error);
+    let nums = |h: &FakeHost| h.devices().pfs.iter().map(|p| p.num_vfs).collect::<Vec<_>>();
+    assert_eq!(nums(&host), [3, 2]);
+    let empty = Desired {
+        spec: NodeStateSpec::default(),
+        generation: 2,
+    };
+    let r = e.sync(&empty, &mut Recorder::default());
+    assert_eq!(r.status.sync_status, "Succeeded");
+    assert_eq!(nums(&host), [3, 0], "only the daemon's own PF is reset");
+    // File mode (the default) resets every PF absent from the spec.
+    let r = engine(&host, &dir).sync(&empty, &mut Recorder::default());
+    assert_eq!(r.status.sync_status, "Succeeded");
+    assert_eq!(nums(&host), [0, 0]);
+}

@@ -104,6 +104,7 @@ fn ctx(in_use: &[&str]) -> PlanContext {
     PlanContext {
         vfs_in_use: in_use.iter().map(|a| addr(a)).collect::<BTreeSet<_>>(),
         iommu_enabled: true,
+        reset_only: None,
     }
 }
 
@@ -252,6 +253,17 @@ fn cases() -> Vec<Case> {
             ctx: ctx(&["0000:01:10.3"]),
             actions: &["0000:01:00.0: numVfs 4 -> 0"],
             verdict: "drain 0000:01:00.0",
+        },
+        Case {
+            name: "Kubernetes mode: a PF absent from the spec whose VFs this daemon did not create is left alone",
+            spec: spec(vec![]),
+            host: host(vec![lab_host(), pf(P2, 7, &["igbvf"])]),
+            ctx: PlanContext {
+                reset_only: Some([addr(P2)].into()),
+                ..ctx(&[])
+            },
+            actions: &["0000:02:00.0: numVfs 1 -> 0"],
+            verdict: "apply",
         },
         Case {
             name: "PF absent from the spec with 0 VFs: nothing",
