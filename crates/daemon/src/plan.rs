@@ -419,4 +419,6 @@ impl Planner<'_> {
 }
 
 #[cfg(test)]
+mod errors_tests;
+#[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use sriov_host::{HostDevices, NetDevice, PciAddress, PciDevice, PfDevice, VfDevi
 
 use super::*;
 
-fn addr(s: &str) -> PciAddress {
+pub(super) fn addr(s: &str) -> PciAddress {
     s.parse().expect("test address")
 }
 
@@ -38,7 +38,7 @@ fn pci(a: &str, driver: Option<&str>, netdev: Option<(&str, u32)>) -> PciDevice 
 
 /// PF `0000:0B:00.0`-style with `vfs` drivers: "igbvf" (with netdev, mtu 1500), "igbvf-" (no netdev:
 /// moved into a pod), "vfio-pci", "" (no driver).
-fn pf(a: &str, total: u32, vfs: &[&str]) -> PfDevice {
+pub(super) fn pf(a: &str, total: u32, vfs: &[&str]) -> PfDevice {
     let bus = &a[..7];
     let vfs = vfs
         .iter()
@@ -68,7 +68,7 @@ fn pf(a: &str, total: u32, vfs: &[&str]) -> PfDevice {
     }
 }
 
-fn group(range: &str, dev: &str) -> VfGroup {
+pub(super) fn group(range: &str, dev: &str) -> VfGroup {
     VfGroup {
         resource_name: "r".into(),
         device_type: dev.into(),
@@ -77,7 +77,7 @@ fn group(range: &str, dev: &str) -> VfGroup {
     }
 }
 
-fn iface(a: &str, n: i32, groups: Vec<VfGroup>) -> NodeStateInterface {
+pub(super) fn iface(a: &str, n: i32, groups: Vec<VfGroup>) -> NodeStateInterface {
     NodeStateInterface {
         pci_address: a.into(),
         num_vfs: n,
@@ -86,21 +86,21 @@ fn iface(a: &str, n: i32, groups: Vec<VfGroup>) -> NodeStateInterface {
     }
 }
 
-fn spec(ifaces: Vec<NodeStateInterface>) -> NodeStateSpec {
+pub(super) fn spec(ifaces: Vec<NodeStateInterface>) -> NodeStateSpec {
     NodeStateSpec {
         interfaces: ifaces,
         ..NodeStateSpec::default()
     }
 }
 
-fn host(pfs: Vec<PfDevice>) -> HostDevices {
+pub(super) fn host(pfs: Vec<PfDevice>) -> HostDevices {
     HostDevices {
         pfs,
         orphan_vfs: vec![],
     }
 }
 
-fn ctx(in_use: &[&str]) -> PlanContext {
+pub(super) fn ctx(in_use: &[&str]) -> PlanContext {
     PlanContext {
         vfs_in_use: in_use.iter().map(|a| addr(a)).collect::<BTreeSet<_>>(),
         iommu_enabled: true,
@@ -108,14 +108,14 @@ fn ctx(in_use: &[&str]) -> PlanContext {
     }
 }
 
-const P1: &str = "0000:01:00.0";
-const P2: &str = "0000:02:00.0";
+pub(super) const P1: &str = "0000:01:00.0";
+pub(super) const P2: &str = "0000:02:00.0";
 
 /// The lab's spec: 4 VFs, 0-2 netdevice, 3-3 vfio-pci.
-fn lab(n: i32) -> NodeStateInterface {
+pub(super) fn lab(n: i32) -> NodeStateInterface {
     iface(P1, n, vec![group("0-2", "netdevice"), group("3-3", "vfio-pci")])
 }
-fn lab_host() -> PfDevice {
+pub(super) fn lab_host() -> PfDevice {
     pf(P1, 7, &["igbvf", "igbvf", "igbvf", "vfio-pci"])
 }
 
@@ -432,100 +432,4 @@ fn in_use_vf_mtu_is_noted() {
     .expect("plan");
     assert_eq!(p.verdict, Verdict::NothingToDo);
     assert_eq!(p.notes.len(), 3, "{:?}", p.notes);
-}
-
-/// Bad specs: every error names the PF, the field and the value; nothing is planned.
-#[test]
-fn bad_specs() {
-    let h = host(vec![
-        lab_host(),
-        PfDevice {
-            total_vfs: 0,
-            ..pf(P2, 0, &[])
-        },
-    ]);
-    let bad = |i: NodeStateInterface| plan(&spec(vec![i]), &h, &ctx(&[])).expect_err("must be rejected");
-    let cases: Vec<(NodeStateInterface, &[&str])> = vec![
-        (lab(8), &["0000:01:00.0", "numVfs 8", "sriov_totalvfs 7"]),
-        (lab(-1), &["0000:01:00.0", "numVfs -1"]),
-        (
-            iface("0000:09:00.0", 2, vec![]),
-            &["0000:09:00.0", "pciAddress", "no such PF"],
-        ),
-        (iface("not-a-pci", 2, vec![]), &["not-a-pci", "pciAddress"]),
-        (
-            iface(P1, 4, vec![group("0-3", "dpdk-magic")]),
-            &["0000:01:00.0", "vfGroups[0].deviceType", "dpdk-magic"],
-        ),
-        (
-            iface(P1, 4, vec![group("0-4", "netdevice")]),
-            &["0000:01:00.0", "vfGroups[0].vfRange", "0-4"],
-        ),
-        (
-            iface(P1, 4, vec![group("3-1", "netdevice")]),
-            &["vfGroups[0].vfRange", "3-1"],
-        ),
-        (
-            iface(P1, 4, vec![group("x", "netdevice")]),
-            &["vfGroups[0].vfRange", "\"x\""],
-        ),
-        (
-            iface(P1, 4, vec![group("0-2", "netdevice"), group("2-3", "vfio-pci")]),
-            &["vfGroups[1].vfRange", "overlaps vfGroups[0]"],
-        ),
-        (
-            iface(P2, 2, vec![]),
-            &["0000:02:00.0", "numVfs 2", "not SR-IOV capable"],
-        ),
-        (
-            NodeStateInterface { mtu: 10, ..lab(4) },
-            &["0000:01:00.0", "mtu 10"],
-        ),
-        (
-            NodeStateInterface {
-                e_switch_mode: "switchdev".into(),
-                ..lab(4)
-            },
-            &["eSwitchMode", "switchdev"],
-        ),
-        (
-            NodeStateInterface {
-                e_switch_mode: "fancy".into(),
-                ..lab(4)
-            },
-            &["eSwitchMode", "fancy"],
-        ),
-        (
-            NodeStateInterface {
-                link_type: "token-ring".into(),
-                ..lab(4)
-            },
-            &["linkType", "token-ring"],
-        ),
-        (
-            NodeStateInterface {
-                externally_managed: true,
-                ..lab(6)
-            },
-            &["numVfs 6", "externallyManaged", "4 VFs"],
-        ),
-    ];
-    for (i, want) in cases {
-        let errs = bad(i.clone());
-        let msg = errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
-        for w in want {
-            assert!(msg.contains(w), "{i:?}: {msg:?} lacks {w:?}");
-        }
-    }
-    let dup = plan(&spec(vec![lab(4), lab(4)]), &h, &ctx(&[])).expect_err("duplicate");
-    assert!(matches!(dup[0], SpecError::DuplicatePf { .. }), "{dup:?}");
-}
-
-#[test]
-fn vf_range_parse() {
-    assert_eq!(crate::spec_error::parse_range("0-2"), Ok(0..=2));
-    assert_eq!(crate::spec_error::parse_range("5"), Ok(5..=5));
-    assert!(crate::spec_error::parse_range("2-1").is_err());
-    assert!(crate::spec_error::parse_range("-1").is_err());
-    assert!(crate::spec_error::parse_range("").is_err());
 }
