@@ -109,6 +109,14 @@ impl LinkSource for SysfsLinks {
             oper_up: oper == "up" || oper == "unknown",
         })
     }
+
+    fn subscribe(&self, wake: Arc<Notify>) {
+        if self.netlink_events
+            && let Err(e) = watch_link_events(wake)
+        {
+            tracing::warn!("cannot watch netlink link events ({e}); health is polled only");
+        }
+    }
 }
 
 /// The health of one device under the policy above.

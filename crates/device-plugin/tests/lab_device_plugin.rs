@@ -16,6 +16,16 @@ use common::{FakeKubelet, plugin};
 use sriov_device_plugin::v1beta1 as api;
 use tokio_stream::StreamExt;
 
+/// Kills the child if the test panics (so no sriovdp is left running in the guest).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn env(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} not set (run through lab/tests/30-device-plugin.sh)"))
@@ -71,28 +81,30 @@ async fn sriovdp_on_real_igb_vfs() {
     .expect("config");
     let mut kubelet = FakeKubelet::start(&dp);
     let t0 = Instant::now();
-    let mut child = Command::new(env("SRIOVDP_BIN"))
-        .args([
-            "-config-file",
-            config.to_str().expect("utf8"),
-            "-resource-prefix",
-            "lab.example.com",
-        ])
-        .args([
-            "--device-plugin-dir",
-            dp.to_str().expect("utf8"),
-            "--plugins-registry-dir",
-            "/nonexistent",
-        ])
-        .args([
-            "--device-info-dir",
-            tmp.path().join("devinfo").to_str().expect("utf8"),
-            "--health-interval-ms",
-            "30000",
-        ])
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn sriovdp");
+    let mut child = KillOnDrop(
+        Command::new(env("SRIOVDP_BIN"))
+            .args([
+                "-config-file",
+                config.to_str().expect("utf8"),
+                "-resource-prefix",
+                "lab.example.com",
+            ])
+            .args([
+                "--device-plugin-dir",
+                dp.to_str().expect("utf8"),
+                "--plugins-registry-dir",
+                "/nonexistent",
+            ])
+            .args([
+                "--device-info-dir",
+                tmp.path().join("devinfo").to_str().expect("utf8"),
+                "--health-interval-ms",
+                "30000",
+            ])
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn sriovdp"),
+    );
 
     let want = if vfio { 2 } else { 1 };
     let mut regs = Vec::new();
@@ -185,9 +197,9 @@ async fn sriovdp_on_real_igb_vfs() {
     }
 
     let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status();
-    let st = child.wait().expect("wait");
+    let st = child.0.wait().expect("wait");
     assert!(st.success(), "{st}");
     assert!(!dp.join("lab.example.com_lab_igbvf.sock").exists());
     kubelet.stop().await;
@@ -204,17 +216,19 @@ async fn demo_pools_as_the_kubelet_sees_them() {
     std::fs::create_dir_all(&dp).expect("mkdir");
     let mut kubelet = FakeKubelet::start(&dp);
     let t0 = Instant::now();
-    let mut child = Command::new(env("SRIOVDP_BIN"))
-        .args([
-            "--config-file",
-            &config,
-            "--device-plugin-dir",
-            dp.to_str().expect("utf8"),
-        ])
-        .args(["--plugins-registry-dir", "/nonexistent", "--device-info-dir", ""])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn sriovdp");
+    let mut child = KillOnDrop(
+        Command::new(env("SRIOVDP_BIN"))
+            .args([
+                "--config-file",
+                &config,
+                "--device-plugin-dir",
+                dp.to_str().expect("utf8"),
+            ])
+            .args(["--plugins-registry-dir", "/nonexistent", "--device-info-dir", ""])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sriovdp"),
+    );
     let mut regs = vec![kubelet.next(20).await];
     let first = t0.elapsed();
     while let Ok(Some(r)) =
@@ -272,9 +286,9 @@ async fn demo_pools_as_the_kubelet_sees_them() {
         }
     }
     let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status();
-    assert!(child.wait().expect("wait").success());
+    assert!(child.0.wait().expect("wait").success());
     println!(
         "sriovdp: stopped on SIGTERM, sockets removed: {}",
         std::fs::read_dir(&dp).expect("ls").count() == 1

@@ -1,11 +1,11 @@
-//! The rtnetlink link-event watcher against this machine's kernel: a veth going up wakes the
+//! The rtnetlink link-event watcher (as `sriovdp` wires it: `SysfsLinks::subscribe`) against this machine's kernel: a veth going up wakes the
 //! health check. Needs root (CAP_NET_ADMIN) and iproute2; skipped with a message otherwise.
 
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sriov_device_plugin::health::watch_link_events;
+use sriov_device_plugin::health::{LinkSource, SysfsLinks};
 use tokio::sync::Notify;
 
 fn ip(args: &[&str]) -> bool {
@@ -25,7 +25,12 @@ async fn a_link_change_wakes_the_health_check() {
         "ip link add veth"
     );
     let wake = Arc::new(Notify::new());
-    watch_link_events(wake.clone()).expect("subscribe to RTMGRP_LINK");
+    // The production wiring: SysfsLinks with events on starts the RTMGRP_LINK watcher.
+    SysfsLinks {
+        sys: "/sys".into(),
+        netlink_events: true,
+    }
+    .subscribe(wake.clone());
     // Nothing has changed since subscribing: no wake yet.
     assert!(
         tokio::time::timeout(Duration::from_millis(200), wake.notified())
