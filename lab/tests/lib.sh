@@ -64,33 +64,35 @@ lab_bind() {
 }
 
 # lab_cargo_test NAME [FILTER...]: runs the ignored (lab-only) tests of the cargo test binary NAME
-# (a test target like lab_igb, or a crate's unit tests like sriov_host; '-' becomes '_'), one
-# thread, from its package dir as cargo would; one PASS/FAIL line per Rust test.
+# (a test target like lab_igb, or a crate's unit tests like sriov_host; '-' becomes '_'), from its
+# package dir as cargo would. Each test runs in a process of its own (--exact, one thread), so
+# one PASS/FAIL line per test comes from its exit status, whatever it prints (logs written to
+# stderr by a test can split libtest's "test x ... ok" lines) and even if another test aborts.
 lab_cargo_test() {
   local name=${1//-/_}; shift
-  local exes=() exe dir line out
+  local exes=() exe dir line out names t rc n ran=0
   if [ -f "$LAB_BINS" ]; then  # written by lab/run-tests from cargo's --message-format=json
     while IFS=$'\t' read -r n exe dir; do [ "$n" = "$name" ] && exes+=("$exe|$dir"); done <"$LAB_BINS"
   fi
-  if [ ${#exes[@]} -eq 0 ]; then  # fallback: the newest target/debug/deps/NAME-<hash>
+  if [ ${#exes[@]} -eq 0 ]; then  # fallback (LAB_NO_BUILD): the newest target/debug/deps/NAME-<hash>
     exe=$(ls -t "$REPO"/target/debug/deps/"$name"-???????????????? 2>/dev/null | head -1)
     [ -n "$exe" ] && exes+=("$exe|$REPO")
   fi
   [ ${#exes[@]} -gt 0 ] || { fail "$name" "no cargo test binary $name (cargo test --no-run built it?)"; return 1; }
+  out=$(mktemp)
   for line in "${exes[@]}"; do
     exe=${line%%|*}; dir=${line#*|}
-    out=$(mktemp)
-    (cd "$dir" && "$exe" --ignored --test-threads=1 "$@") >"$out" 2>&1
-    local rc=$?
-    cat "$out"
-    local npass nfail
-    npass=$(grep -c '^test .* \.\.\. ok$' "$out"); nfail=$(grep -c '^test .* \.\.\. FAILED$' "$out")
-    sed -n 's/^test \(.*\) \.\.\. ok$/PASS '"$name"'::\1/p; s/^test \(.*\) \.\.\. FAILED$/FAIL '"$name"'::\1: see the output above/p' "$out"
-    LAB_FAILS=$((LAB_FAILS + nfail))
-    if [ "$npass" -eq 0 ] && [ "$nfail" -eq 0 ]; then fail "$name" "no lab test ran (filter: ${*:-none}; exit $rc)"
-    elif [ $rc -ne 0 ] && [ "$nfail" -eq 0 ]; then fail "$name" "test binary exited $rc"; fi
-    rm -f "$out"
+    names=$(cd "$dir" && "$exe" --list --ignored "$@" 2>/dev/null | sed -n 's/: test$//p')
+    [ -n "$names" ] || continue
+    while read -r t; do
+      ran=$((ran + 1))
+      (cd "$dir" && "$exe" --ignored --exact --test-threads=1 "$t") </dev/null >"$out" 2>&1; rc=$?
+      cat "$out"
+      if [ $rc -eq 0 ]; then pass "$name::$t"; else fail "$name::$t" "exit $rc, output above"; fi
+    done <<<"$names"
   done
+  rm -f "$out"
+  [ $ran -gt 0 ] || fail "$name" "no ignored (lab) test matches '${*:-}' in ${#exes[@]} binaries"
   [ "$LAB_FAILS" -eq 0 ]
 }
 
