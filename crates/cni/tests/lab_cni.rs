@@ -308,6 +308,31 @@ fn igb_vf_returns_home_when_the_pod_netns_dies() {
     );
     assert_eq!(lab.link(None, &n3).unwrap()["address"], mac3);
     assert_eq!(settings(&lab.vfinfo(3)), before);
+
+    // Again, but the DEL never comes: the next pod's ADD reclaims the VF first.
+    lab.netns("cnipod4");
+    assert_eq!(lab.run("ADD", "pod4", "cnipod4", &c).0, Some(0));
+    ok(&["ip", "netns", "del", "cnipod4"]);
+    let end = Instant::now() + Duration::from_secs(10);
+    while lab.vf_netdev(3).is_none() {
+        assert!(Instant::now() < end, "VF netdev did not come back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    lab.netns("cnipod6");
+    let c6 = lab.conf(3, json!({"vlan": 8}));
+    let (code, out, _) = lab.run("ADD", "pod6", "cnipod6", &c6);
+    assert_eq!(code, Some(0), "{out}");
+    let now = settings(&lab.vfinfo(3));
+    assert_eq!(
+        (now["vlan"].clone(), now["trust"].clone()),
+        (json!(8), json!(false)),
+        "{now}"
+    );
+    let (code, out, _) = lab.run("DEL", "pod6", "cnipod6", &c6);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(lab.vf_netdev(3).as_deref(), Some(n3.as_str()));
+    assert_eq!(lab.link(None, &n3).unwrap()["address"], mac3);
+    assert_eq!(settings(&lab.vfinfo(3)), before);
 }
 
 #[test]
