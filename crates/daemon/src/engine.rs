@@ -125,6 +125,14 @@ impl<'h> Engine<'h> {
             }
             return (status(&devices, SUCCEEDED, ""), Some(first));
         }
+        if let (true, Verdict::Reboot { reasons }) = (first.actions.is_empty(), &first.verdict) {
+            // Only the reboot is missing: say so without an InProgress flip at every resync.
+            let msg = format!(
+                "reboot needed: {}; everything else is applied",
+                reasons.join("; ")
+            );
+            return (status(&devices, FAILED, &msg), Some(first));
+        }
         let disruptive = matches!(first.verdict, Verdict::Drain { .. });
         if disruptive {
             tracing::warn!(verdict = %first.verdict, "disruptive change");

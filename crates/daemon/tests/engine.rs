@@ -330,6 +330,18 @@ fn no_iommu_applies_the_rest_and_reports_reboot() {
     );
     assert!(r.status.last_sync_error.contains("intel_iommu=on"));
     assert_eq!(drivers(&host, P1), ["igbvf"; 4]);
+    // Again: nothing left to write, still Failed with the reason, and no InProgress flip.
+    let mut b = Recorder::default();
+    let again = engine(&host, &dir).sync(&lab_spec(4, 0), &mut b);
+    assert_eq!(again.writes, 0);
+    assert_eq!(
+        b.published
+            .iter()
+            .map(|s| s.sync_status.as_str())
+            .collect::<Vec<_>>(),
+        ["Failed"]
+    );
+    assert!(again.status.last_sync_error.contains("reboot needed"));
 }
 
 #[test]
