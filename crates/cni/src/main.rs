@@ -58,6 +58,9 @@ fn main() {
         .ok()
         .and_then(|o| cni_version(&o).ok())
         .unwrap_or_else(|| "1.1.0".into());
+    let quiet = env
+        .as_ref()
+        .is_ok_and(|e| e.command == sriov_cni::env::Command::Version);
     let what = env.as_ref().map_or_else(
         |_| String::from("?"),
         |e| {
@@ -74,8 +77,10 @@ fn main() {
             if let Some(v) = v {
                 let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             }
-            let ms = t0.elapsed().as_secs_f64() * 1e3;
-            log(&stdin, "info", &format!("{what}: ok in {ms:.1} ms"));
+            if !quiet {
+                let ms = t0.elapsed().as_secs_f64() * 1e3;
+                log(&stdin, "info", &format!("{what}: ok in {ms:.1} ms"));
+            }
         }
         Err(e) => {
             let _ = writeln!(out, "{}", e.to_json(&version));

@@ -125,7 +125,7 @@ impl FilePf {
     fn with<T>(&self, f: impl FnOnce(&mut FakePfFile) -> Result<T>) -> Result<T> {
         let err =
             |e: &dyn std::fmt::Display| CniError::internal(format!("fake PF {}: {e}", self.path.display()));
-        // Lock a side file: the data file is replaced by rename, so its inode cannot carry the lock.
+        // Lock a side file, so the lock never depends on how the data file is written.
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -138,9 +138,10 @@ impl FilePf {
         let before = data.clone();
         let out = f(&mut data)?;
         if data != before {
-            let tmp = self.path.with_extension("tmp");
-            fs::write(&tmp, serde_json::to_vec_pretty(&data).unwrap_or_default()).map_err(|e| err(&e))?;
-            fs::rename(&tmp, &self.path).map_err(|e| err(&e))?;
+            // In place (every reader holds the lock): replacing it by rename makes ext4 flush it
+            // each time, which would bill disk latency to the plugin in the benchmark.
+            fs::write(&self.path, serde_json::to_vec_pretty(&data).unwrap_or_default())
+                .map_err(|e| err(&e))?;
         }
         drop(lock);
         Ok(out)
