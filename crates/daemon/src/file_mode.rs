@@ -214,3 +214,36 @@ fn sync_file(engine: &Engine<'_>, path: &Path, backend: &mut FileBackend) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_yaml_with_unquoted_addresses_and_json() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("n.yaml");
+        std::fs::write(
+            &p,
+            "apiVersion: sriovnetwork.openshift.io/v1\nkind: SriovNetworkNodeState\nmetadata:\n  name: w1\n  generation: 4\nspec:\n  interfaces:\n  - pciAddress: 0000:01:00.0\n    numVfs: 4\n    vfGroups:\n    - deviceType: vfio-pci\n      vfRange: 0-3\n",
+        )
+        .expect("write");
+        let d = read_doc(&p).expect("yaml").desired();
+        assert_eq!(d.generation, 4);
+        assert_eq!(d.spec.interfaces[0].pci_address, "0000:01:00.0");
+        assert_eq!(d.spec.interfaces[0].vf_groups[0].vf_range, "0-3");
+        std::fs::write(&p, r#"{"kind":"SriovNetworkNodeState","spec":{"interfaces":[{"pciAddress":"0000:01:00.0","numVfs":2}]}}"#)
+            .expect("write");
+        assert_eq!(
+            read_doc(&p).expect("json").desired().spec.interfaces[0].num_vfs,
+            2
+        );
+        std::fs::write(
+            &p,
+            "kind: SriovNetworkNodeState\nspec:\n  interfaces:\n  - numVfs: 2\n",
+        )
+        .expect("write");
+        let e = read_doc(&p).expect_err("pciAddress is required").to_string();
+        assert!(e.contains("pciAddress"), "{e}");
+    }
+}
