@@ -28,8 +28,9 @@ lab_build() {
       grep -o '"rendered":"[^"]*' "$RUN/cargo-test.json" | head -20 | sed 's/^"rendered":"//; s/\\n/\n/g' >&2
       return 1
     }
-    # one JSON object per line; take executable + manifest_path of the artifacts that have one
-    grep '"executable":"/' "$RUN/cargo-test.json" | while read -r l; do
+    # one JSON object per line; executable + manifest_path of the test harnesses (profile "test":true),
+    # not of the plain binaries (run with --list, a daemon might just start)
+    grep '"executable":"/' "$RUN/cargo-test.json" | grep -E '"profile":\{[^}]*"test":true' | while read -r l; do
       local exe man
       exe=$(printf '%s' "$l" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
       man=$(printf '%s' "$l" | sed -n 's/.*"manifest_path":"\([^"]*\)".*/\1/p')
