@@ -16,7 +16,9 @@ VF3=$(basename "$(readlink "$PF/virtfn3")")
 VFIO=0
 if lab_bind "$VF3" vfio-pci; then VFIO=1; else echo "SKIP dp:vfio: vfio-pci bind of $VF3 failed (no IOMMU?)"; fi
 
+rm -f "$LAB_OUT/device-plugin.txt"
 SRIOVDP_BIN="$BIN/sriovdp" LAB_DP_PF="$PFA" LAB_DP_VFIO="$VFIO" lab_cargo_test lab_device_plugin sriovdp_on_real_igb_vfs || true
+cat "$LAB_OUT/device-plugin.txt" 2>/dev/null
 
 # sriovctl explain: a resource whose count is 0, and why.
 cfg=$(mktemp)

@@ -12,6 +12,7 @@ pub mod config;
 pub mod device;
 pub mod devinfo;
 pub mod explain;
+pub mod fake_kubelet;
 pub mod from_host;
 pub mod r#gen;
 pub mod health;

@@ -83,7 +83,9 @@ fn go_style(args: impl Iterator<Item = String>) -> Vec<String> {
     args.enumerate()
         .map(|(i, a)| {
             let single = a.starts_with('-') && !a.starts_with("--") && a.len() > 1;
-            let is_flag = a[1..].starts_with(|c: char| c.is_ascii_alphabetic());
+            let is_flag = a
+                .strip_prefix('-')
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_alphabetic()));
             if i > 0 && single && is_flag && a != "-h" && a != "-V" {
                 format!("-{a}")
             } else {
@@ -179,6 +181,8 @@ mod tests {
             "-logtostderr",
             "-h",
             "-",
+            "",
+            "-é",
         ];
         let got = go_style(argv.iter().map(|s| s.to_string()));
         assert_eq!(
@@ -191,7 +195,9 @@ mod tests {
                 "--v=3",
                 "--logtostderr",
                 "-h",
-                "-"
+                "-",
+                "",
+                "-é"
             ]
         );
         let cli = Cli::try_parse_from(go_style(

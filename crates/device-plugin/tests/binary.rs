@@ -142,3 +142,54 @@ async fn runs_registers_and_cleans_up_on_sigterm() {
     );
     kubelet.stop().await;
 }
+
+#[test]
+fn the_demo_kubelet_prints_what_the_kubelet_is_told() {
+    let tmp = tempfile::tempdir_in(scratch_base()).expect("tempdir");
+    let mut fx = FixtureHost::new(tmp.path().join("host"))
+        .igb_82576(4)
+        .build()
+        .expect("fixture");
+    fx.bind_driver("0000:01:10.6", "vfio-pci").expect("vfio");
+    fx.set_admin_up("eth0", true).expect("pf up");
+    fx.set_oper_state("eth0", "up").expect("pf carrier");
+    let config = tmp.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"resourceList":[{"resourceName":"netdev","selectors":{"drivers":["igbvf"]}},{"resourceName":"dpdk","selectors":{"drivers":["vfio-pci"]}}]}"#,
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_sriovdp-fake-kubelet"))
+        .args([
+            "--sriovdp",
+            env!("CARGO_BIN_EXE_sriovdp"),
+            "--config",
+            config.to_str().expect("utf8"),
+        ])
+        .args([
+            "--",
+            "--sysfs-root",
+            fx.sys().to_str().expect("utf8"),
+            "--dev-root",
+            fx.dev().to_str().expect("utf8"),
+        ])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "kubelet: 2 Register call(s)",
+        "kubelet: ListAndWatch intel.com/netdev -> 3 device(s)",
+        "kubelet: ListAndWatch intel.com/dpdk -> 1 device(s)",
+        "  0000:01:10.6  Healthy  numa -",
+        "  env  PCIDEVICE_INTEL_COM_DPDK=0000:01:10.6",
+        "  dev  /dev/vfio/10 -> /dev/vfio/10 (rw)",
+        "plugin sockets left behind: 0",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in\n{stdout}");
+    }
+}
