@@ -1,5 +1,7 @@
-//! The rtnetlink link-event watcher (as `sriovdp` wires it: `SysfsLinks::subscribe`) against this machine's kernel: a veth going up wakes the
-//! health check. Needs root (CAP_NET_ADMIN) and iproute2; skipped with a message otherwise.
+//! The rtnetlink link-event watcher (as `sriovdp` wires it: `SysfsLinks::subscribe`) against this
+//! machine's kernel, inside a fresh network namespace (other tests on the host create links too):
+//! nothing wakes it before a change, a veth going up does. Needs root and iproute2; skipped with
+//! a message otherwise.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -15,30 +17,43 @@ fn ip(args: &[&str]) -> bool {
 #[tokio::test]
 async fn a_link_change_wakes_the_health_check() {
     if !nix::unistd::Uid::effective().is_root() {
-        println!("INFO: skipping: needs root to create a veth");
+        println!("INFO: skipping: needs root to create a network namespace");
         return;
     }
-    let (a, b) = ("sdpev0", "sdpev1");
-    let _ = ip(&["link", "del", a]);
-    assert!(
-        ip(&["link", "add", a, "type", "veth", "peer", "name", b]),
-        "ip link add veth"
-    );
+    let ns = format!("sdpev{}", std::process::id());
+    let _ = ip(&["netns", "del", &ns]);
+    assert!(ip(&["netns", "add", &ns]), "ip netns add");
     let wake = Arc::new(Notify::new());
-    // The production wiring: SysfsLinks with events on starts the RTMGRP_LINK watcher.
-    SysfsLinks {
-        sys: "/sys".into(),
-        netlink_events: true,
+    let w = wake.clone();
+    let path = format!("/run/netns/{ns}");
+    // The netlink socket belongs to the namespace of the thread that creates it.
+    let subscribed = std::thread::spawn(move || -> std::io::Result<()> {
+        let f = std::fs::File::open(&path)?;
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+        SysfsLinks {
+            sys: "/sys".into(),
+            netlink_events: true,
+        }
+        .subscribe(w);
+        Ok(())
+    })
+    .join();
+    let cleanup = || ip(&["netns", "del", &ns]);
+    if !matches!(subscribed, Ok(Ok(()))) {
+        cleanup();
+        panic!("cannot subscribe inside {ns}: {subscribed:?}");
     }
-    .subscribe(wake.clone());
-    // Nothing has changed since subscribing: no wake yet.
-    assert!(
-        tokio::time::timeout(Duration::from_millis(200), wake.notified())
-            .await
-            .is_err()
-    );
-    assert!(ip(&["link", "set", a, "up"]));
-    let woke = tokio::time::timeout(Duration::from_secs(2), wake.notified()).await;
-    let _ = ip(&["link", "del", a]);
-    assert!(woke.is_ok(), "no wake within 2 s of a link change");
+    let quiet = tokio::time::timeout(Duration::from_millis(300), wake.notified())
+        .await
+        .is_err();
+    let added = ip(&[
+        "-n", &ns, "link", "add", "a0", "type", "veth", "peer", "name", "a1",
+    ]);
+    let woke = tokio::time::timeout(Duration::from_secs(2), wake.notified())
+        .await
+        .is_ok();
+    cleanup();
+    assert!(quiet, "woken although nothing changed in the namespace");
+    assert!(added, "ip link add veth");
+    assert!(woke, "no wake within 2 s of a link change");
 }
