@@ -229,7 +229,147 @@ fn accelerators(sys: &Path) -> Vec<Device> {
 
 #[cfg(test)]
 mod tests {
-    use super::aux_type;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+    use crate::testutil::{vf, with};
+
+    fn put(root: &Path, rel: &str, content: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        fs::write(p, content).expect("write");
+    }
+
+    fn link(root: &Path, rel: &str, target: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        symlink(target, p).expect("symlink");
+    }
+
+    #[test]
+    fn reads_the_facts_the_config_needs() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let sys = tmp.path();
+        let pci = "bus/pci/devices";
+        // An accelerator on vfio-pci in a no-IOMMU group.
+        put(sys, &format!("{pci}/0000:af:00.1/class"), "0x120000\n");
+        put(sys, &format!("{pci}/0000:af:00.1/vendor"), "0x8086\n");
+        put(sys, &format!("{pci}/0000:af:00.1/device"), "0x0D90\n");
+        put(sys, &format!("{pci}/0000:af:00.1/numa_node"), "1\n");
+        link(
+            sys,
+            &format!("{pci}/0000:af:00.1/driver"),
+            "../../../bus/pci/drivers/vfio-pci",
+        );
+        link(
+            sys,
+            &format!("{pci}/0000:af:00.1/iommu_group"),
+            "../../../kernel/iommu_groups/77",
+        );
+        put(sys, "kernel/iommu_groups/77/name", "vfio-noiommu\n");
+        // A uio_pci_generic VF.
+        fs::create_dir_all(sys.join(format!("{pci}/0000:01:10.0/uio/uio3"))).expect("mkdir");
+        // An RDMA VF with a pkey, and its character devices.
+        put(
+            sys,
+            &format!("{pci}/0000:03:00.2/infiniband/mlx5_2/ports/1/pkeys/0"),
+            "0x8001\n",
+        );
+        for (class, dev) in [
+            ("infiniband_verbs", "uverbs2"),
+            ("infiniband_mad", "umad2"),
+            ("infiniband_mad", "issm2"),
+        ] {
+            put(sys, &format!("class/{class}/{dev}/ibdev"), "mlx5_2\n");
+        }
+        put(sys, "class/infiniband_verbs/uverbs0/ibdev", "mlx5_0\n");
+        // A vDPA device on vhost_vdpa under 0000:65:00.2.
+        fs::create_dir_all(sys.join("devices/pci0000:00/0000:65:00.2/vdpa0/vhost-vdpa-0")).expect("mkdir");
+        link(
+            sys,
+            "devices/pci0000:00/0000:65:00.2/vdpa0/driver",
+            "../../../../bus/vdpa/drivers/vhost_vdpa",
+        );
+        link(
+            sys,
+            "bus/vdpa/devices/vdpa0",
+            "../../../devices/pci0000:00/0000:65:00.2/vdpa0",
+        );
+        // An SF of a PF with a netdev.
+        fs::create_dir_all(sys.join(format!("{pci}/0000:03:00.0/net/p0"))).expect("mkdir");
+        put(sys, &format!("{pci}/0000:03:00.0/mlx5_core.sf.4/sfnum"), "88\n");
+
+        let mut devices = vec![
+            with(vf("0000:01:10.0", "eth0", "0000:01:00.0", 0), |d| {
+                d.driver = Some("uio_pci_generic".into())
+            }),
+            with(vf("0000:03:00.2", "p0", "0000:03:00.0", 0), |d| {
+                d.driver = Some("mlx5_core".into());
+                d.rdma_devices = vec!["mlx5_2".into()];
+            }),
+            with(vf("0000:65:00.2", "p0", "0000:65:00.0", 0), |d| {
+                d.driver = Some("mlx5_core".into())
+            }),
+            with(crate::testutil::pf("0000:03:00.0", "p0", false), |d| {
+                d.driver = Some("mlx5_core".into())
+            }),
+        ];
+        let needs = Needs {
+            accelerators: true,
+            aux: true,
+            pkeys: true,
+            vdpa: true,
+        };
+        enrich(&SysfsRoot::new(sys), &mut devices, needs);
+
+        assert_eq!(devices[0].uio_dev.as_deref(), Some("/dev/uio3"));
+        assert_eq!(devices[1].pkey.as_deref(), Some("0x8001"));
+        assert_eq!(
+            devices[1].rdma_char_devices,
+            [
+                "/dev/infiniband/issm2",
+                "/dev/infiniband/umad2",
+                "/dev/infiniband/uverbs2",
+                "/dev/infiniband/rdma_cm"
+            ]
+        );
+        let v = devices[2].vdpa.as_ref().expect("vdpa found");
+        assert_eq!(
+            (v.driver.as_str(), v.path.as_deref()),
+            ("vhost_vdpa", Some("/dev/vhost-vdpa-0"))
+        );
+        let sf = devices
+            .iter()
+            .find(|d| d.id == "mlx5_core.sf.4")
+            .expect("SF found");
+        assert_eq!(
+            (sf.class, sf.aux_type.as_deref(), sf.index),
+            (Some(DeviceClass::Aux), Some("sf"), Some(88))
+        );
+        assert_eq!(
+            (sf.pf_name.as_deref(), sf.pci_address.as_str()),
+            (Some("p0"), "0000:03:00.0")
+        );
+        let acc = devices
+            .iter()
+            .find(|d| d.id == "0000:af:00.1")
+            .expect("accelerator found");
+        assert_eq!(
+            (acc.vendor.as_str(), acc.device.as_str(), acc.driver_str()),
+            ("8086", "0d90", "vfio-pci")
+        );
+        assert_eq!(
+            (acc.numa_node, acc.iommu_group, acc.vfio_noiommu),
+            (Some(1), Some(77), true)
+        );
+
+        // Nothing extra is read when the config does not need it.
+        let mut plain = vec![with(vf("0000:03:00.2", "p0", "0000:03:00.0", 0), |d| {
+            d.rdma_devices = vec!["mlx5_2".into()]
+        })];
+        enrich(&SysfsRoot::new(sys), &mut plain, Needs::default());
+        assert_eq!((plain.len(), plain[0].pkey.as_deref()), (1, None));
+    }
 
     #[test]
     fn aux_names() {
