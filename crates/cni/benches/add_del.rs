@@ -43,13 +43,17 @@ fn child_cpu() -> Duration {
     tv(u.user_time()) + tv(u.system_time())
 }
 
-/// Wall time and CPU time of one ADD+DEL.
-fn add_del(f: &Fixture, pod: &str, conf: &Value) -> (Duration, Duration) {
+/// Wall time and CPU time of one ADD+DEL (`env`: extra environment, e.g. another state dir).
+fn add_del_env(f: &Fixture, pod: &str, conf: &Value, env: &[(&str, &str)]) -> (Duration, Duration) {
     let c = child_cpu();
     let t = Instant::now();
-    f.run("ADD", "bench", Some(pod), "net1", conf, &[]).ok();
-    f.run("DEL", "bench", Some(pod), "net1", conf, &[]).ok();
+    f.run("ADD", "bench", Some(pod), "net1", conf, env).ok();
+    f.run("DEL", "bench", Some(pod), "net1", conf, env).ok();
     (t.elapsed(), child_cpu() - c)
+}
+
+fn add_del(f: &Fixture, pod: &str, conf: &Value) -> (Duration, Duration) {
+    add_del_env(f, pod, conf, &[])
 }
 
 fn bare_move(host: &mut Netlink, pod_ns: &NetNs, home: &NetNs, name: &str) -> Duration {
@@ -134,23 +138,27 @@ fn main() {
         pct(&mut version, 0.99)
     );
     // Interleave every case with a bare move in each round so all see the same machine load.
+    let shm_state = f.shm.path().join("state").to_string_lossy().into_owned();
+    let on_disk: &[(&str, &str)] = &[];
+    let on_tmpfs: &[(&str, &str)] = &[("SRIOV_CNI_STATE_DIR", &shm_state)];
     let cases = [
-        ("ADD+DEL, no IPAM", &plain),
-        ("ADD+DEL, vlan/spoofchk/trust/mac", &settings),
-        ("ADD+DEL, host-local IPAM", &ipam),
+        ("ADD+DEL, no IPAM", &plain, on_disk),
+        ("ADD+DEL, no IPAM, cache on tmpfs", &plain, on_tmpfs),
+        ("ADD+DEL, vlan/spoofchk/trust/mac", &settings, on_disk),
+        ("ADD+DEL, host-local IPAM", &ipam, on_disk),
     ];
     let mut total: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
     let mut cpu: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
     let mut floor = Vec::new();
     for _ in 0..rounds {
-        for (i, (_, conf)) in cases.iter().enumerate() {
-            let (t, c) = add_del(&f, &pod, conf);
+        for (i, (_, conf, env)) in cases.iter().enumerate() {
+            let (t, c) = add_del_env(&f, &pod, conf, env);
             total[i].push(t);
             cpu[i].push(c);
         }
         floor.push(bare_move(&mut host, &pod_ns, &home, &name));
     }
-    for (i, (label, _)) in cases.iter().enumerate() {
+    for (i, (label, _, _)) in cases.iter().enumerate() {
         report(label, &mut total[i], &mut floor.clone());
         println!(
             "{:<34} CPU (user+sys, plugin and its IPAM child) p50 {:6.2} ms",

@@ -93,6 +93,9 @@ pub struct Vf {
 pub struct Fixture {
     pub id: String,
     pub dir: tempfile::TempDir,
+    /// On tmpfs when there is one: the fake PF stands in for a kernel object, which costs no
+    /// disk I/O (on ext4 its rewrites would be flushed each time and bill that to the plugin).
+    pub shm: tempfile::TempDir,
     pub pf_name: String,
     pub vfs: Vec<Vf>,
     pub netns: Vec<String>,
@@ -108,9 +111,15 @@ impl Fixture {
         let wire = format!("sct{id}w");
         ok(&["ip", "netns", "add", &wire]);
         let pf_name = format!("sct{id}pf");
+        let shm = if Path::new("/dev/shm").is_dir() {
+            tempfile::tempdir_in("/dev/shm").unwrap()
+        } else {
+            tempfile::tempdir().unwrap()
+        };
         let mut f = Fixture {
             id: id.clone(),
             dir,
+            shm,
             pf_name,
             vfs: Vec::new(),
             netns: vec![wire.clone()],
@@ -190,7 +199,7 @@ impl Fixture {
         self.dir.path().join("state")
     }
     pub fn pf_file(&self) -> PathBuf {
-        self.dir.path().join("pf.json")
+        self.shm.path().join("pf.json")
     }
     pub fn ipam_dir(&self) -> PathBuf {
         self.dir.path().join("ipam")
