@@ -231,6 +231,9 @@ impl<'h> Engine<'h> {
                     .discover()
                     .map_err(|e| Box::new(status(&HostDevices::default(), FAILED, &e.to_string())))?;
                 if let Ok(mut c) = self.cache.lock() {
+                    if c.as_ref().is_none_or(|(old, _)| old != &d) {
+                        self.store.save_discovery(&d);
+                    }
                     *c = Some((d.clone(), Instant::now()));
                 }
                 d
@@ -262,7 +265,11 @@ impl<'h> Engine<'h> {
 
     fn cached_if_unchanged(&self, spec: &NodeStateSpec) -> Option<HostDevices> {
         let devices = {
-            let c = self.cache.lock().ok()?;
+            let mut c = self.cache.lock().ok()?;
+            if c.is_none() {
+                // A restarted daemon: the discovery its predecessor saved, if recent enough.
+                *c = self.store.load_discovery(self.cache_max_age);
+            }
             let (d, at) = c.as_ref()?;
             if at.elapsed() > self.cache_max_age {
                 return None;

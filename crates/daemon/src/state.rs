@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sriov_api::NodeStateSpec;
+use sriov_host::HostDevices;
 
 /// One spec's identity.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +92,52 @@ impl StateStore {
             &self.path,
             &serde_json::to_vec_pretty(state).map_err(io::Error::other)?,
         )
+    }
+}
+
+/// The last full discovery, kept so a restarted daemon can skip re-discovering (after the quick
+/// check confirms nothing it depends on changed).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedDiscovery {
+    /// Seconds since the Unix epoch.
+    discovered_at: u64,
+    devices: HostDevices,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl StateStore {
+    fn discovery_path(&self) -> PathBuf {
+        self.path.with_file_name("last-discovery.json")
+    }
+
+    /// Saves a full discovery (best effort: a failure only costs a discovery after a restart).
+    pub fn save_discovery(&self, devices: &HostDevices) {
+        let saved = SavedDiscovery {
+            discovered_at: now_secs(),
+            devices: devices.clone(),
+        };
+        if let Ok(bytes) = serde_json::to_vec(&saved)
+            && let Err(e) = write_atomic(&self.discovery_path(), &bytes)
+        {
+            tracing::debug!(error = %e, "cannot save the discovery");
+        }
+    }
+
+    /// The saved discovery when it is at most `max_age` old, with the instant it was made.
+    pub fn load_discovery(&self, max_age: std::time::Duration) -> Option<(HostDevices, std::time::Instant)> {
+        let bytes = fs::read(self.discovery_path()).ok()?;
+        let saved: SavedDiscovery = serde_json::from_slice(&bytes).ok()?;
+        let age = std::time::Duration::from_secs(now_secs().checked_sub(saved.discovered_at)?);
+        if age > max_age {
+            return None;
+        }
+        Some((saved.devices, std::time::Instant::now().checked_sub(age)?))
     }
 }
 
