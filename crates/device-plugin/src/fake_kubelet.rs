@@ -12,12 +12,24 @@ use tonic::{Request, Response, Status};
 
 use crate::v1beta1 as api;
 
-struct Recorder(mpsc::UnboundedSender<api::RegisterRequest>);
+struct Recorder {
+    tx: mpsc::UnboundedSender<api::RegisterRequest>,
+    /// How many more registrations to refuse (a kubelet not ready yet, or refusing a name).
+    refuse: std::sync::atomic::AtomicUsize,
+}
 
 #[tonic::async_trait]
 impl api::registration_server::Registration for Recorder {
     async fn register(&self, req: Request<api::RegisterRequest>) -> Result<Response<api::Empty>, Status> {
-        let _ = self.0.send(req.into_inner());
+        use std::sync::atomic::Ordering;
+        let _ = self.tx.send(req.into_inner());
+        let refused = self
+            .refuse
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refused {
+            return Err(Status::unavailable("fake kubelet: refusing this registration"));
+        }
         Ok(Response::new(api::Empty {}))
     }
 }
@@ -33,6 +45,12 @@ pub struct FakeKubelet {
 impl FakeKubelet {
     /// Serves `Registration` on `<dir>/kubelet.sock` (replacing a stale file).
     pub fn try_start(dir: &Path) -> io::Result<FakeKubelet> {
+        Self::try_start_refusing(dir, 0)
+    }
+
+    /// Like [`try_start`](Self::try_start), refusing (`UNAVAILABLE`) the first `refuse`
+    /// registrations; every attempt is still recorded.
+    pub fn try_start_refusing(dir: &Path, refuse: usize) -> io::Result<FakeKubelet> {
         let sock = dir.join("kubelet.sock");
         match std::fs::remove_file(&sock) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
@@ -44,7 +62,10 @@ impl FakeKubelet {
         let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
         let task = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
-                .add_service(api::registration_server::RegistrationServer::new(Recorder(tx)))
+                .add_service(api::registration_server::RegistrationServer::new(Recorder {
+                    tx,
+                    refuse: refuse.into(),
+                }))
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stop_rx.await;
                 })

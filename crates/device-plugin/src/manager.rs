@@ -129,7 +129,12 @@ struct Served {
     /// `kubelet.sock` identity we registered with (deprecated mode).
     registered: Option<(u64, u64, i64, i64)>,
     last_error: Option<String>,
+    /// When the last registration failed: retried after [`RETRY`], not on every check.
+    failed_at: Option<tokio::time::Instant>,
 }
+
+/// Wait before retrying a refused or failed registration.
+const RETRY: Duration = Duration::from_secs(1);
 
 struct Manager {
     opts: Options,
@@ -270,6 +275,7 @@ impl Manager {
                     running,
                     registered: None,
                     last_error: None,
+                    failed_at: None,
                 },
             );
         }
@@ -320,6 +326,7 @@ impl Manager {
                             running: r,
                             registered: None,
                             last_error: None,
+                            failed_at: None,
                         }
                     }
                     Err(e) => {
@@ -328,7 +335,8 @@ impl Manager {
                     }
                 }
             }
-            if !self.watcher_mode && kubelet_id.is_some() && s.registered != kubelet_id {
+            let backing_off = s.failed_at.is_some_and(|t| t.elapsed() < RETRY);
+            if !self.watcher_mode && kubelet_id.is_some() && s.registered != kubelet_id && !backing_off {
                 let endpoint = s
                     .running
                     .socket
@@ -340,6 +348,7 @@ impl Manager {
                         tracing::info!(resource = %name, endpoint = %endpoint, "registered with the kubelet");
                         s.registered = kubelet_id;
                         s.last_error = None;
+                        s.failed_at = None;
                     }
                     Err(e) => {
                         let msg = e.to_string();
@@ -347,6 +356,7 @@ impl Manager {
                             tracing::error!(resource = %name, "registration failed (retrying): {msg}");
                         }
                         s.last_error = Some(msg);
+                        s.failed_at = Some(tokio::time::Instant::now());
                     }
                 }
             }

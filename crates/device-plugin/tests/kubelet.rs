@@ -358,3 +358,30 @@ async fn plays_the_kubelet_protocol() {
     assert_eq!(std::fs::read_dir(&e.devinfo).expect("ls").count(), 0);
     kubelet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_registration_is_retried() {
+    // Upstream exits fatally when Register fails; sriovdp keeps serving and retries after 1 s.
+    let e = env(r#"{"resourceList":[{"resourceName":"vf","selectors":{}}]}"#);
+    let mut kubelet = FakeKubelet::try_start_refusing(&e.plugin_dir, 1).expect("kubelet");
+    let (stop, task) = spawn(&e);
+    let first = kubelet.next(5).await;
+    let t = Instant::now();
+    let second = kubelet.next(5).await;
+    let gap = t.elapsed();
+    assert_eq!(
+        (first.resource_name.as_str(), second.resource_name.as_str()),
+        ("intel.com/vf", "intel.com/vf")
+    );
+    assert!(
+        gap >= Duration::from_millis(900) && gap < Duration::from_secs(3),
+        "retried after {gap:?}"
+    );
+    assert!(
+        kubelet.next_within(Duration::from_millis(1500)).await.is_none(),
+        "no more attempts once registered"
+    );
+    stop.send(()).expect("stop");
+    task.await.expect("join").expect("ok");
+    kubelet.stop().await;
+}
