@@ -324,3 +324,53 @@ impl Running {
         let _ = std::fs::remove_file(&socket);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::pool::{HostFacts, build_pools};
+    use crate::testutil::{vf, with};
+
+    fn state(exclude: bool) -> PoolState {
+        let text = format!(
+            r#"{{"resourceList":[{{"resourceName":"r","excludeTopology":{exclude},"selectors":{{}}}}]}}"#
+        );
+        let c = Config::parse(&text, "intel.com").expect("valid");
+        let devs = vec![
+            with(vf("0000:01:10.2", "eth0", "0000:01:00.0", 1), |d| {
+                d.numa_node = Some(1)
+            }),
+            with(vf("0000:01:10.0", "eth0", "0000:01:00.0", 0), |d| {
+                d.numa_node = None
+            }),
+        ];
+        let pool = build_pools(&c, &devs, HostFacts::default()).remove(0);
+        PoolState::new(pool, vec![true, false])
+    }
+
+    #[test]
+    fn list_and_watch_message() {
+        let m = state(false).response();
+        let got: Vec<_> = m
+            .devices
+            .iter()
+            .map(|d| (d.id.as_str(), d.health.as_str(), d.topology.clone()))
+            .collect();
+        let numa1 = Some(api::TopologyInfo {
+            nodes: vec![api::NumaNode { id: 1 }],
+        });
+        assert_eq!(
+            got,
+            vec![
+                ("0000:01:10.0", "Healthy", None),
+                ("0000:01:10.2", "Unhealthy", numa1)
+            ]
+        );
+        let m = state(true).response();
+        assert!(
+            m.devices.iter().all(|d| d.topology.is_none()),
+            "excludeTopology drops the NUMA node"
+        );
+    }
+}
