@@ -43,6 +43,14 @@ fn child_cpu() -> Duration {
     tv(u.user_time()) + tv(u.system_time())
 }
 
+/// CPU time (user + system) of this process so far (the bare moves run here).
+fn self_cpu() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let u = getrusage(UsageWho::RUSAGE_SELF).unwrap();
+    let tv = |t: nix::sys::time::TimeVal| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000);
+    tv(u.user_time()) + tv(u.system_time())
+}
+
 /// Wall time and CPU time of one ADD+DEL (`env`: extra environment, e.g. another state dir).
 fn add_del_env(f: &Fixture, pod: &str, conf: &Value, env: &[(&str, &str)]) -> (Duration, Duration) {
     let c = child_cpu();
@@ -189,13 +197,16 @@ fn main() {
     let mut cpu: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
     let mut floor = Vec::new();
     let mut floor_up = Vec::new();
+    let mut floor_cpu = Vec::new();
     for _ in 0..rounds {
         for (i, (_, conf, env)) in cases.iter().enumerate() {
             let (t, c) = add_del_env(&f, &pod, conf, env);
             total[i].push(t);
             cpu[i].push(c);
         }
+        let c0 = self_cpu();
         floor.push(bare_move(&mut host, &pod_ns, &home, &name));
+        floor_cpu.push(self_cpu() - c0);
         floor_up.push(bare_move_up(&mut host, &pod_ns, &home, &name));
     }
     println!(
@@ -203,6 +214,11 @@ fn main() {
         "floor with link-up",
         pct(&mut floor_up.clone(), 0.5),
         pct(&mut floor_up, 0.99)
+    );
+    println!(
+        "{:<34} p50 {:7.2} ms (CPU of the bare move in + out, for the CPU lines below)",
+        "floor CPU",
+        pct(&mut floor_cpu, 0.5)
     );
     for (i, (label, _, _)) in cases.iter().enumerate() {
         report(label, &mut total[i], &mut floor.clone());
