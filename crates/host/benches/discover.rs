@@ -6,11 +6,21 @@
 //! `SRIOV_DISCOVER_THREADS=1` measures the single-threaded scan. The CPU time per discovery is
 //! the steadier figure on a shared machine: wall time moves with the machine's load.
 //!
-//! Measured 2026-11-25 on the 2-vCPU build VM under load average 5-6 (other builds and the QEMU
-//! lab running): CPU ≈ 120 ms per discovery (≈ 59 µs per VF: ≈ 43 syscalls at ≈ 1.4 µs each,
-//! 87 % of it in the kernel, path walks and opens first); wall min ≈ 75 ms on 2 threads,
-//! ≈ 110 ms on 1. The 20 ms target is not met: it would need ≈ 14 syscalls per VF, i.e.
-//! dirfd-relative opens or netlink for the netdev attributes, both outside std::fs.
+//! Measured 2026-11-25 on the 2-vCPU build VM, load average 4.5-5.2 (other engineers' builds
+//! and the QEMU lab on the same 2 cores), old and new binaries run alternately, 100 iterations:
+//!
+//! * path-based reads (std::fs, full `<sys>/devices/...` paths): CPU 121-125 ms per discovery,
+//!   wall min 92-112 ms, p50 124-143 ms, p99 188-240 ms; 43 syscalls per VF.
+//! * descriptor-relative reads (this version): CPU 97-99 ms (≈ 48 µs per VF), wall min 77-83 ms,
+//!   p50 103-108 ms, p99 113-155 ms; 46 syscalls per VF (`strace -c -f`), 90 % of the time in the
+//!   kernel. One thread (`SRIOV_DISCOVER_THREADS=1`): CPU 91-94 ms, wall p50 103-117 ms.
+//!
+//! The 20 ms target is not met. What is left is one `openat`+`read`+`close` per attribute the
+//! model needs (4 per function, 7 per netdev) plus the directory opens and listings, at 1-2 µs of
+//! kernel time each on this VM even with one-component lookups (micro-benchmark: 1.9 µs per
+//! attribute from a directory descriptor, 2.7 µs by full path). Even on 2 idle cores that floor is
+//! ≈ 40 ms of CPU, ≈ 20 ms of wall: the target needs fewer files read per VF (e.g. the PCI
+//! `uevent`, or netlink for the netdevs), not cheaper reads.
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{Scan, Sriov};
 use crate::model::{LinkType, NetDevice, PciAddress, PciDevice};
-use crate::sysfs;
+use crate::sysfs::{self, DirFd};
 use crate::warning::WarningKind;
 
 /// `IFF_UP` in a netdev's `flags`.
@@ -19,6 +19,28 @@ impl Scan<'_> {
     pub(super) fn read_function(
         &mut self,
         dir: &Path,
+        addr: &PciAddress,
+        class: Option<&str>,
+    ) -> Option<PciDevice> {
+        match DirFd::open(dir) {
+            Ok(Some(d)) => self.read_function_at(&d, addr, class),
+            Ok(None) => {
+                let msg = "no such device (removed during the scan, or a dangling link); skipped";
+                self.warn(dir, WarningKind::Vanished, msg);
+                None
+            }
+            // What reading its first attribute would have met (a parent not searchable, a loop).
+            Err(e) => {
+                self.io_warn(&dir.join("vendor"), &e, "device skipped");
+                None
+            }
+        }
+    }
+
+    /// [`Self::read_function`] of a directory already open: every entry is read relative to it.
+    fn read_function_at(
+        &mut self,
+        dir: &DirFd,
         addr: &PciAddress,
         class: Option<&str>,
     ) -> Option<PciDevice> {
@@ -54,13 +76,25 @@ impl Scan<'_> {
                 }
             });
         let vfio_dev = if driver.as_deref() == Some("vfio-pci") {
-            self.vfio_dev(dir, iommu_group)
+            self.vfio_dev(dir.path(), iommu_group)
         } else {
             None
         };
         let netdevs = self.read_netdevs(dir, driver.as_deref());
-        let rdma_devices = self.optional_dir(&dir.join("infiniband")).unwrap_or_default();
-        let acpi_index = self.optional_attr(dir, "acpi_index");
+        // Most functions (all VFs) have neither `infiniband/` nor `acpi_index`: a failed `stat`
+        // is cheaper than a failed `open`.
+        let rdma_devices = dir
+            .list_rare("infiniband")
+            .unwrap_or_else(|e| {
+                self.io_warn(&dir.join("infiniband"), &e, "ignored");
+                None
+            })
+            .map(|(_, names)| names)
+            .unwrap_or_default();
+        let acpi_index = dir.read_rare_attr("acpi_index").unwrap_or_else(|e| {
+            self.io_warn(&dir.join("acpi_index"), &e, "ignored");
+            None
+        });
         Some(PciDevice {
             address: addr.clone(),
             vendor,
@@ -84,18 +118,29 @@ impl Scan<'_> {
             usable: true,
             virtfns: Vec::new(),
         };
-        let Some(entries) = self.optional_dir(dir) else {
-            sriov.usable = false;
-            return sriov;
+        let listed = DirFd::open(dir).and_then(|d| match d {
+            Some(d) => d.list("."),
+            None => Ok(None),
+        });
+        let (d, entries) = match listed {
+            Ok(Some(listed)) => listed,
+            Ok(None) => {
+                sriov.usable = false;
+                return sriov;
+            }
+            Err(e) => {
+                self.io_warn(dir, &e, "ignored");
+                sriov.usable = false;
+                return sriov;
+            }
         };
         for name in &entries {
             let Some(index) = sysfs::numeric_suffix(name, "virtfn") else {
                 continue;
             };
-            let link = dir.join(name);
-            match std::fs::read_link(&link) {
+            match d.link_target(name) {
                 Ok(target) => sriov.virtfns.push((index, target)),
-                Err(e) => self.io_warn(&link, &e, "VF skipped"),
+                Err(e) => self.io_warn(&d.join(name), &e, "VF skipped"),
             }
         }
         sriov.virtfns.sort_by_key(|(index, _)| *index);
@@ -106,7 +151,7 @@ impl Scan<'_> {
                 0 => String::new(),
                 n => format!(", its {n} VFs ignored"),
             };
-            match sysfs::read_attr(&path) {
+            match d.read_attr("sriov_totalvfs") {
                 Ok(Some(raw)) => match raw.parse::<u32>() {
                     Ok(total) => sriov.total = total,
                     Err(_) => {
@@ -134,7 +179,7 @@ impl Scan<'_> {
         if has("sriov_numvfs") {
             let path = dir.join("sriov_numvfs");
             let count = sriov.virtfns.len() as u32;
-            match sysfs::read_attr(&path) {
+            match d.read_attr("sriov_numvfs") {
                 Ok(Some(raw)) => match raw.parse::<u32>() {
                     Ok(num) => sriov.num = num,
                     Err(_) => {
@@ -178,41 +223,59 @@ impl Scan<'_> {
     }
 
     /// Netdevs under `net/` (or `virtio*/net/` for virtio-pci), in name order.
-    fn read_netdevs(&mut self, dir: &Path, driver: Option<&str>) -> Vec<NetDevice> {
-        let mut net_dir = dir.join("net");
-        let mut names = self.optional_dir(&net_dir);
-        if names.is_none() && driver == Some("virtio-pci") {
+    fn read_netdevs(&mut self, dir: &DirFd, driver: Option<&str>) -> Vec<NetDevice> {
+        let mut listed = self.optional_list(dir, "net");
+        if listed.is_none() && driver == Some("virtio-pci") {
             // virtio-net's netdev hangs off the virtio device: <pci>/virtioN/net/<if>.
             let virtio = self
-                .optional_dir(dir)
+                .optional_list(dir, ".")
+                .map(|(_, names)| names)
                 .unwrap_or_default()
                 .into_iter()
                 .find(|n| n.starts_with("virtio"));
             if let Some(v) = virtio {
-                net_dir = dir.join(v).join("net");
-                names = self.optional_dir(&net_dir);
+                listed = self.optional_list(dir, &format!("{v}/net"));
             }
         }
+        let Some((net_dir, names)) = listed else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
-        for name in names.unwrap_or_default() {
-            if let Some(n) = self.read_netdev(&net_dir.join(&name), name) {
+        for name in names {
+            let nd = match net_dir.open_dir(&name) {
+                Ok(Some(nd)) => nd,
+                Ok(None) => {
+                    self.netdev_vanished(&net_dir.join(&name));
+                    continue;
+                }
+                // What reading its `address` would have met.
+                Err(e) => {
+                    self.io_warn(&net_dir.join(&name).join("address"), &e, "netdev skipped");
+                    continue;
+                }
+            };
+            if let Some(n) = self.read_netdev(&nd, name) {
                 out.push(n);
             }
         }
         out
     }
 
+    fn netdev_vanished(&mut self, dir: &Path) {
+        self.warn(
+            dir,
+            WarningKind::Vanished,
+            "netdev vanished during the scan (moved to another network namespace?); skipped",
+        );
+    }
+
     /// One netdev directory. `None` (with a warning) when it vanished, e.g. moved to another
     /// network namespace during the scan.
-    fn read_netdev(&mut self, dir: &Path, name: String) -> Option<NetDevice> {
-        let mac = match sysfs::read_attr(&dir.join("address")) {
+    fn read_netdev(&mut self, dir: &DirFd, name: String) -> Option<NetDevice> {
+        let mac = match dir.read_attr("address") {
             Ok(Some(mac)) => mac.to_ascii_lowercase(),
             Ok(None) => {
-                self.warn(
-                    dir,
-                    WarningKind::Vanished,
-                    "netdev vanished during the scan (moved to another network namespace?); skipped",
-                );
+                self.netdev_vanished(dir.path());
                 return None;
             }
             Err(e) => {
@@ -222,7 +285,7 @@ impl Scan<'_> {
         };
         let mtu = self.parsed(dir, "mtu", |s| s.parse::<u32>().ok()).unwrap_or(0);
         // `speed` fails (EINVAL) while the link is down and reads -1 when unknown: both None.
-        let speed_mbps = match sysfs::read_attr(&dir.join("speed")) {
+        let speed_mbps = match dir.read_attr("speed") {
             Ok(Some(raw)) => raw.parse::<i64>().ok().and_then(|s| u32::try_from(s).ok()),
             _ => None,
         };
@@ -236,7 +299,8 @@ impl Scan<'_> {
             .is_some_and(|f| f & IFF_UP != 0);
         let oper_state = self.optional_attr(dir, "operstate").unwrap_or_default();
         // EOPNOTSUPP when the driver has no port name (igb): empty, not a problem.
-        let phys_port_name = sysfs::read_attr(&dir.join("phys_port_name"))
+        let phys_port_name = dir
+            .read_attr("phys_port_name")
             .ok()
             .flatten()
             .unwrap_or_default();
@@ -253,7 +317,7 @@ impl Scan<'_> {
     }
 
     /// Reads `dir/name` and parses it; warns when it is unreadable or does not parse.
-    fn parsed<T>(&mut self, dir: &Path, name: &str, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+    fn parsed<T>(&mut self, dir: &DirFd, name: &str, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
         let raw = self.optional_attr(dir, name)?;
         let v = parse(&raw);
         if v.is_none() {
@@ -267,58 +331,57 @@ impl Scan<'_> {
     }
 
     /// An attribute every PCI function has, as `digits` hex digits. `None` with a warning.
-    fn required_hex(&mut self, dir: &Path, name: &str, digits: usize) -> Option<String> {
-        let path = dir.join(name);
-        match sysfs::read_attr(&path) {
+    fn required_hex(&mut self, dir: &DirFd, name: &str, digits: usize) -> Option<String> {
+        match dir.read_attr(name) {
             Ok(Some(raw)) => {
                 let v = sysfs::parse_hex_id(&raw, digits);
                 if v.is_none() {
                     self.warn(
-                        &path,
+                        dir.join(name),
                         WarningKind::Invalid,
                         format!("invalid value {raw:?}; device skipped"),
                     );
                 }
                 v
             }
-            Ok(None) if dir.is_dir() => {
-                self.warn(&path, WarningKind::Invalid, "missing; device skipped");
+            // The directory was open, but may have been removed since: ask its path.
+            Ok(None) if dir.path().is_dir() => {
+                self.warn(dir.join(name), WarningKind::Invalid, "missing; device skipped");
                 None
             }
             Ok(None) => {
                 let msg = "no such device (removed during the scan, or a dangling link); skipped";
-                self.warn(dir, WarningKind::Vanished, msg);
+                self.warn(dir.path(), WarningKind::Vanished, msg);
                 None
             }
             Err(e) => {
-                self.io_warn(&path, &e, "device skipped");
+                self.io_warn(&dir.join(name), &e, "device skipped");
                 None
             }
         }
     }
 
     /// An attribute that may be absent; warns only when it exists but cannot be read.
-    fn optional_attr(&mut self, dir: &Path, name: &str) -> Option<String> {
-        let path = dir.join(name);
-        sysfs::read_attr(&path).unwrap_or_else(|e| {
-            self.io_warn(&path, &e, "ignored");
+    fn optional_attr(&mut self, dir: &DirFd, name: &str) -> Option<String> {
+        dir.read_attr(name).unwrap_or_else(|e| {
+            self.io_warn(&dir.join(name), &e, "ignored");
             None
         })
     }
 
     /// The target name of a link that may be absent; warns when it cannot be read.
-    fn optional_link(&mut self, dir: &Path, name: &str) -> Option<String> {
-        let path = dir.join(name);
-        sysfs::link_name(&path).unwrap_or_else(|e| {
-            self.io_warn(&path, &e, "ignored");
+    fn optional_link(&mut self, dir: &DirFd, name: &str) -> Option<String> {
+        dir.link_name(name).unwrap_or_else(|e| {
+            self.io_warn(&dir.join(name), &e, "ignored");
             None
         })
     }
 
-    /// The entries of a directory that may be absent; warns when it cannot be listed.
-    fn optional_dir(&mut self, path: &Path) -> Option<Vec<String>> {
-        sysfs::dir_names(path).unwrap_or_else(|e| {
-            self.io_warn(path, &e, "ignored");
+    /// A subdirectory that may be absent, opened and listed; warns when it cannot be listed.
+    fn optional_list(&mut self, dir: &DirFd, name: &str) -> Option<(DirFd, Vec<String>)> {
+        dir.list(name).unwrap_or_else(|e| {
+            let path = if name == "." { dir.path().to_path_buf() } else { dir.join(name) };
+            self.io_warn(&path, &e, "ignored");
             None
         })
     }
