@@ -65,7 +65,10 @@ mod tests {
     #[test]
     fn explains_a_zero_count_resource_on_the_lab_shape() {
         let tmp = tempfile::tempdir_in(scratch_base()).expect("tempdir");
-        let fx = FixtureHost::new(tmp.path().join("host")).igb_82576(2).build().expect("fixture");
+        let fx = FixtureHost::new(tmp.path().join("host"))
+            .igb_82576(2)
+            .build()
+            .expect("fixture");
         let config = tmp.path().join("config.json");
         std::fs::write(&config, r#"{"resourceList":[{"resourceName":"dpdk","selectors":{"drivers":["vfio-pci"]}},{"resourceName":"vf","selectors":{"devices":["10ca"]}}]}"#)
             .expect("write");
@@ -78,11 +81,21 @@ mod tests {
         let text = try_run(&args(Format::Text)).expect("explains");
         assert!(text.contains("intel.com/dpdk    0 devices"), "{text}");
         assert!(text.contains("0000:01:10.0  → intel.com/vf"), "{text}");
-        assert!(text.contains("intel.com/dpdk: selectors[0]: drivers: igbvf not in [vfio-pci]"), "{text}");
+        assert!(
+            text.contains("intel.com/dpdk: selectors[0]: drivers: igbvf not in [vfio-pci]"),
+            "{text}"
+        );
         assert!(text.contains("0000:01:00.0  → no pool"), "{text}");
-        let json: serde_json::Value = serde_json::from_str(&try_run(&args(Format::Json)).expect("json")).expect("valid json");
-        assert_eq!(json["pools"][1]["devices"], serde_json::json!(["0000:01:10.0", "0000:01:10.2"]));
-        let bad = ExplainArgs { config: tmp.path().join("missing.json"), ..args(Format::Text) };
+        let json: serde_json::Value =
+            serde_json::from_str(&try_run(&args(Format::Json)).expect("json")).expect("valid json");
+        assert_eq!(
+            json["pools"][1]["devices"],
+            serde_json::json!(["0000:01:10.0", "0000:01:10.2"])
+        );
+        let bad = ExplainArgs {
+            config: tmp.path().join("missing.json"),
+            ..args(Format::Text)
+        };
         assert!(try_run(&bad).is_err_and(|e| e.to_string().contains("missing.json")));
     }
 }
