@@ -53,6 +53,9 @@ struct Cli {
     /// How often the config file is checked for changes, in milliseconds.
     #[arg(long = "config-check-interval-ms", default_value_t = 1000)]
     config_check_interval_ms: u64,
+    /// How often the host is re-discovered (VFs created or removed), in milliseconds; 0 disables.
+    #[arg(long = "rediscover-interval-ms", default_value_t = 30_000)]
+    rediscover_interval_ms: u64,
     /// Upstream's CDI mode: not supported by sriov-rs (refused).
     #[arg(long = "use-cdi", num_args = 0..=1, default_missing_value = "true")]
     use_cdi: Option<bool>,
@@ -167,6 +170,8 @@ fn main() -> std::process::ExitCode {
     opts.device_info_dir = (!cli.device_info_dir.is_empty()).then(|| PathBuf::from(cli.device_info_dir));
     opts.health_interval = Duration::from_millis(cli.health_interval_ms.max(10));
     opts.config_check_interval = Duration::from_millis(cli.config_check_interval_ms.max(10));
+    opts.rediscover_interval =
+        (cli.rediscover_interval_ms > 0).then(|| Duration::from_millis(cli.rediscover_interval_ms.max(10)));
     let links = Arc::new(SysfsLinks {
         sys: opts.sysfs.sys().to_path_buf(),
         netlink_events: true,

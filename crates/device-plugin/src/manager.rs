@@ -11,6 +11,9 @@
 //!   and the pools rebuilt. A resource that stays keeps its server and streams (allocations are
 //!   untouched; its device list is re-sent), a new one is started and registered, a removed one
 //!   is stopped and its socket removed;
+//! * **rediscovery**: every `rediscover_interval` (30 s) the host is discovered again and pools
+//!   that changed (VFs created or removed, drivers rebound) are re-sent; a pool that gains its
+//!   first devices is served and registered (upstream discovers once, at start);
 //! * **shutdown** (the future passed to [`run`] completes): every server stops and its socket and
 //!   device-info files are removed.
 //!
@@ -48,6 +51,8 @@ pub struct Options {
     pub health_interval: Duration,
     pub kubelet_check_interval: Duration,
     pub config_check_interval: Duration,
+    /// Re-discover the host this often (VFs created or removed, drivers rebound); `None` = never.
+    pub rediscover_interval: Option<Duration>,
     pub register_timeout: Duration,
 }
 
@@ -65,6 +70,7 @@ impl Options {
             health_interval: Duration::from_secs(1),
             kubelet_check_interval: Duration::from_millis(100),
             config_check_interval: Duration::from_secs(1),
+            rediscover_interval: Some(Duration::from_secs(30)),
             register_timeout: Duration::from_secs(2),
         }
     }
@@ -142,6 +148,8 @@ struct Manager {
     paths: Arc<HostPaths>,
     watcher_mode: bool,
     served: BTreeMap<String, Served>,
+    /// The config in force (the last one that loaded).
+    config: Config,
 }
 
 /// Runs until `shutdown` completes. Fails only at start (bad config, no PCI bus, socket bind).
@@ -166,6 +174,7 @@ pub async fn run(
         paths,
         watcher_mode,
         served: BTreeMap::new(),
+        config,
     };
     tracing::info!(
         mode = if watcher_mode {
@@ -175,7 +184,7 @@ pub async fn run(
         },
         "starting"
     );
-    m.apply(pools)?;
+    m.apply(pools, true)?;
     m.check_kubelet().await;
     let wake = Arc::new(tokio::sync::Notify::new());
     m.links.subscribe(wake.clone());
@@ -183,7 +192,15 @@ pub async fn run(
     let mut health_tick = tokio::time::interval(m.opts.health_interval);
     let mut kubelet_tick = tokio::time::interval(m.opts.kubelet_check_interval);
     let mut config_tick = tokio::time::interval(m.opts.config_check_interval);
-    for t in [&mut health_tick, &mut kubelet_tick, &mut config_tick] {
+    let mut rediscover_tick =
+        tokio::time::interval(m.opts.rediscover_interval.unwrap_or(Duration::from_secs(3600)));
+    rediscover_tick.reset();
+    for t in [
+        &mut health_tick,
+        &mut kubelet_tick,
+        &mut config_tick,
+        &mut rediscover_tick,
+    ] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
     tokio::pin!(shutdown);
@@ -193,6 +210,10 @@ pub async fn run(
             _ = health_tick.tick() => m.update_health(),
             _ = wake.notified() => m.update_health(),
             _ = kubelet_tick.tick() => m.check_kubelet().await,
+            _ = rediscover_tick.tick(), if m.opts.rediscover_interval.is_some() => {
+                m.rediscover();
+                m.check_kubelet().await;
+            }
             _ = config_tick.tick() => {
                 if let Some(bytes) = m.config_changed(&config_bytes) {
                     config_bytes = bytes;
@@ -229,7 +250,7 @@ impl Manager {
     }
 
     /// Starts, updates and stops servers so that exactly the given pools are served.
-    fn apply(&mut self, pools: Vec<Pool>) -> Result<(), StartError> {
+    fn apply(&mut self, pools: Vec<Pool>, announce: bool) -> Result<(), StartError> {
         let wanted: Vec<String> = pools.iter().map(|p| p.resource.full_name()).collect();
         let gone: Vec<String> = self
             .served
@@ -248,13 +269,18 @@ impl Manager {
             let name = pool.resource.full_name();
             let count = pool.devices.len();
             if let Some(s) = self.served.get(&name) {
-                let state = self.state_of(pool);
-                s.running.tx.send_replace(state);
-                tracing::info!(resource = %name, devices = count, "pool rebuilt");
+                let unchanged = *s.running.tx.borrow().pool == pool;
+                if !unchanged {
+                    let state = self.state_of(pool);
+                    s.running.tx.send_replace(state);
+                    tracing::info!(resource = %name, devices = count, "pool rebuilt");
+                }
                 continue;
             }
             if count == 0 {
-                tracing::warn!(resource = %name, "no devices in the pool: not advertised");
+                if announce {
+                    tracing::warn!(resource = %name, "no devices in the pool: not advertised");
+                }
                 continue;
             }
             let socket = self.socket_dir().join(pool.resource.socket_name());
@@ -380,11 +406,25 @@ impl Manager {
                     resources = config.resources.len(),
                     "config changed: pools rebuilt"
                 );
-                if let Err(e) = self.apply(pools) {
+                self.config = config;
+                if let Err(e) = self.apply(pools, true) {
                     tracing::error!("reload: {e}");
                 }
             }
             Err(e) => tracing::error!("config changed but cannot be used, keeping the running pools: {e}"),
+        }
+    }
+
+    /// Rebuilds the pools of the config in force from a fresh discovery; only changed pools are
+    /// re-sent.
+    fn rediscover(&mut self) {
+        match build(&self.opts, &self.config) {
+            Ok(pools) => {
+                if let Err(e) = self.apply(pools, false) {
+                    tracing::error!("rediscovery: {e}");
+                }
+            }
+            Err(e) => tracing::error!("rediscovery failed, keeping the running pools: {e}"),
         }
     }
 

@@ -385,3 +385,40 @@ async fn a_refused_registration_is_retried() {
     task.await.expect("join").expect("ok");
     kubelet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediscovery_follows_vfs_created_and_removed() {
+    // Upstream discovers once; sriovdp re-discovers and pushes changed pools.
+    let mut e = env(r#"{"resourceList":[{"resourceName":"vf","selectors":{"drivers":["igbvf"]}}]}"#);
+    e.opts.rediscover_interval = Some(Duration::from_millis(100));
+    let mut kubelet = FakeKubelet::start(&e.plugin_dir);
+    let (stop, task) = spawn(&e);
+    kubelet.next(5).await;
+    let mut c = plugin(&sock(&e.plugin_dir, "intel.com_vf.sock")).await;
+    let mut s = c.list_and_watch(api::Empty {}).await.expect("law").into_inner();
+    assert_eq!(next_msg(&mut s).await.devices.len(), 3);
+    e.fx.set_num_vfs("0000:01:00.0", 0).expect("0 VFs");
+    e.fx.set_num_vfs("0000:01:00.0", 6).expect("6 VFs");
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let m = next_msg(&mut s).await;
+        ids = m.devices.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+        if ids.len() == 6 {
+            break;
+        }
+    }
+    assert_eq!(
+        ids,
+        [
+            "0000:01:10.0",
+            "0000:01:10.2",
+            "0000:01:10.4",
+            "0000:01:10.6",
+            "0000:01:11.0",
+            "0000:01:11.2"
+        ]
+    );
+    stop.send(()).expect("stop");
+    task.await.expect("join").expect("ok");
+    kubelet.stop().await;
+}
