@@ -122,29 +122,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// sriov-host reads the PF's VFs on several threads unless `SRIOV_DISCOVER_THREADS` says
-/// otherwise. For a long-running DaemonSet on a small CPU budget that costs more than it saves
-/// (measured with 2,048 VFs on 2 vCPUs: 9.7 → 7.5 MiB resident, 213 → 139 ms to the first
-/// Register), so sriovdp re-executes itself once with `SRIOV_DISCOVER_THREADS=1` unless the
-/// variable is already set (an admin's choice wins). `exec` keeps the PID, so the kubelet and
-/// signals see the same process. A failed exec just runs on.
-fn single_threaded_discovery() {
-    use std::os::unix::process::CommandExt;
-    if std::env::var_os("SRIOV_DISCOVER_THREADS").is_some() {
-        return;
-    }
-    let Ok(exe) = std::env::current_exe() else { return };
-    let err = std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .env("SRIOV_DISCOVER_THREADS", "1")
-        .exec();
-    eprintln!(
-        "sriovdp: note: re-exec with SRIOV_DISCOVER_THREADS=1 failed ({err}); discovering with threads"
-    );
-}
-
 fn main() -> std::process::ExitCode {
-    single_threaded_discovery();
     let cli = Cli::parse_from(go_style(std::env::args()));
     // A plain level (no EnvFilter: its regex engine alone would cost resident memory).
     let level = if cli.v >= 4 {

@@ -14,7 +14,7 @@ pub mod status;
 pub mod sysfs;
 pub mod warning;
 
-pub use discover::{DiscoverError, Discovery, discover};
+pub use discover::{DiscoverError, DiscoverOptions, Discovery, discover, discover_with};
 pub use model::{HostDevices, LinkType, NetDevice, PciAddress, PciDevice, PfDevice, VfDevice};
 pub use status::{InterfaceExt, VirtualFunction, to_status, to_status_virtual};
 pub use sysfs::SysfsRoot;

@@ -185,21 +185,23 @@ impl DirFd {
     /// Opens `path` (symlinks followed). `Ok(None)` when absent or not a directory.
     pub(crate) fn open(path: &Path) -> io::Result<Option<DirFd>> {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        Ok(absent_to_none(rustix::fs::open(path, flags, Mode::empty()))?.map(|fd| DirFd {
-            fd,
-            path: path.to_path_buf(),
-        }))
+        Ok(
+            absent_to_none(rustix::fs::open(path, flags, Mode::empty()))?.map(|fd| DirFd {
+                fd,
+                path: path.to_path_buf(),
+            }),
+        )
     }
 
     /// Opens the subdirectory `name`. `Ok(None)` when absent or not a directory.
     pub(crate) fn open_dir(&self, name: &str) -> io::Result<Option<DirFd>> {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        Ok(absent_to_none(rustix::fs::openat(&self.fd, name, flags, Mode::empty()))?.map(|fd| {
-            DirFd {
+        Ok(
+            absent_to_none(rustix::fs::openat(&self.fd, name, flags, Mode::empty()))?.map(|fd| DirFd {
                 fd,
                 path: self.path.join(name),
-            }
-        }))
+            }),
+        )
     }
 
     /// The directory's path, as opened.
@@ -215,8 +217,7 @@ impl DirFd {
     /// Like [`read_attr`]: `openat` + one `read` + `close`, trimmed. `Ok(None)` when absent.
     pub(crate) fn read_attr(&self, name: &str) -> io::Result<Option<String>> {
         let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-        let Some(fd) = absent_to_none(rustix::fs::openat(&self.fd, name, flags, Mode::empty()))?
-        else {
+        let Some(fd) = absent_to_none(rustix::fs::openat(&self.fd, name, flags, Mode::empty()))? else {
             return Ok(None);
         };
         read_fd(&fd).map(Some)
@@ -271,8 +272,7 @@ impl DirFd {
     /// subdirectory, opened. `Ok(None)` when absent or not a directory.
     pub(crate) fn list(&self, name: &str) -> io::Result<Option<(DirFd, Vec<String>)>> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let Some(fd) = absent_to_none(rustix::fs::openat(&self.fd, name, flags, Mode::empty()))?
-        else {
+        let Some(fd) = absent_to_none(rustix::fs::openat(&self.fd, name, flags, Mode::empty()))? else {
             return Ok(None);
         };
         let mut names = Vec::new();

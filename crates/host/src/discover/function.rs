@@ -38,12 +38,7 @@ impl Scan<'_> {
     }
 
     /// [`Self::read_function`] of a directory already open: every entry is read relative to it.
-    fn read_function_at(
-        &mut self,
-        dir: &DirFd,
-        addr: &PciAddress,
-        class: Option<&str>,
-    ) -> Option<PciDevice> {
+    fn read_function_at(&mut self, dir: &DirFd, addr: &PciAddress, class: Option<&str>) -> Option<PciDevice> {
         let vendor = self.required_hex(dir, "vendor", 4)?;
         let device = self.required_hex(dir, "device", 4)?;
         let class = match class {
@@ -299,11 +294,7 @@ impl Scan<'_> {
             .is_some_and(|f| f & IFF_UP != 0);
         let oper_state = self.optional_attr(dir, "operstate").unwrap_or_default();
         // EOPNOTSUPP when the driver has no port name (igb): empty, not a problem.
-        let phys_port_name = dir
-            .read_attr("phys_port_name")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let phys_port_name = dir.read_attr("phys_port_name").ok().flatten().unwrap_or_default();
         Some(NetDevice {
             name,
             mac,
@@ -380,7 +371,11 @@ impl Scan<'_> {
     /// A subdirectory that may be absent, opened and listed; warns when it cannot be listed.
     fn optional_list(&mut self, dir: &DirFd, name: &str) -> Option<(DirFd, Vec<String>)> {
         dir.list(name).unwrap_or_else(|e| {
-            let path = if name == "." { dir.path().to_path_buf() } else { dir.join(name) };
+            let path = if name == "." {
+                dir.path().to_path_buf()
+            } else {
+                dir.join(name)
+            };
             self.io_warn(&path, &e, "ignored");
             None
         })

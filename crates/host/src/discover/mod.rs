@@ -56,8 +56,31 @@ pub enum DiscoverError {
     NoPciBus { path: PathBuf, source: io::Error },
 }
 
-/// Reads every PCI network function under `root`. See the [module docs](self).
+/// How a discovery runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiscoverOptions {
+    /// Threads reading VFs (1: all on the calling thread). Threads only pay off with many VFs and
+    /// idle CPUs; a long-running daemon on a small CPU budget is better served by one.
+    pub reader_threads: usize,
+}
+
+impl Default for DiscoverOptions {
+    /// `SRIOV_DISCOVER_THREADS` when set, else the CPUs available, at most 8.
+    fn default() -> Self {
+        DiscoverOptions {
+            reader_threads: reader_threads(),
+        }
+    }
+}
+
+/// Reads every PCI network function under `root` with the default [`DiscoverOptions`]. See the
+/// [module docs](self).
 pub fn discover(root: &SysfsRoot) -> Result<Discovery, DiscoverError> {
+    discover_with(root, &DiscoverOptions::default())
+}
+
+/// Reads every PCI network function under `root`. See the [module docs](self).
+pub fn discover_with(root: &SysfsRoot, options: &DiscoverOptions) -> Result<Discovery, DiscoverError> {
     let list_path = root.pci_devices();
     let names = match sysfs::dir_names(&list_path) {
         Ok(Some(names)) => names,
@@ -78,6 +101,7 @@ pub fn discover(root: &SysfsRoot) -> Result<Discovery, DiscoverError> {
     let mut scan = Scan {
         root,
         warnings: Vec::new(),
+        threads: options.reader_threads.max(1),
     };
     let devices = scan.run(&names);
     Ok(Discovery {
@@ -89,6 +113,8 @@ pub fn discover(root: &SysfsRoot) -> Result<Discovery, DiscoverError> {
 pub(crate) struct Scan<'a> {
     pub(crate) root: &'a SysfsRoot,
     pub(crate) warnings: Vec<Warning>,
+    /// Threads reading VFs.
+    threads: usize,
 }
 
 /// A VF to read: found through its PF's `virtfnN` link.
@@ -313,7 +339,7 @@ impl Scan<'_> {
     /// The VFs are cut into small blocks that the calling thread and its helpers claim one at a
     /// time, so a helper that the scheduler leaves waiting holds up at most one block.
     fn read_vfs(&mut self, jobs: &[VfJob]) -> Vec<Option<PciDevice>> {
-        let threads = reader_threads();
+        let threads = self.threads;
         if threads < 2 || jobs.len() < PARALLEL_MIN_VFS {
             return jobs
                 .iter()
@@ -327,6 +353,7 @@ impl Scan<'_> {
             let mut scan = Scan {
                 root,
                 warnings: Vec::new(),
+                threads: 1,
             };
             let mut done = Vec::new();
             loop {
