@@ -5,6 +5,7 @@ mod discover;
 mod explain;
 mod plan;
 mod render;
+mod render_diff;
 
 use std::process::ExitCode;
 

@@ -38,6 +38,11 @@ pub struct RenderArgs {
     /// The device plugin's resource prefix (default: $RESOURCE_PREFIX, else `openshift.io`).
     #[arg(long = "resource-prefix", env = "RESOURCE_PREFIX")]
     pub resource_prefix: Option<String>,
+    /// Instead of the objects, print per node how the rendered spec differs from the spec of the
+    /// node's SriovNetworkNodeState in the input (which PFs change, and how) and what the config
+    /// daemon would do about it, judged on the node's reported interfaces (drain / reboot / none).
+    #[arg(long)]
+    pub diff: bool,
 }
 
 /// Why nothing was printed. Every message names the file or the object and field.
@@ -68,6 +73,8 @@ impl From<RenderError> for RenderCliError {
 pub struct Rendered {
     pub objects: Vec<Value>,
     pub notes: Vec<String>,
+    /// The input's node states as they were (spec and status), by node name, for `--diff`.
+    pub current: BTreeMap<String, Value>,
 }
 
 fn read(path: &PathBuf) -> Result<String, RenderCliError> {
@@ -88,6 +95,7 @@ fn to_value<T: serde::Serialize>(what: &str, v: &T) -> Result<Value, RenderCliEr
 /// Renders the objects of `files` (the whole command minus printing).
 pub fn render_files(args: &RenderArgs) -> Result<Rendered, RenderCliError> {
     let mut objects = Vec::new();
+    let mut current = BTreeMap::new();
     for path in &args.files {
         let text = read(path)?;
         let shown = path.display().to_string();
@@ -99,10 +107,13 @@ pub fn render_files(args: &RenderArgs) -> Result<Rendered, RenderCliError> {
         for (doc, mut value) in values.into_iter().enumerate() {
             // A node state's spec is ignored here (only its status, the hardware, is read), and
             // upstream's CRD does not require it; `kubectl get` output may lack it.
-            if value.get("kind").and_then(Value::as_str) == Some("SriovNetworkNodeState")
-                && let Some(m) = value.as_object_mut()
-            {
-                m.insert("spec".to_string(), json!({}));
+            if value.get("kind").and_then(Value::as_str) == Some("SriovNetworkNodeState") {
+                if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
+                    current.insert(name.to_string(), value.clone());
+                }
+                if let Some(m) = value.as_object_mut() {
+                    m.insert("spec".to_string(), json!({}));
+                }
             }
             let obj =
                 sriov_api::parse::object_from_value(doc, value).map_err(|source| RenderCliError::Parse {
@@ -126,6 +137,7 @@ pub fn render_files(args: &RenderArgs) -> Result<Rendered, RenderCliError> {
     Ok(Rendered {
         objects: rendered.objects,
         notes,
+        current,
     })
 }
 
@@ -265,7 +277,11 @@ pub fn render_objects(
             Err(e) => notes.push(e.to_string()),
         }
     }
-    Ok(Rendered { objects: out, notes })
+    Ok(Rendered {
+        objects: out,
+        notes,
+        current: BTreeMap::new(),
+    })
 }
 
 /// Prints `objects` as a JSON list or as YAML documents.
@@ -290,8 +306,14 @@ pub fn format_objects(objects: &[Value], format: Format) -> Result<String, Rende
 
 /// Runs `sriovctl render`: 0 rendered, 1 nothing printed (the message on stderr).
 pub fn run(args: &RenderArgs) -> ExitCode {
-    let result =
-        render_files(args).and_then(|r| format_objects(&r.objects, args.output).map(|text| (r.notes, text)));
+    let result = render_files(args).and_then(|r| {
+        let text = if args.diff {
+            crate::render_diff::diff_text(&r.objects, &r.current)?
+        } else {
+            format_objects(&r.objects, args.output)?
+        };
+        Ok((r.notes, text))
+    });
     match result {
         Ok((notes, text)) => {
             for n in notes {

@@ -21,6 +21,7 @@
 
 pub mod bridges;
 pub mod device_plugin;
+pub mod diff;
 pub mod go_json;
 pub mod nad;
 pub mod node_state;
@@ -36,6 +37,7 @@ use sriov_host::InterfaceExt;
 pub use device_plugin::{
     NetDeviceSelectors, ResourceConfList, ResourceConfig, device_plugin_label, render_device_plugin_config,
 };
+pub use diff::{PfChange, diff_node_spec};
 pub use nad::{
     NadAction, NadContext, nad_action, render_ib_network_nad, render_ovs_network_nad,
     render_sriov_network_nad,
