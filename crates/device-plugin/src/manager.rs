@@ -445,6 +445,9 @@ fn discover_options() -> sriov_host::DiscoverOptions {
     if std::env::var_os("SRIOV_DISCOVER_THREADS").is_some() {
         sriov_host::DiscoverOptions::default()
     } else {
-        sriov_host::DiscoverOptions { reader_threads: 1 }
+        sriov_host::DiscoverOptions {
+            reader_threads: 1,
+            ..sriov_host::DiscoverOptions::default()
+        }
     }
 }

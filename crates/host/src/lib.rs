@@ -10,11 +10,12 @@
 pub mod discover;
 pub mod fixture;
 pub mod model;
+pub mod netlink;
 pub mod status;
 pub mod sysfs;
 pub mod warning;
 
-pub use discover::{DiscoverError, DiscoverOptions, Discovery, discover, discover_with};
+pub use discover::{DiscoverError, DiscoverOptions, Discovery, NetdevSource, discover, discover_with};
 pub use model::{HostDevices, LinkType, NetDevice, PciAddress, PciDevice, PfDevice, VfDevice};
 pub use status::{InterfaceExt, VirtualFunction, to_status, to_status_virtual};
 pub use sysfs::SysfsRoot;

@@ -4,9 +4,9 @@
 //! real failure (`Err`), so callers can decide what deserves a warning.
 //!
 //! Two flavours: path-based functions (std::fs; the fixture and the rare paths use them), and
-//! [`DirFd`], a device directory opened once and read relative to its descriptor. Discovery reads
-//! ~15 entries of each of thousands of VF directories: relative to a descriptor each entry costs
-//! a one-component lookup instead of a walk of the whole `<sys>/devices/pci.../<addr>/...` path.
+//! [`DirFd`], a directory read relative to a descriptor. Discovery reads ~10 entries of each of
+//! thousands of VF directories: relative to a descriptor each entry costs a one- or two-component
+//! lookup instead of a walk of the whole `<sys>/devices/pci.../<addr>/...` path.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -15,6 +15,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 // rustix rather than nix (a workspace dependency) for the descriptor-relative reads, because of
 // what the hot path costs (measured on the 2-vCPU build VM): nix 0.31's `readlinkat` issues an
@@ -173,11 +174,19 @@ fn absent_to_none<T>(r: rustix::io::Result<T>) -> io::Result<Option<T>> {
     }
 }
 
-/// A directory of sysfs opened once (`O_PATH`: no read permission needed, nothing to allocate
-/// for reading), whose entries are read relative to the descriptor. It keeps its path for the
-/// warnings, which name the full path of what was read.
+/// A directory of sysfs whose entries are read relative to a descriptor, so that each entry
+/// costs a one- or two-component lookup instead of a walk of the whole `<sys>/devices/...` path.
+///
+/// Either a directory opened itself (`O_PATH`: no read permission needed, nothing allocated for
+/// reading), or a subdirectory of one reached by name ([`Self::sub`]): the thousands of VF
+/// directories of a PF are siblings, so they share one descriptor of their parent instead of an
+/// `open` + `close` each (on the build VM an `open` + `close` costs as much as reading two
+/// attributes). It keeps its path for the warnings, which name the full path of what was read.
+#[derive(Clone)]
 pub(crate) struct DirFd {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
+    /// `""` for the directory of `fd` itself, else `"<name>/"` (or deeper) below it.
+    prefix: String,
     path: PathBuf,
 }
 
@@ -187,21 +196,21 @@ impl DirFd {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         Ok(
             absent_to_none(rustix::fs::open(path, flags, Mode::empty()))?.map(|fd| DirFd {
-                fd,
+                fd: Arc::new(fd),
+                prefix: String::new(),
                 path: path.to_path_buf(),
             }),
         )
     }
 
-    /// Opens the subdirectory `name`. `Ok(None)` when absent or not a directory.
-    pub(crate) fn open_dir(&self, name: &str) -> io::Result<Option<DirFd>> {
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        Ok(
-            absent_to_none(rustix::fs::openat(&self.fd, name, flags, Mode::empty()))?.map(|fd| DirFd {
-                fd,
-                path: self.path.join(name),
-            }),
-        )
+    /// The subdirectory `name`, read through this directory's descriptor: no syscall here, and
+    /// an absent `name` shows up as absent entries when they are read.
+    pub(crate) fn sub(&self, name: &str) -> DirFd {
+        DirFd {
+            fd: Arc::clone(&self.fd),
+            prefix: format!("{}{name}/", self.prefix),
+            path: self.path.join(name),
+        }
     }
 
     /// The directory's path, as opened.
@@ -214,10 +223,25 @@ impl DirFd {
         self.path.join(name)
     }
 
+    /// `name` relative to the descriptor (`"."`: this directory).
+    fn rel(&self, name: &str) -> String {
+        match (self.prefix.is_empty(), name) {
+            (true, _) => name.to_string(),
+            (false, ".") => self.prefix.trim_end_matches('/').to_string(),
+            (false, _) => format!("{}{name}", self.prefix),
+        }
+    }
+
     /// Like [`read_attr`]: `openat` + one `read` + `close`, trimmed. `Ok(None)` when absent.
     pub(crate) fn read_attr(&self, name: &str) -> io::Result<Option<String>> {
         let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-        let Some(fd) = absent_to_none(rustix::fs::openat(&self.fd, name, flags, Mode::empty()))? else {
+        let Some(fd) = absent_to_none(rustix::fs::openat(
+            &*self.fd,
+            self.rel(name),
+            flags,
+            Mode::empty(),
+        ))?
+        else {
             return Ok(None);
         };
         read_fd(&fd).map(Some)
@@ -243,7 +267,7 @@ impl DirFd {
 
     /// True when a `stat` of `name` says it is not there.
     fn surely_absent(&self, name: &str) -> bool {
-        rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)
+        rustix::fs::statat(&*self.fd, self.rel(name), AtFlags::SYMLINK_NOFOLLOW)
             .is_err_and(|e| is_absent(&io::Error::from(e)))
     }
 
@@ -258,13 +282,14 @@ impl DirFd {
 
     /// The target of the link `name`, as written (like `fs::read_link`, errors as they come).
     pub(crate) fn link_target(&self, name: &str) -> io::Result<PathBuf> {
+        let rel = self.rel(name);
         let mut buf = [MaybeUninit::<u8>::uninit(); 512];
-        let (target, rest) = rustix::fs::readlinkat_raw(&self.fd, name, &mut buf)?;
+        let (target, rest) = rustix::fs::readlinkat_raw(&*self.fd, rel.as_str(), &mut buf)?;
         if !rest.is_empty() {
             return Ok(PathBuf::from(OsStr::from_bytes(target)));
         }
         // Filled the buffer: maybe truncated; rustix grows its own buffer until it fits.
-        let long = rustix::fs::readlinkat(&self.fd, name, Vec::new())?;
+        let long = rustix::fs::readlinkat(&*self.fd, rel.as_str(), Vec::new())?;
         Ok(PathBuf::from(OsStr::from_bytes(long.as_bytes())))
     }
 
@@ -272,7 +297,13 @@ impl DirFd {
     /// subdirectory, opened. `Ok(None)` when absent or not a directory.
     pub(crate) fn list(&self, name: &str) -> io::Result<Option<(DirFd, Vec<String>)>> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let Some(fd) = absent_to_none(rustix::fs::openat(&self.fd, name, flags, Mode::empty()))? else {
+        let Some(fd) = absent_to_none(rustix::fs::openat(
+            &*self.fd,
+            self.rel(name),
+            flags,
+            Mode::empty(),
+        ))?
+        else {
             return Ok(None);
         };
         let mut names = Vec::new();
@@ -293,7 +324,14 @@ impl DirFd {
         } else {
             self.path.join(name)
         };
-        Ok(Some((DirFd { fd, path }, names)))
+        Ok(Some((
+            DirFd {
+                fd: Arc::new(fd),
+                prefix: String::new(),
+                path,
+            },
+            names,
+        )))
     }
 }
 

@@ -79,15 +79,30 @@ fn unreadable_sriov_totalvfs() {
     assert_eq!(pf(&d, IGB).total_vfs, 0);
 }
 
+/// Replaces the `key=` line of a function's `uevent` (where discovery reads class and ids).
+fn set_uevent_line(fx: &sriov_host::fixture::Fixture, addr: &str, key: &str, value: &str) {
+    let path = fx.device_dir(addr).expect("dir").join("uevent");
+    let old = fs::read_to_string(&path).expect("uevent");
+    assert!(old.contains(&format!("{key}=")), "{key} in {old:?}");
+    let new: Vec<String> = old
+        .lines()
+        .map(|l| match l.strip_prefix(key).and_then(|r| r.strip_prefix('=')) {
+            Some(_) => format!("{key}={value}"),
+            None => l.to_string(),
+        })
+        .collect();
+    fs::write(&path, new.join("\n") + "\n").expect("write uevent");
+}
+
 #[test]
-fn unreadable_vendor_skips_the_vf_only() {
+fn unreadable_uevent_skips_the_vf_only() {
     let (_d, fx) = build(|h| h.igb_82576(3));
-    make_unreadable(&fx.device_dir("0000:01:10.2").expect("dir").join("vendor"));
+    make_unreadable(&fx.device_dir("0000:01:10.2").expect("dir").join("uevent"));
     let d = scan(&fx);
     only_warning(
         &d,
         WarningKind::Unreadable,
-        &real(&fx, "0000:01:10.2").join("vendor"),
+        &real(&fx, "0000:01:10.2").join("uevent"),
     );
     let idx: Vec<_> = pf(&d, IGB).vfs.iter().map(|v| v.vf_index).collect();
     assert_eq!(idx, [Some(0), Some(2)]);
@@ -177,19 +192,21 @@ fn vfio_node_missing() {
 #[test]
 fn garbage_ids_class_numa_and_names() {
     let (_d, fx) = build(|h| h.igb_82576(0).non_sriov_nic().sriov_disabled());
-    fx.write_attr("0000:06:00.0", "class", "network\n")
-        .expect("class");
+    set_uevent_line(&fx, "0000:06:00.0", "PCI_CLASS", "network");
     fx.write_attr("0000:05:00.0", "numa_node", "zero\n")
         .expect("numa");
-    fx.write_attr(IGB, "vendor", "0x80861\n").expect("vendor");
+    set_uevent_line(&fx, IGB, "PCI_ID", "80861:10C9");
     fs::create_dir(fx.sys().join("bus/pci/devices/not-an-address")).expect("junk");
     let d = scan(&fx);
     let mut got: Vec<_> = d.warnings.iter().map(|w| (w.kind, w.path.clone())).collect();
     got.sort();
     let mut want = vec![
-        (WarningKind::Invalid, fx.device_path("0000:06:00.0").join("class")),
+        (
+            WarningKind::Invalid,
+            fx.device_path("0000:06:00.0").join("uevent"),
+        ),
         (WarningKind::Invalid, real(&fx, "0000:05:00.0").join("numa_node")),
-        (WarningKind::Invalid, real(&fx, IGB).join("vendor")),
+        (WarningKind::Invalid, fx.device_path(IGB).join("uevent")),
         (
             WarningKind::Invalid,
             fx.sys().join("bus/pci/devices/not-an-address"),

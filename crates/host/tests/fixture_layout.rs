@@ -166,6 +166,9 @@ fn describe_igb_pf_and_vf() {
         "subsystem -> ../../../../bus/pci",
         "subsystem_device = 0x1100",
         "subsystem_vendor = 0x1af4",
+        // The kernel's pci_uevent: class with %04X (no leading zero), ids upper-case.
+        "uevent = DRIVER=igb\nPCI_CLASS=20000\nPCI_ID=8086:10C9\nPCI_SUBSYS_ID=1AF4:1100\n\
+         PCI_SLOT_NAME=0000:01:00.0\nMODALIAS=pci:v00008086d000010C9sv00001AF4sd00001100bc02sc00i00",
         "vendor = 0x8086",
         "virtfn0 -> ../0000:01:10.0",
     ];
@@ -181,6 +184,8 @@ fn describe_igb_pf_and_vf() {
         "iommu_group -> ../../../../kernel/iommu_groups/7",
         "device = 0x10ca",
         "net/eth1/device -> ../../../0000:01:10.0",
+        "uevent = DRIVER=igbvf\nPCI_CLASS=20000\nPCI_ID=8086:10CA\nPCI_SUBSYS_ID=1AF4:1100\n\
+         PCI_SLOT_NAME=0000:01:10.0\nMODALIAS=pci:v00008086d000010CAsv00001AF4sd00001100bc02sc00i00",
     ] {
         assert!(vf.iter().any(|v| v == l), "missing {l:?} in {vf:#?}");
     }

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use sriov_host::fixture::{FixtureHost, describe_device};
 use sriov_host::sysfs::SysfsRoot;
-use sriov_host::{Discovery, PfDevice, discover, to_status};
+use sriov_host::{
+    DiscoverOptions, Discovery, NetDevice, NetdevSource, PfDevice, discover, discover_with, to_status,
+};
 
 const PCI: &str = "/sys/bus/pci/devices";
 /// igb creates VF netdevs asynchronously (1.4 s for 4 VFs in the lab, more on a loaded host).
@@ -231,6 +233,35 @@ fn four_vfs_on_igbvf_with_netdevs_and_iommu_groups_then_none() {
         4,
         "one IOMMU group per VF (root port in front of igb)"
     );
+
+    // The same netdevs from the link dump (the default on /sys) and from sysfs files, and the
+    // kernel names each VF netdev's parent: the PCI address the dump is checked against.
+    let with = |netdevs| {
+        let options = DiscoverOptions {
+            reader_threads: 1,
+            netdevs,
+        };
+        discover_with(&SysfsRoot::default(), &options).expect("discovery")
+    };
+    let netdevs_of = |d: &Discovery| -> Vec<NetDevice> {
+        let pf = igb(d);
+        std::iter::once(&pf.pci)
+            .chain(pf.vfs.iter().map(|v| &v.pci))
+            .flat_map(|p| p.netdevs.clone())
+            .collect()
+    };
+    let from_dump = netdevs_of(&with(NetdevSource::Netlink));
+    assert_eq!(from_dump.len(), 5, "{from_dump:#?}");
+    assert_eq!(from_dump, netdevs_of(&with(NetdevSource::Sysfs)));
+    let links = sriov_host::netlink::dump_links().expect("link dump");
+    for (i, vf) in pf.vfs.iter().enumerate() {
+        let name = &vf.pci.netdev().expect("VF netdev").name;
+        assert_eq!(
+            links.get(name).and_then(|l| l.parent_dev.clone()),
+            Some(vfs.vf_addr(i as u32)),
+            "IFLA_PARENT_DEV_NAME of {name}"
+        );
+    }
 
     drop(vfs);
     let d = scan();

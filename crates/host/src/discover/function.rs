@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{Scan, Sriov};
+use super::{PciIdentity, Role, Scan, Sriov};
 use crate::model::{LinkType, NetDevice, PciAddress, PciDevice};
 use crate::sysfs::{self, DirFd};
 use crate::warning::WarningKind;
@@ -20,10 +20,11 @@ impl Scan<'_> {
         &mut self,
         dir: &Path,
         addr: &PciAddress,
-        class: Option<&str>,
+        identity: Option<PciIdentity>,
+        role: Role,
     ) -> Option<PciDevice> {
         match DirFd::open(dir) {
-            Ok(Some(d)) => self.read_function_at(&d, addr, class),
+            Ok(Some(d)) => self.read_function_at(&d, addr, identity, role),
             Ok(None) => {
                 let msg = "no such device (removed during the scan, or a dangling link); skipped";
                 self.warn(dir, WarningKind::Vanished, msg);
@@ -31,19 +32,29 @@ impl Scan<'_> {
             }
             // What reading its first attribute would have met (a parent not searchable, a loop).
             Err(e) => {
-                self.io_warn(&dir.join("vendor"), &e, "device skipped");
+                self.io_warn(&dir.join("uevent"), &e, "device skipped");
                 None
             }
         }
     }
 
-    /// [`Self::read_function`] of a directory already open: every entry is read relative to it.
-    fn read_function_at(&mut self, dir: &DirFd, addr: &PciAddress, class: Option<&str>) -> Option<PciDevice> {
-        let vendor = self.required_hex(dir, "vendor", 4)?;
-        let device = self.required_hex(dir, "device", 4)?;
-        let class = match class {
-            Some(c) => c.to_string(),
-            None => self.required_hex(dir, "class", 6)?,
+    /// [`Self::read_function`] of a directory already open (or reached through its parent's
+    /// descriptor): every entry is read relative to it. `identity` when the caller already read
+    /// the `uevent`.
+    pub(super) fn read_function_at(
+        &mut self,
+        dir: &DirFd,
+        addr: &PciAddress,
+        identity: Option<PciIdentity>,
+        role: Role,
+    ) -> Option<PciDevice> {
+        let PciIdentity {
+            vendor,
+            device,
+            class,
+        } = match identity {
+            Some(i) => i,
+            None => self.identity(dir)?,
         };
         let driver = self.optional_link(dir, "driver");
         let numa_node = self
@@ -75,7 +86,7 @@ impl Scan<'_> {
         } else {
             None
         };
-        let netdevs = self.read_netdevs(dir, driver.as_deref());
+        let netdevs = self.read_netdevs(dir, driver.as_deref(), addr, role);
         // Most functions (all VFs) have neither `infiniband/` nor `acpi_index`: a failed `stat`
         // is cheaper than a failed `open`.
         let rdma_devices = dir
@@ -217,8 +228,16 @@ impl Scan<'_> {
         }
     }
 
-    /// Netdevs under `net/` (or `virtio*/net/` for virtio-pci), in name order.
-    fn read_netdevs(&mut self, dir: &DirFd, driver: Option<&str>) -> Vec<NetDevice> {
+    /// Netdevs under `net/` (or `virtio*/net/` for virtio-pci), in name order. Their attributes
+    /// come from the link dump when discovery has one and it knows the name (and, where the
+    /// kernel names a link's parent device, that parent is this function), else from sysfs.
+    fn read_netdevs(
+        &mut self,
+        dir: &DirFd,
+        driver: Option<&str>,
+        addr: &PciAddress,
+        role: Role,
+    ) -> Vec<NetDevice> {
         let mut listed = self.optional_list(dir, "net");
         if listed.is_none() && driver == Some("virtio-pci") {
             // virtio-net's netdev hangs off the virtio device: <pci>/virtioN/net/<if>.
@@ -237,21 +256,22 @@ impl Scan<'_> {
         };
         let mut out = Vec::new();
         for name in names {
-            let nd = match net_dir.open_dir(&name) {
-                Ok(Some(nd)) => nd,
-                Ok(None) => {
-                    self.netdev_vanished(&net_dir.join(&name));
-                    continue;
+            let nd = net_dir.sub(&name);
+            let dumped = self
+                .links
+                .and_then(|t| t.get(&name))
+                .filter(|l| l.parent_dev.as_deref().is_none_or(|p| p == addr.as_str()));
+            let netdev = match dumped {
+                Some(l) => {
+                    let mut n = l.netdev.clone();
+                    if role == Role::Pf {
+                        n.speed_mbps = read_speed(&nd);
+                    }
+                    Some(n)
                 }
-                // What reading its `address` would have met.
-                Err(e) => {
-                    self.io_warn(&net_dir.join(&name).join("address"), &e, "netdev skipped");
-                    continue;
-                }
+                None => self.read_netdev(&nd, name, role),
             };
-            if let Some(n) = self.read_netdev(&nd, name) {
-                out.push(n);
-            }
+            out.extend(netdev);
         }
         out
     }
@@ -266,7 +286,7 @@ impl Scan<'_> {
 
     /// One netdev directory. `None` (with a warning) when it vanished, e.g. moved to another
     /// network namespace during the scan.
-    fn read_netdev(&mut self, dir: &DirFd, name: String) -> Option<NetDevice> {
+    fn read_netdev(&mut self, dir: &DirFd, name: String, role: Role) -> Option<NetDevice> {
         let mac = match dir.read_attr("address") {
             Ok(Some(mac)) => mac.to_ascii_lowercase(),
             Ok(None) => {
@@ -279,10 +299,9 @@ impl Scan<'_> {
             }
         };
         let mtu = self.parsed(dir, "mtu", |s| s.parse::<u32>().ok()).unwrap_or(0);
-        // `speed` fails (EINVAL) while the link is down and reads -1 when unknown: both None.
-        let speed_mbps = match dir.read_attr("speed") {
-            Ok(Some(raw)) => raw.parse::<i64>().ok().and_then(|s| u32::try_from(s).ok()),
-            _ => None,
+        let speed_mbps = match role {
+            Role::Pf => read_speed(dir),
+            Role::Vf => None,
         };
         let link_type = match self.parsed(dir, "type", |s| s.parse::<u16>().ok()) {
             Some(ARPHRD_ETHER) | None => LinkType::Ether,
@@ -321,23 +340,21 @@ impl Scan<'_> {
         v
     }
 
-    /// An attribute every PCI function has, as `digits` hex digits. `None` with a warning.
-    fn required_hex(&mut self, dir: &DirFd, name: &str, digits: usize) -> Option<String> {
-        match dir.read_attr(name) {
-            Ok(Some(raw)) => {
-                let v = sysfs::parse_hex_id(&raw, digits);
-                if v.is_none() {
-                    self.warn(
-                        dir.join(name),
-                        WarningKind::Invalid,
-                        format!("invalid value {raw:?}; device skipped"),
-                    );
+    /// Vendor, device and class from the function's `uevent`. `None` with a warning naming
+    /// `uevent` when it is missing, unreadable or garbled, or the device vanished.
+    fn identity(&mut self, dir: &DirFd) -> Option<PciIdentity> {
+        let path = dir.join("uevent");
+        match dir.read_attr("uevent") {
+            Ok(Some(raw)) => match PciIdentity::from_uevent(&raw) {
+                Ok(id) => Some(id),
+                Err(msg) => {
+                    self.warn(path, WarningKind::Invalid, format!("{msg}; device skipped"));
+                    None
                 }
-                v
-            }
-            // The directory was open, but may have been removed since: ask its path.
+            },
+            // The directory may have been removed since it was listed: ask its path.
             Ok(None) if dir.path().is_dir() => {
-                self.warn(dir.join(name), WarningKind::Invalid, "missing; device skipped");
+                self.warn(path, WarningKind::Invalid, "missing; device skipped");
                 None
             }
             Ok(None) => {
@@ -346,7 +363,7 @@ impl Scan<'_> {
                 None
             }
             Err(e) => {
-                self.io_warn(&dir.join(name), &e, "device skipped");
+                self.io_warn(&path, &e, "device skipped");
                 None
             }
         }
@@ -379,5 +396,15 @@ impl Scan<'_> {
             self.io_warn(&path, &e, "ignored");
             None
         })
+    }
+}
+
+/// `speed` in Mb/s: it fails (EINVAL) while the link is down and reads -1 when unknown, both
+/// `None`. Read for PFs only: a VF's `speed` is whatever its PF negotiated (or nothing), and
+/// neither upstream's status nor any selector uses it.
+fn read_speed(dir: &DirFd) -> Option<u32> {
+    match dir.read_attr("speed") {
+        Ok(Some(raw)) => raw.parse::<i64>().ok().and_then(|s| u32::try_from(s).ok()),
+        _ => None,
     }
 }

@@ -21,14 +21,20 @@
 //! for problems of the listing itself, else the file under the device's real directory
 //! (`<sys>/devices/pci0000:00/.../<addr>/...`), which is what is read.
 //!
-//! Cost: each function's directory is opened once and every attribute is read relative to that
-//! descriptor (`openat` + one `read` + `close`, a one-component lookup; links with one
-//! `readlinkat`), each netdev directory likewise; the usually absent `infiniband/` and
-//! `acpi_index` are probed with a `stat`, cheaper than a failed `open`. Each PF directory is
-//! listed once, and with many VFs the VFs are read on several threads. About 46 syscalls per VF
-//! with a netdev: the count barely moved from the path-based reads (43), the cost per syscall did
-//! (no walk of a ten-component path each time). What remains is one `open`/`read`/`close` per
-//! attribute the model needs, which no sysfs reader can avoid.
+//! * Vendor, device and class come from the function's `uevent` (`PCI_ID`, `PCI_CLASS`), one
+//!   read instead of three; the driver from the `driver` link, IOMMU group from `iommu_group`.
+//! * Netdev attributes: from one rtnetlink link dump on a real host ([`NetdevSource`]), from the
+//!   `net/<if>/` files otherwise. `speed` is read for PFs only (ethtool's, not in the dump; a VF's
+//!   speed is not reported by upstream either).
+//!
+//! Cost (see `benches/discover.rs`, which also measures the floor: the same kernel calls issued
+//! bare): the PF's `virtfnN` links are read once; the VFs, siblings of their PF in sysfs, are read
+//! through one descriptor of their parent directory (`<vf-addr>/uevent`, no `open` + `close` of
+//! each VF directory), a netdev's files through the descriptor of its `net/` directory. Per VF:
+//! 3 `readlinkat`, 2 `stat` (the usually absent `infiniband/` and `acpi_index`, cheaper than a
+//! failed `open`), `uevent` and `numa_node` read, `net/` listed, and either 6 netdev files read
+//! (33 syscalls) or none (15 syscalls, with the dump). With many VFs they are read on several
+//! threads.
 
 mod function;
 
@@ -38,7 +44,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::model::{HostDevices, PciAddress, PciDevice, PfDevice, VfDevice};
-use crate::sysfs::{self, SysfsRoot};
+use crate::netlink::{self, LinkTable};
+use crate::sysfs::{self, DirFd, SysfsRoot};
 use crate::warning::{Warning, WarningKind};
 
 /// The result of one discovery: the devices and what could not be read.
@@ -62,13 +69,44 @@ pub struct DiscoverOptions {
     /// Threads reading VFs (1: all on the calling thread). Threads only pay off with many VFs and
     /// idle CPUs; a long-running daemon on a small CPU budget is better served by one.
     pub reader_threads: usize,
+    /// Where netdev attributes (MAC, MTU, flags, operstate, type, port name) come from.
+    pub netdevs: NetdevSource,
 }
 
 impl Default for DiscoverOptions {
-    /// `SRIOV_DISCOVER_THREADS` when set, else the CPUs available, at most 8.
+    /// `SRIOV_DISCOVER_THREADS` when set, else the CPUs available, at most 8; netdevs from
+    /// [`NetdevSource::Auto`].
     fn default() -> Self {
         DiscoverOptions {
             reader_threads: reader_threads(),
+            netdevs: NetdevSource::Auto,
+        }
+    }
+}
+
+/// Where the attributes of the netdevs found under `<pci>/net/` are read. Which netdevs a
+/// function has always comes from that sysfs listing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NetdevSource {
+    /// [`Self::Netlink`] when the sysfs root is the real `/sys`, else [`Self::Sysfs`]: a fake
+    /// tree's netdevs do not exist in any network namespace.
+    #[default]
+    Auto,
+    /// Each netdev's attribute files under `net/<if>/`.
+    Sysfs,
+    /// One `RTM_GETLINK` dump of the calling thread's network namespace (see
+    /// [`crate::netlink`]), matched by name; a listed netdev the dump does not know (another
+    /// namespace's sysfs, or a parent device that is not this function) is read from sysfs.
+    /// If the dump itself fails, everything is read from sysfs.
+    Netlink,
+}
+
+impl NetdevSource {
+    fn wants_netlink(self, root: &SysfsRoot) -> bool {
+        match self {
+            NetdevSource::Auto => root.sys() == Path::new("/sys"),
+            NetdevSource::Sysfs => false,
+            NetdevSource::Netlink => true,
         }
     }
 }
@@ -98,10 +136,16 @@ pub fn discover_with(root: &SysfsRoot, options: &DiscoverOptions) -> Result<Disc
             });
         }
     };
+    let links = if options.netdevs.wants_netlink(root) {
+        netlink::dump_links().ok()
+    } else {
+        None
+    };
     let mut scan = Scan {
         root,
         warnings: Vec::new(),
         threads: options.reader_threads.max(1),
+        links: links.as_ref(),
     };
     let devices = scan.run(&names);
     Ok(Discovery {
@@ -115,6 +159,50 @@ pub(crate) struct Scan<'a> {
     pub(crate) warnings: Vec<Warning>,
     /// Threads reading VFs.
     threads: usize,
+    /// The link dump netdev attributes come from, when [`NetdevSource::Netlink`] applies.
+    pub(crate) links: Option<&'a LinkTable>,
+}
+
+/// PF or VF: a few attributes are read for PFs only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Pf,
+    Vf,
+}
+
+/// Vendor, device and class of a function, from one read of its `uevent` (`PCI_ID=8086:10CA`,
+/// `PCI_CLASS=20000`) instead of three of `vendor`, `device` and `class`: the kernel fills both
+/// from the same `struct pci_dev` fields, and on real sysfs one `uevent` read costs 1.4 times
+/// one attribute read, not three times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PciIdentity {
+    pub(crate) vendor: String,
+    pub(crate) device: String,
+    pub(crate) class: String,
+}
+
+impl PciIdentity {
+    /// Parses a PCI function's `uevent`; the error says which line is missing or garbled.
+    pub(crate) fn from_uevent(raw: &str) -> Result<PciIdentity, String> {
+        let value = |key: &str| {
+            raw.lines()
+                .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
+        };
+        let class = value("PCI_CLASS")
+            .filter(|c| (1..=6).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|c| format!("{:0>6}", c.to_ascii_lowercase()))
+            .ok_or_else(|| format!("no valid PCI_CLASS (hex class code) in {raw:?}"))?;
+        let id = value("PCI_ID");
+        let (vendor, device) = id
+            .and_then(|id| id.split_once(':'))
+            .and_then(|(v, d)| Some((sysfs::parse_hex_id(v, 4)?, sysfs::parse_hex_id(d, 4)?)))
+            .ok_or_else(|| format!("no valid PCI_ID (vvvv:dddd) in {raw:?}"))?;
+        Ok(PciIdentity {
+            vendor,
+            device,
+            class,
+        })
+    }
 }
 
 /// A VF to read: found through its PF's `virtfnN` link.
@@ -122,15 +210,16 @@ struct VfJob {
     pf: usize,
     index: u32,
     addr: PciAddress,
-    /// Its real directory (the `virtfnN` target resolved against the PF's real directory).
-    dir: PathBuf,
+    /// Its real directory (the `virtfnN` target resolved against the PF's real directory),
+    /// reached through its parent's descriptor.
+    dir: DirFd,
 }
 
 /// A function with a `physfn` link that no PF claimed.
 struct Unclaimed {
     addr: PciAddress,
     dir: PathBuf,
-    class: String,
+    identity: PciIdentity,
     physfn: String,
 }
 
@@ -182,6 +271,7 @@ impl Scan<'_> {
         let mut pf_sriov: HashMap<PciAddress, bool> = HashMap::new();
         let mut jobs: Vec<VfJob> = Vec::new();
         let mut unclaimed: Vec<Unclaimed> = Vec::new();
+        let mut parents: HashMap<PathBuf, DirFd> = HashMap::new();
 
         for name in names {
             let link = self.root.pci_device(name);
@@ -196,7 +286,7 @@ impl Scan<'_> {
             if claimed.contains(&addr) {
                 continue;
             }
-            let Some(class) = self.network_class(&link) else {
+            let Some(identity) = self.network_identity(&link) else {
                 continue;
             };
             let dir = sysfs::resolve_link(&link).unwrap_or_else(|_| link.clone());
@@ -209,12 +299,12 @@ impl Scan<'_> {
                 unclaimed.push(Unclaimed {
                     addr,
                     dir,
-                    class,
+                    identity,
                     physfn,
                 });
                 continue;
             }
-            let Some(pci) = self.read_function(&dir, &addr, Some(&class)) else {
+            let Some(pci) = self.read_function(&dir, &addr, Some(identity), Role::Pf) else {
                 continue;
             };
             let eswitch_mode = pci.netdev().and_then(|n| {
@@ -246,11 +336,35 @@ impl Scan<'_> {
                     self.warn(&vf_link, WarningKind::Vanished, msg);
                     continue;
                 }
+                // VFs are siblings of their PF (the kernel gives a VF its PF's parent): one
+                // descriptor of that parent serves them all.
+                let parent = vf_dir.parent().unwrap_or(Path::new("/")).to_path_buf();
+                let base = match parents.get(&parent) {
+                    Some(b) => b.clone(),
+                    None => match DirFd::open(&parent) {
+                        Ok(Some(b)) => {
+                            parents.insert(parent, b.clone());
+                            b
+                        }
+                        Ok(None) => {
+                            let msg = format!(
+                                "points into {}, which does not exist; VF skipped",
+                                parent.display()
+                            );
+                            self.warn(&vf_link, WarningKind::Vanished, msg);
+                            continue;
+                        }
+                        Err(e) => {
+                            self.io_warn(&parent, &e, "VF skipped");
+                            continue;
+                        }
+                    },
+                };
                 jobs.push(VfJob {
                     pf: pf_idx,
                     index: *index,
                     addr: vf_addr,
-                    dir: vf_dir,
+                    dir: base.sub(&name),
                 });
             }
             pf_sriov.insert(addr, sriov.usable);
@@ -295,7 +409,7 @@ impl Scan<'_> {
                 }
                 None => {}
             }
-            let Some(pci) = self.read_function(&u.dir, &u.addr, Some(&u.class)) else {
+            let Some(pci) = self.read_function(&u.dir, &u.addr, Some(u.identity), Role::Vf) else {
                 continue;
             };
             orphan_vfs.push(VfDevice {
@@ -307,30 +421,33 @@ impl Scan<'_> {
         HostDevices { pfs, orphan_vfs }
     }
 
-    /// The class of a listed function when it is a network function (`0x02xxxx`).
-    fn network_class(&mut self, link: &Path) -> Option<String> {
-        let class_path = link.join("class");
-        let raw = match sysfs::read_attr(&class_path) {
+    /// The identity of a listed function when it is a network function (class `0x02xxxx`),
+    /// from its `uevent`.
+    fn network_identity(&mut self, link: &Path) -> Option<PciIdentity> {
+        let path = link.join("uevent");
+        let raw = match sysfs::read_attr(&path) {
             Ok(Some(raw)) => raw,
+            Ok(None) if link.is_dir() => {
+                self.warn(&path, WarningKind::Invalid, "missing; device skipped");
+                return None;
+            }
             Ok(None) => {
                 let msg = "no such device (removed during the scan, or a dangling link); skipped";
                 self.warn(link, WarningKind::Vanished, msg);
                 return None;
             }
             Err(e) => {
-                self.io_warn(&class_path, &e, "device skipped");
+                self.io_warn(&path, &e, "device skipped");
                 return None;
             }
         };
-        let Some(class) = sysfs::parse_hex_id(&raw, 6) else {
-            self.warn(
-                &class_path,
-                WarningKind::Invalid,
-                format!("invalid PCI class {raw:?}; device skipped"),
-            );
-            return None;
-        };
-        class.starts_with("02").then_some(class)
+        match PciIdentity::from_uevent(&raw) {
+            Ok(id) => id.class.starts_with("02").then_some(id),
+            Err(msg) => {
+                self.warn(&path, WarningKind::Invalid, format!("{msg}; device skipped"));
+                None
+            }
+        }
     }
 
     /// Reads the VFs, on several threads when there are many; results in `jobs` order and
@@ -343,17 +460,19 @@ impl Scan<'_> {
         if threads < 2 || jobs.len() < PARALLEL_MIN_VFS {
             return jobs
                 .iter()
-                .map(|j| self.read_function(&j.dir, &j.addr, None))
+                .map(|j| self.read_function_at(&j.dir, &j.addr, None, Role::Vf))
                 .collect();
         }
         let blocks: Vec<&[VfJob]> = jobs.chunks(VF_BLOCK).collect();
         let next = AtomicUsize::new(0);
         let root = self.root;
+        let links = self.links;
         let work = || {
             let mut scan = Scan {
                 root,
                 warnings: Vec::new(),
                 threads: 1,
+                links,
             };
             let mut done = Vec::new();
             loop {
@@ -362,7 +481,7 @@ impl Scan<'_> {
                 let before = scan.warnings.len();
                 let vfs: Vec<_> = block
                     .iter()
-                    .map(|j| scan.read_function(&j.dir, &j.addr, None))
+                    .map(|j| scan.read_function_at(&j.dir, &j.addr, None, Role::Vf))
                     .collect();
                 done.push((b, vfs, scan.warnings.split_off(before)));
             }
@@ -390,7 +509,11 @@ impl Scan<'_> {
                     out.extend(vfs);
                     self.warnings.extend(warnings);
                 }
-                None => out.extend(block.iter().map(|j| self.read_function(&j.dir, &j.addr, None))),
+                None => out.extend(
+                    block
+                        .iter()
+                        .map(|j| self.read_function_at(&j.dir, &j.addr, None, Role::Vf)),
+                ),
             }
         }
         out
