@@ -1,5 +1,5 @@
 //! A small synchronous rtnetlink client (netlink-packet-route messages over a blocking
-//! netlink-sys socket): no async runtime on the pod start-up path.
+//! netlink-sys socket, sriov-host's `RouteSocket`): no async runtime on the pod start-up path.
 //!
 //! A netlink socket stays bound to the network namespace it was created in, so a socket for a
 //! pod netns is created on a short-lived thread that entered it (see `netns`), and then used
@@ -9,10 +9,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    NetlinkPayload,
-};
+use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     LinkAttribute, LinkExtentMask, LinkFlags, LinkMessage, LinkVfInfo, VfInfo, VfInfoLinkState, VfInfoMac,
@@ -22,8 +19,7 @@ use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::protocols::NETLINK_ROUTE;
-use netlink_sys::{Socket, SocketAddr};
+use sriov_host::netlink::RouteSocket;
 
 use crate::config::Mac;
 use crate::plan::{VfChange, VfState};
@@ -93,19 +89,18 @@ pub struct LinkChange<'a> {
     pub up: Option<bool>,
 }
 
-/// One rtnetlink socket, bound to the netns it was opened in.
+/// One rtnetlink socket, bound to the netns it was opened in (sriov-host's [`RouteSocket`]),
+/// with the requests the plugin makes.
 pub struct Netlink {
-    sock: Socket,
-    seq: u32,
+    sock: RouteSocket,
 }
 
 impl Netlink {
     /// Opens a socket in the calling thread's network namespace.
     pub fn open() -> io::Result<Netlink> {
-        let mut sock = Socket::new(NETLINK_ROUTE)?;
-        sock.bind_auto()?;
-        sock.connect(&SocketAddr::new(0, 0))?;
-        Ok(Netlink { sock, seq: 0 })
+        Ok(Netlink {
+            sock: RouteSocket::open()?,
+        })
     }
 
     fn exchange(
@@ -114,48 +109,13 @@ impl Netlink {
         msg: RouteNetlinkMessage,
         dump: bool,
     ) -> NlResult<Vec<RouteNetlinkMessage>> {
-        let err = |source: io::Error| NlError { op: op(), source };
-        self.seq = self.seq.wrapping_add(1);
-        let mut hdr = NetlinkHeader::default();
-        hdr.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { NLM_F_ACK };
-        hdr.sequence_number = self.seq;
+        let mut flags = if dump { NLM_F_DUMP } else { NLM_F_ACK };
         if let RouteNetlinkMessage::NewAddress(_) | RouteNetlinkMessage::NewRoute(_) = msg {
-            hdr.flags |= NLM_F_CREATE | NLM_F_EXCL;
+            flags |= NLM_F_CREATE | NLM_F_EXCL;
         }
-        let mut req = NetlinkMessage::new(hdr, NetlinkPayload::from(msg));
-        req.finalize();
-        let mut buf = vec![0u8; req.buffer_len()];
-        req.serialize(&mut buf);
-        self.sock.send(&buf, 0).map_err(err)?;
-        let mut out = Vec::new();
-        loop {
-            let (data, _) = self.sock.recv_from_full().map_err(err)?;
-            let mut off = 0;
-            while off < data.len() {
-                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[off..])
-                    .map_err(|e| err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())))?;
-                let len = m.header.length as usize;
-                if len == 0 {
-                    return Err(err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "zero-length netlink message",
-                    )));
-                }
-                off += (len + 3) & !3;
-                if m.header.sequence_number != self.seq {
-                    continue;
-                }
-                match m.payload {
-                    NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::Error(e) => match e.code {
-                        Some(c) => return Err(err(io::Error::from_raw_os_error(-c.get()))),
-                        None => return Ok(out),
-                    },
-                    NetlinkPayload::InnerMessage(i) => out.push(i),
-                    _ => {}
-                }
-            }
-        }
+        self.sock
+            .request(msg, flags)
+            .map_err(|source| NlError { op: op(), source })
     }
 
     fn get_link_msg(&mut self, index: u32, name: Option<&str>, vfs: bool) -> NlResult<Option<LinkMessage>> {

@@ -87,59 +87,87 @@ pub fn link_attrs(m: &LinkMessage) -> Option<LinkAttrs> {
     (!netdev.name.is_empty()).then_some(LinkAttrs { netdev, parent_dev })
 }
 
+/// A blocking rtnetlink socket: one request at a time, its answers collected. Shared by discovery
+/// (the link dump) and the CNI plugin (link, address and route requests), so the request and
+/// receive loop exists once.
+pub struct RouteSocket {
+    sock: Socket,
+    seq: u32,
+}
+
+impl RouteSocket {
+    /// Opens a socket in the calling thread's network namespace (it stays bound to it).
+    pub fn open() -> io::Result<RouteSocket> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
+        sock.connect(&SocketAddr::new(0, 0))?;
+        Ok(RouteSocket { sock, seq: 0 })
+    }
+
+    /// Sends `msg` with `NLM_F_REQUEST | flags` and returns the messages answered, up to the
+    /// end of a dump (`NLMSG_DONE`) or the acknowledgement; a kernel error is its errno.
+    pub fn request(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut hdr = NetlinkHeader::default();
+        hdr.flags = NLM_F_REQUEST | flags;
+        hdr.sequence_number = self.seq;
+        let mut req = NetlinkMessage::new(hdr, NetlinkPayload::from(msg));
+        req.finalize();
+        let mut buf = vec![0u8; req.buffer_len()];
+        req.serialize(&mut buf);
+        self.sock.send(&buf, 0)?;
+
+        let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidData, msg);
+        let mut out = Vec::new();
+        loop {
+            let (data, _) = self.sock.recv_from_full()?;
+            if data.is_empty() {
+                return Err(invalid("netlink socket closed before the answer ended".into()));
+            }
+            let mut off = 0;
+            while off < data.len() {
+                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[off..])
+                    .map_err(|e| invalid(format!("undecodable rtnetlink message: {e}")))?;
+                let len = m.header.length as usize;
+                if len == 0 {
+                    return Err(invalid("zero-length netlink message".into()));
+                }
+                off += (len + 3) & !3;
+                if m.header.sequence_number != self.seq {
+                    continue;
+                }
+                match m.payload {
+                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            Some(c) => Err(io::Error::from_raw_os_error(-c.get())),
+                            None => Ok(out),
+                        };
+                    }
+                    NetlinkPayload::InnerMessage(i) => out.push(i),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
 /// Dumps every link of the calling thread's network namespace. Statistics are left out
 /// (`RTEXT_FILTER_SKIP_STATS`) and so are VF lists (no `RTEXT_FILTER_VF`): a PF with 256 VFs
 /// would otherwise add kilobytes per PF that discovery does not use.
 pub fn dump_links() -> io::Result<LinkTable> {
-    let mut sock = Socket::new(NETLINK_ROUTE)?;
-    sock.bind_auto()?;
-    sock.connect(&SocketAddr::new(0, 0))?;
-    let mut req_link = LinkMessage::default();
-    req_link
-        .attributes
+    let mut req = LinkMessage::default();
+    req.attributes
         .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-    let mut hdr = NetlinkHeader::default();
-    hdr.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    hdr.sequence_number = 1;
-    let mut req = NetlinkMessage::new(hdr, NetlinkPayload::from(RouteNetlinkMessage::GetLink(req_link)));
-    req.finalize();
-    let mut buf = vec![0u8; req.buffer_len()];
-    req.serialize(&mut buf);
-    sock.send(&buf, 0)?;
-
-    let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidData, msg);
-    let mut links = LinkTable::new();
-    loop {
-        let (data, _) = sock.recv_from_full()?;
-        if data.is_empty() {
-            return Err(invalid("netlink socket closed during the link dump".into()));
-        }
-        let mut off = 0;
-        while off < data.len() {
-            let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[off..])
-                .map_err(|e| invalid(format!("undecodable RTM_NEWLINK: {e}")))?;
-            let len = m.header.length as usize;
-            if len == 0 {
-                return Err(invalid("zero-length netlink message".into()));
-            }
-            off += (len + 3) & !3;
-            match m.payload {
-                NetlinkPayload::Done(_) => return Ok(links),
-                NetlinkPayload::Error(e) => {
-                    return match e.code {
-                        Some(c) => Err(io::Error::from_raw_os_error(-c.get())),
-                        None => Ok(links),
-                    };
-                }
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
-                    if let Some(a) = link_attrs(&l) {
-                        links.insert(a.netdev.name.clone(), a);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
+    let answers = RouteSocket::open()?.request(RouteNetlinkMessage::GetLink(req), NLM_F_DUMP)?;
+    Ok(answers
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(l) => link_attrs(l),
+            _ => None,
+        })
+        .map(|a| (a.netdev.name.clone(), a))
+        .collect())
 }
 
 #[cfg(test)]
