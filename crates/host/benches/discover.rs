@@ -68,6 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         })
         .collect();
+    assert_eq!(vf_dirs.len(), vfs, "the floor reads every VF discovery read");
     floor(&vf_dirs, iterations, 1, true);
     floor(&vf_dirs, iterations, threads, true);
 
