@@ -182,6 +182,8 @@ pub fn status(env: &CniEnv, stdin: &[u8]) -> Result<()> {
 /// Forwards GC/STATUS to IPAM when the IPAM plugin supports the config's version (its VERSION
 /// answer lists it); older plugins (e.g. Debian's 1.1.1 host-local) have no GC/STATUS.
 fn forward_optional(env: &CniEnv, plugin: &str, command: &str, stdin: &[u8]) -> Result<()> {
+    // Checked before the VERSION probe, whose failure is otherwise only "not supported".
+    let plugin = ipam::plugin_name("ipam.type", plugin)?;
     let version = parse_object(stdin)
         .ok()
         .and_then(|o| cni_version(&o).ok())

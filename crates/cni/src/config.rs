@@ -287,10 +287,8 @@ impl NetConf {
                 )));
             }
         };
-        if ipam_type.contains('/') || ipam_type == "." || ipam_type == ".." {
-            return Err(CniError::config(format!(
-                "field \"ipam.type\": invalid plugin name {ipam_type:?}"
-            )));
+        if !ipam_type.is_empty() {
+            crate::ipam::plugin_name("ipam.type", &ipam_type)?;
         }
         let runtime_mac = match get_str(&rc, "mac")?.filter(|m| !m.is_empty()) {
             Some(m) => Some(parse_mac("runtimeConfig.mac", &m)?),

@@ -9,8 +9,26 @@ use serde_json::Value;
 
 use crate::error::{CniError, Result, code};
 
-/// Finds the plugin binary in `CNI_PATH`.
+/// The one rule for turning a config value into an executable's name: a plain file name, never a
+/// path. `CNI_PATH` directories are joined with it, and `Path::join` with an absolute path replaces
+/// the directory while `..` walks out of it, so `"type": "/tmp/x"` or `"../../tmp/x"` would run any
+/// file as root (CVE-2021-20206 in libcni). Refused: empty, any `/`, any `..`, `.`, and NUL.
+/// `field` is the config field the value came from, named in the error.
+pub fn plugin_name<'a>(field: &str, value: &'a str) -> Result<&'a str> {
+    if value.is_empty() || value == "." || value.contains('/') || value.contains("..") || value.contains('\0')
+    {
+        return Err(CniError::config(format!(
+            "field {field:?}: invalid plugin name {value:?} (a file name in CNI_PATH is expected, not a path)"
+        )));
+    }
+    Ok(value)
+}
+
+/// Finds the IPAM plugin binary in `CNI_PATH`. Every command (ADD, DEL, CHECK, GC, STATUS,
+/// VERSION) goes through here, so the name is checked here and not only when the config is parsed:
+/// DEL, GC and STATUS read `ipam.type` from configs (or caches) ADD never accepted.
 pub fn find(path: &[PathBuf], plugin: &str) -> Result<PathBuf> {
+    let plugin = plugin_name("ipam.type", plugin)?;
     path.iter()
         .map(|d| d.join(plugin))
         .find(|p| p.is_file())
@@ -64,5 +82,26 @@ fn run(bin: &Path, command: &str, stdin: &[u8]) -> Result<Vec<u8>> {
             out.status,
             String::from_utf8_lossy(&out.stdout).trim()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plugin_name;
+
+    #[test]
+    fn only_plain_file_names_are_plugin_names() {
+        for ok in ["host-local", "static", "whereabouts", "dhcp", "a.b"] {
+            assert_eq!(plugin_name("ipam.type", ok), Ok(ok));
+        }
+        for bad in ["", ".", "..", "/tmp/x", "../x", "a/b", "x/", "a..b", "nul\0"] {
+            let e = plugin_name("ipam.type", bad).expect_err(bad);
+            assert_eq!(e.code, 7, "{bad:?}");
+            assert!(
+                e.msg.contains("\"ipam.type\"") && e.msg.contains(&format!("{bad:?}")),
+                "{}",
+                e.msg
+            );
+        }
     }
 }
