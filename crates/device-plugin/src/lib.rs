@@ -25,7 +25,7 @@ pub mod selector;
 pub mod server;
 pub mod sysfs_extra;
 
-pub use r#gen::{pluginregistration, v1beta1};
+pub use r#gen::{pluginregistration, podresources, v1beta1};
 
 #[cfg(test)]
 mod allocate_tests;

@@ -11,6 +11,7 @@ fn generated_code_matches_protos() {
     let protos = [
         "proto/deviceplugin_v1beta1.proto",
         "proto/pluginregistration_v1.proto",
+        "proto/podresources_v1.proto",
     ]
     .map(|p| root.join(p));
     let fds = protox::compile(&protos, [root.join("proto")]).expect("protos compile");
@@ -23,7 +24,7 @@ fn generated_code_matches_protos() {
         .expect("codegen");
     let write = std::env::var_os("SRIOVDP_BOOTSTRAP_WRITE").is_some();
     let mut stale = Vec::new();
-    for name in ["v1beta1.rs", "pluginregistration.rs"] {
+    for name in ["v1beta1.rs", "pluginregistration.rs", "v1.rs"] {
         let fresh = std::fs::read_to_string(out.path().join(name)).expect("generated file");
         let checked_in = root.join("src/gen").join(name);
         if write {

@@ -10,3 +10,8 @@ pub mod v1beta1 {
 pub mod pluginregistration {
     include!("pluginregistration.rs");
 }
+
+/// `k8s.io/kubelet/pkg/apis/podresources/v1` (proto package `v1`): the kubelet's PodResources API.
+pub mod podresources {
+    include!("v1.rs");
+}
