@@ -18,6 +18,7 @@ pub mod r#gen;
 pub mod health;
 pub mod kubelet;
 pub mod manager;
+pub mod pod_resources;
 pub mod pool;
 pub mod preferred;
 pub mod range;

@@ -4,6 +4,7 @@ mod admission;
 mod discover;
 mod explain;
 mod plan;
+mod pod_resources;
 mod render;
 mod render_diff;
 
@@ -35,6 +36,9 @@ enum Command {
     /// What the config daemon would do for a SriovNetworkNodeState spec on this node, and
     /// whether it needs a drain or a reboot.
     Plan(plan::PlanArgs),
+    /// Which pod holds which device, from the kubelet's PodResources API (what Kuryr and Multus
+    /// read).
+    PodResources(pod_resources::PodResourcesArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,5 +50,6 @@ fn main() -> ExitCode {
         Command::Mutate(args) => admission::run(Hook::Mutate, &args),
         Command::Explain(args) => explain::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::PodResources(args) => pod_resources::run(&args),
     }
 }
