@@ -42,6 +42,10 @@
 #   LAB_IGB_COUNT=1          number of igb PFs, each behind its own pcie-root-port, all on one
 #                            QEMU hub (so traffic can cross between PFs)
 #   LAB_EXTRA_MODULES=""     extra kernel modules for the initramfs
+#   LAB_APISERVER_PORT=<p>   a virtio NIC on QEMU's user network, restricted (restrict=on: the guest
+#                            reaches nothing) but for one forward: guest 10.0.2.100:443 -> host
+#                            127.0.0.1:<p>, one socat per connection (a kube-apiserver on the
+#                            host's loopback for a real kubelet in the guest; lab/demo uses it)
 #   LAB_INTERACTIVE=0        1 = a guest bash on the serial console after the test (poweroff -f)
 #   LAB_QUIET=0              1 = do not echo the guest console (it is in <run>/console.log)
 #
@@ -72,8 +76,9 @@ LAB_INTERACTIVE=${LAB_INTERACTIVE:-0}
 LAB_QUIET=${LAB_QUIET:-0}
 LAB_RUN=${LAB_RUN:-}
 LAB_TCG_THREAD=${LAB_TCG_THREAD:-single}
+LAB_APISERVER_PORT=${LAB_APISERVER_PORT:-}
 # kernel modules put into the initramfs (dependencies are resolved with modprobe --show-depends)
-LAB_MODULES="igb igbvf vfio vfio-pci vfio_iommu_type1 9pnet_virtio 9p nvme psample veth dummy 8021q bridge macvlan tun $LAB_EXTRA_MODULES"
+LAB_MODULES="igb igbvf vfio vfio-pci vfio_iommu_type1 9pnet_virtio 9p nvme psample veth dummy 8021q bridge macvlan tun virtio_net $LAB_EXTRA_MODULES"
 
 log() { printf '[run-lab] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 3; }
@@ -127,7 +132,7 @@ qemu_ok() {
 ensure_packages() {
   ensure_backports
   local want=()
-  for p in busybox-static kmod cpio xz-utils iproute2 ethtool pciutils make; do
+  for p in busybox-static kmod cpio xz-utils iproute2 ethtool pciutils make socat; do
     have_pkg "$p" || want+=("$p")
   done
   [ ${#want[@]} -eq 0 ] || apt_install "${want[@]}"
@@ -339,6 +344,11 @@ main() {
     [ -d "$LAB_SHARE" ] || die "LAB_SHARE=$LAB_SHARE is not a directory"
     qemu+=(-virtfs "local,path=$(readlink -f "$LAB_SHARE"),mount_tag=host0,security_model=none,id=host0")
     append+=" lab.share=1"
+  fi
+  if [ -n "$LAB_APISERVER_PORT" ]; then
+    case "$LAB_APISERVER_PORT" in *[!0-9]*) die "LAB_APISERVER_PORT=$LAB_APISERVER_PORT is not a port";; esac
+    qemu+=(-netdev "user,id=api,restrict=on,guestfwd=tcp:10.0.2.100:443-cmd:socat STDIO TCP:127.0.0.1:$LAB_APISERVER_PORT"
+           -device "virtio-net-pci,netdev=api,mac=52:54:00:5a:20:01")
   fi
   [ "$LAB_INTERACTIVE" = 1 ] && append+=" lab.interactive=1"
   qemu+=(-kernel "$KIMG" -initrd "$INITRD" -append "$append")
