@@ -11,7 +11,7 @@ use crate::{
 
 /// The sriov-rs CRDs (`sriovnetwork.openshift.io`), in a fixed order.
 pub fn sriov_crds() -> Vec<CustomResourceDefinition> {
-    vec![
+    [
         SriovNetworkNodePolicy::crd(),
         SriovNetworkNodeState::crd(),
         SriovNetwork::crd(),
@@ -20,11 +20,21 @@ pub fn sriov_crds() -> Vec<CustomResourceDefinition> {
         SriovOperatorConfig::crd(),
         SriovNetworkPoolConfig::crd(),
     ]
+    .into_iter()
+    .map(with_list_kind)
+    .collect()
+}
+
+/// `names.listKind` as controller-gen writes it (`<Kind>List`); kube's derive leaves it out.
+fn with_list_kind(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let names = &mut crd.spec.names;
+    names.list_kind = Some(format!("{}List", names.kind));
+    crd
 }
 
 /// Multus' `NetworkAttachmentDefinition` CRD, for clusters (and offline tests) without Multus.
 pub fn nad_crd() -> CustomResourceDefinition {
-    NetworkAttachmentDefinition::crd()
+    with_list_kind(NetworkAttachmentDefinition::crd())
 }
 
 /// Serialize one CRD as YAML.

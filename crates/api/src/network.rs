@@ -24,6 +24,7 @@ fn default_log_level() -> String {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NetworkStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::schema::conditions_schema")]
     pub conditions: Vec<Condition>,
 }
 

@@ -40,12 +40,26 @@ fn is_false(v: &bool) -> bool {
         type_ = "string",
         json_path = ".metadata.annotations.sriovnetwork\\.openshift\\.io/current-state"
     ),
+    // The API server prints only the first match of a JSONPath (`[*]` shows one value), so the
+    // per-PF columns name the first PF explicitly instead of pretending to cover every PF.
     printcolumn(
-        name = "Spec VFs",
+        name = "PF",
         type_ = "string",
-        json_path = ".spec.interfaces[*].numVfs",
+        json_path = ".status.interfaces[0].name",
+        description = "The first PF the daemon found"
+    ),
+    printcolumn(
+        name = "VFs",
+        type_ = "integer",
+        json_path = ".status.interfaces[0].numVfs",
+        description = "VFs the first PF has now"
+    ),
+    printcolumn(
+        name = "Desired VFs",
+        type_ = "integer",
+        json_path = ".spec.interfaces[0].numVfs",
         priority = "1",
-        description = "VFs requested per PF"
+        description = "VFs the spec asks of its first PF"
     ),
     printcolumn(
         name = "Last Error",

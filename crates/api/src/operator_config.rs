@@ -75,6 +75,7 @@ pub struct OperatorConfigSpec {
 #[serde(rename_all = "camelCase")]
 pub struct OperatorConfigStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::schema::conditions_schema")]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub injector: String,

@@ -80,3 +80,57 @@ pub(crate) fn system_schema(_: &mut SchemaGenerator) -> Schema {
         }
     })
 }
+
+/// `status.conditions`: `metav1.Condition` with the API server-side validation that Go CRDs get
+/// from the type's kubebuilder markers (k8s-openapi's schema carries only types and
+/// descriptions). Bounds as in apimachinery's `Condition`: type ≤ 316 characters, a qualified
+/// name; status `True`/`False`/`Unknown`; reason 1–1024 characters, CamelCase-ish; message ≤
+/// 32768 characters; observedGeneration ≥ 0; one entry per type (a list map keyed by `type`).
+pub(crate) fn conditions_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": {
+            "type": "object",
+            "description": "One aspect of the object's state (metav1.Condition).",
+            "required": ["lastTransitionTime", "message", "reason", "status", "type"],
+            "properties": {
+                "lastTransitionTime": {
+                    "description": "When status last changed.",
+                    "type": "string",
+                    "format": "date-time"
+                },
+                "message": {
+                    "description": "Human-readable details; may be empty.",
+                    "type": "string",
+                    "maxLength": 32768
+                },
+                "observedGeneration": {
+                    "description": "The metadata.generation this condition was computed from.",
+                    "type": "integer",
+                    "format": "int64",
+                    "minimum": 0
+                },
+                "reason": {
+                    "description": "Machine-readable CamelCase reason for the last transition.",
+                    "type": "string",
+                    "maxLength": 1024,
+                    "minLength": 1,
+                    "pattern": "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+                },
+                "status": {
+                    "description": "True, False or Unknown.",
+                    "type": "string",
+                    "enum": ["True", "False", "Unknown"]
+                },
+                "type": {
+                    "description": "The condition's type, CamelCase or foo.example.com/CamelCase.",
+                    "type": "string",
+                    "maxLength": 316,
+                    "pattern": "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+                }
+            }
+        }
+    })
+}

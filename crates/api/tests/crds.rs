@@ -94,3 +94,81 @@ fn node_state_status_keeps_upstream_quirky_json_names() {
         assert!(yaml.contains(quirk), "{quirk} missing from the node state CRD");
     }
 }
+
+#[test]
+fn every_kind_has_list_kind_and_its_short_name() {
+    let mut crds = sriov_api::crd::sriov_crds();
+    crds.push(sriov_api::crd::nad_crd());
+    let short = |kind: &str| match kind {
+        "SriovNetworkNodePolicy" => Some("sriovnnp"),
+        "SriovNetworkNodeState" => Some("sriovnns"),
+        "SriovNetwork" => Some("sriovnet"),
+        "SriovIBNetwork" => Some("sriovibnet"),
+        "OVSNetwork" => Some("ovsnet"),
+        "NetworkAttachmentDefinition" => Some("net-attach-def"),
+        _ => None,
+    };
+    for crd in crds {
+        let n = &crd.spec.names;
+        assert_eq!(n.list_kind.as_deref(), Some(format!("{}List", n.kind).as_str()));
+        if let Some(s) = short(&n.kind) {
+            assert_eq!(n.short_names.as_deref(), Some(&[s.to_string()][..]), "{}", n.kind);
+        }
+    }
+}
+
+/// Every `status.conditions` carries metav1.Condition's validation (what the API server then
+/// enforces: crates/api/tests/apiserver.rs).
+#[test]
+fn every_status_conditions_has_condition_validation() {
+    let mut seen = 0;
+    for crd in sriov_api::crd::sriov_crds() {
+        let schema = crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .expect("schema");
+        let Some(conditions) = schema
+            .properties
+            .as_ref()
+            .and_then(|p| p.get("status"))
+            .and_then(|s| s.properties.as_ref())
+            .and_then(|p| p.get("conditions"))
+        else {
+            continue;
+        };
+        seen += 1;
+        let kind = &crd.spec.names.kind;
+        assert_eq!(
+            conditions.x_kubernetes_list_type.as_deref(),
+            Some("map"),
+            "{kind}"
+        );
+        let Some(k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrArray::Schema(item)) =
+            &conditions.items
+        else {
+            panic!("{kind}: conditions items");
+        };
+        let props = item.properties.as_ref().expect("condition properties");
+        let required = item.required.clone().unwrap_or_default();
+        for f in ["lastTransitionTime", "message", "reason", "status", "type"] {
+            assert!(required.iter().any(|r| r == f), "{kind}: {f} required");
+        }
+        assert_eq!(props["type"].max_length, Some(316), "{kind}");
+        assert!(props["type"].pattern.is_some(), "{kind}");
+        assert_eq!(props["reason"].min_length, Some(1), "{kind}");
+        assert_eq!(props["reason"].max_length, Some(1024), "{kind}");
+        assert!(props["reason"].pattern.is_some(), "{kind}");
+        assert_eq!(props["message"].max_length, Some(32768), "{kind}");
+        assert_eq!(props["observedGeneration"].minimum, Some(0.0), "{kind}");
+        let statuses: Vec<String> = props["status"]
+            .enum_
+            .iter()
+            .flatten()
+            .map(|v| v.0.as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(statuses, ["True", "False", "Unknown"], "{kind}");
+    }
+    // SriovNetwork, SriovIBNetwork, OVSNetwork, SriovOperatorConfig
+    assert_eq!(seen, 4);
+}
