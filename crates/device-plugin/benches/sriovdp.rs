@@ -2,6 +2,11 @@
 //! fake kubelet: exec → first Register, first ListAndWatch response, Allocate RPC latency
 //! (1 and 8 devices; p50 / p99; target p99 ≤ 1 ms), the bare gRPC round trip for comparison
 //! (GetDevicePluginOptions), and resident memory (target ≤ 10 MiB).
+//!
+//! Then the memory acceptance with a client we did not write: a fresh `sriovdp` on 8 PFs × 255 VFs
+//! (2,040 devices in one pool), Python grpcio (sending the socket path as `:authority`, as the
+//! kubelet does) opens and closes 20 ListAndWatch streams and makes 400 Allocate calls; the
+//! process's peak `VmHWM` (target ≤ 16 MiB) and `VmRSS` after (target ≤ 8 MiB) are printed.
 //! `cargo bench -p sriov-device-plugin --bench sriovdp`.
 
 #[path = "../tests/common/mod.rs"]
@@ -11,9 +16,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{FakeKubelet, plugin};
+
+mod grpcio_client {
+    include!("../tests/grpcio/python.rs");
+}
 use prost::Message;
 use sriov_device_plugin::v1beta1 as api;
-use sriov_host::fixture::{FixtureHost, scratch_base};
+use sriov_host::fixture::{Fixture, FixtureHost, scratch_base};
 use tokio_stream::StreamExt;
 
 fn pct(v: &mut [Duration], p: f64) -> Duration {
@@ -146,6 +155,80 @@ async fn main() {
         hwm as f64 / 1024.0
     );
 
+    let _ = nix_kill(pid);
+    let _ = child.wait();
+    kubelet.stop().await;
+
+    grpcio_memory(&bin).await;
+}
+
+/// Starts `bin` on a fixture of `pfs` × `vfs` against a fake kubelet in `dir`; the child, the
+/// kubelet and the socket once registered.
+async fn start_sriovdp(
+    bin: &str,
+    dir: &std::path::Path,
+    pfs: u32,
+    vfs: u32,
+) -> (std::process::Child, FakeKubelet, std::path::PathBuf, Fixture) {
+    let fx = FixtureHost::new(dir.join("host"))
+        .synthetic(pfs, vfs)
+        .build()
+        .expect("fixture");
+    let dp = dir.join("dp");
+    std::fs::create_dir_all(&dp).expect("mkdir");
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"resourceList":[{"resourceName":"iavf","selectors":{"drivers":["iavf"]}}]}"#,
+    )
+    .expect("config");
+    let mut kubelet = FakeKubelet::start(&dp);
+    let child = Command::new(bin)
+        .args(["--config-file", config.to_str().expect("utf8")])
+        .args(["--sysfs-root", fx.sys().to_str().expect("utf8")])
+        .args(["--dev-root", fx.dev().to_str().expect("utf8")])
+        .args(["--device-plugin-dir", dp.to_str().expect("utf8")])
+        .args(["--plugins-registry-dir", "/nonexistent-sriovdp-bench"])
+        .args(["--device-info-dir", dir.join("devinfo").to_str().expect("utf8")])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sriovdp");
+    let reg = kubelet.next(30).await;
+    let sock = dp.join(&reg.endpoint);
+    (child, kubelet, sock, fx)
+}
+
+async fn grpcio_memory(bin: &str) {
+    let Some(py) = grpcio_client::python() else {
+        println!("memory acceptance with grpcio: skipped (no grpcio; run scripts/deps/40-grpcio.sh)");
+        return;
+    };
+    let tmp = tempfile::tempdir_in(scratch_base()).expect("tempdir");
+    let (mut child, kubelet, sock, _fx) = start_sriovdp(bin, tmp.path(), 8, 255).await;
+    let pid = child.id();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (rss0, hwm0) = (status_kib(pid, "VmRSS:"), status_kib(pid, "VmHWM:"));
+    let out = grpcio_client::run(&py, &tmp.path().join("py"), &sock, "memory", &["20", "400"]).await;
+    let (rss, hwm) = (status_kib(pid, "VmRSS:"), status_kib(pid, "VmHWM:"));
+    let mib = |k: u64| k as f64 / 1024.0;
+    println!(
+        "memory acceptance, grpcio {} client, 8 PFs x 255 VFs = {} devices, 20 ListAndWatch streams + {} Allocate:",
+        out["grpc_version"].as_str().unwrap_or("?"),
+        out["devices"],
+        out["allocations"]
+    );
+    println!(
+        "  before the client: VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+        mib(rss0),
+        mib(hwm0)
+    );
+    println!(
+        "  after the client:  VmRSS {:.1} MiB (target <= 8 MiB: {}), peak VmHWM {:.1} MiB (target <= 16 MiB: {})",
+        mib(rss),
+        if rss <= 8 * 1024 { "ok" } else { "OVER" },
+        mib(hwm),
+        if hwm <= 16 * 1024 { "ok" } else { "OVER" }
+    );
     let _ = nix_kill(pid);
     let _ = child.wait();
     kubelet.stop().await;

@@ -8,6 +8,8 @@
 //! life cycle ([`manager`]).
 
 pub mod allocate;
+pub mod authority;
+pub mod authority_stream;
 pub mod config;
 pub mod device;
 pub mod devinfo;

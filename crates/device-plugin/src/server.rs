@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::allocate::{self, DevNodes};
+use crate::authority_stream::AuthorityStream;
 use crate::config::DeviceType;
 use crate::devinfo;
 use crate::pluginregistration as pr;
@@ -277,7 +278,10 @@ impl Running {
             Err(e) => return Err(e),
         }
         let listener = tokio::net::UnixListener::bind(socket)?;
-        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+        // Every connection goes through the `:authority` adapter: the kubelet (and grpcio,
+        // grpc-java) send our socket's path as `:authority`, which h2 refuses (see authority.rs).
+        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener)
+            .map(|conn| conn.map(AuthorityStream::new));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let svc = api::device_plugin_server::DevicePluginServer::new(PluginService { state: rx, paths });
         let router = tonic::transport::Server::builder()
