@@ -194,20 +194,19 @@ async fn wait_phase(pods: &Api<Pod>, name: &str, phase: &str) {
     }
 }
 
-/// The test process dies by SIGKILL (no destructor, no panic hook runs): the reaper still stops
-/// etcd, the API server, the kubelet and fakecri, unmounts and removes the data dir.
-#[test]
-fn sigkill_of_the_test_process_leaves_nothing_behind() {
+/// Runs the `sriov-testcluster` binary (shared cluster + node `node`) and returns it with the
+/// pids and data dir it reports; `None` when the prerequisites are missing (outside CI).
+fn doomed_cluster(node: &str, extra: &[&str]) -> Option<(std::process::Child, Vec<u32>, PathBuf)> {
     let prerequisites = sriov_testcluster::Assets::control_plane()
         .and_then(|a| a.check_node())
         .and_then(|()| sriov_testcluster::node::require_root());
-    if require(prerequisites).is_none() {
-        return;
-    }
+    require(prerequisites)?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_sriov-testcluster"))
-        .args(["--node", "tc-doomed"])
+        .args(["--node", node])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -219,9 +218,31 @@ fn sigkill_of_the_test_process_leaves_nothing_behind() {
     assert_eq!(pids.len(), 4, "etcd, apiserver, kubelet, fakecri: {info}");
     assert!(pids.iter().all(|p| alive(*p)));
     let dir = PathBuf::from(info["dataDir"].as_str().unwrap());
-    assert!(dir.join("nodes/tc-doomed/root").is_dir());
+    assert!(dir.join(format!("nodes/{node}/root")).is_dir());
+    Some((child, pids, dir))
+}
+
+/// The test process dies by SIGKILL (no destructor, no panic hook runs): the reaper still stops
+/// etcd, the API server, the kubelet and fakecri, unmounts and removes the data dir.
+#[test]
+fn sigkill_of_the_test_process_leaves_nothing_behind() {
+    let Some((mut child, pids, dir)) = doomed_cluster("tc-killed", &[]) else {
+        return;
+    };
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    assert_torn_down(&pids, &dir, Duration::from_secs(15));
+}
+
+/// The process panics with the shared cluster (a static, never dropped) and a node up.
+#[test]
+fn a_panic_leaves_nothing_behind() {
+    let Some((mut child, pids, dir)) = doomed_cluster("tc-panicked", &["--panic"]) else {
+        return;
+    };
+    drop(child.stdin.take()); // EOF: the binary panics
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(101), "exit status of a panic: {status:?}");
     assert_torn_down(&pids, &dir, Duration::from_secs(15));
 }
 
