@@ -1,7 +1,14 @@
 //! A real Kubernetes control plane for the test suites, the way controller-runtime's envtest
 //! works: etcd + kube-apiserver (v1.36.2, `scripts/deps/40-k8s.sh`) on random 127.0.0.1 ports
 //! with a self-signed PKI, and on demand kubelets running on the kubelet's own fake CRI
-//! (`fakecri`), each with its own `--root-dir`.
+//! (`fakecri`), each with its own `--root-dir` and its own mount namespace (where the
+//! kubelet's fixed /var/lib/kubelet/device-plugins is the node's `<root>/device-plugins`), plus,
+//! on demand, kube-controller-manager and kube-scheduler.
+//!
+//! Without the control loops no controller runs: a pod needs `spec.nodeName`, nothing creates
+//! the `default` ServiceAccount (so the ServiceAccount admission plugin is off), namespaces are
+//! not finalized on delete. Pods on the fake runtime reach Running with their devices allocated,
+//! but no container, network namespace or CNI call exists.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -21,6 +28,10 @@
 //! node.stop(); // kubelet gone, Node object stays (NotReady later)
 //! node.start().expect("kubelet up again");
 //! drop(node); // kubelet and fakecri stopped, root dir unmounted and removed, Node deleted
+//!
+//! // DaemonSets, Deployments, GC, scheduling: kube-controller-manager and kube-scheduler on
+//! // the same cluster, started once (≈ 1 s), kept until the process ends.
+//! cluster.start_control_loops().expect("control loops");
 //! # }
 //! ```
 //!
@@ -33,6 +44,7 @@
 //! root, fails; elsewhere it skips with a message on stderr ([`require`]).
 
 pub mod assets;
+pub mod control_loops;
 pub mod crd;
 pub mod node;
 pub mod pki;
@@ -199,6 +211,8 @@ pub struct Cluster {
     times: StartupTimes,
     /// `true` while a [`Node`] exists: one kubelet at a time per process.
     pub(crate) node_slot: (Mutex<bool>, Condvar),
+    /// kube-controller-manager and kube-scheduler, once started.
+    pub(crate) control_loops: Mutex<Vec<Server>>,
 }
 
 static SHARED: OnceLock<Result<Cluster, Error>> = OnceLock::new();
@@ -244,6 +258,7 @@ impl Cluster {
         }
         let ca = pki_dir.join("ca.crt");
         write(&ca, &pki.ca.cert_pem)?;
+        write(&pki_dir.join("ca.key"), &pki.ca.key_pem)?;
         let serving = pki.serving()?;
         let (tls_crt, tls_key) = (pki_dir.join("apiserver.crt"), pki_dir.join("apiserver.key"));
         write(&tls_crt, &serving.cert_pem)?;
@@ -252,7 +267,7 @@ impl Cluster {
         write(&sa_key, &pki.service_account_key_pem)?;
         let sa_pub = pki_dir.join("sa.pub");
         write(&sa_pub, &pki.service_account_public_pem)?;
-        let admin = pki.client("admin", "system:masters")?;
+        let admin = pki.client("admin", Some("system:masters"))?;
         let (admin_crt, admin_key) = (pki_dir.join("admin.crt"), pki_dir.join("admin.key"));
         write(&admin_crt, &admin.cert_pem)?;
         write(&admin_key, &admin.key_pem)?;
@@ -322,6 +337,7 @@ impl Cluster {
             servers: Mutex::new(servers),
             times: StartupTimes { apiserver_ready },
             node_slot: (Mutex::new(false), Condvar::new()),
+            control_loops: Mutex::new(Vec::new()),
         })
     }
 
@@ -355,15 +371,16 @@ impl Cluster {
         self.times
     }
 
-    /// Pids of etcd and kube-apiserver (for teardown tests).
+    /// Pids of etcd, kube-apiserver and (once started) the control loops, for teardown tests.
     pub fn pids(&self) -> Vec<u32> {
         let servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
-        servers.iter().map(Server::pid).collect()
+        let loops = self.control_loops.lock().unwrap_or_else(|e| e.into_inner());
+        servers.iter().chain(loops.iter()).map(Server::pid).collect()
     }
 
     /// Writes a kubeconfig for a client cert `CN=user, O=group` signed by the cluster CA.
     pub fn kubeconfig_for(&self, user: &str, group: &str, path: &Path) -> Result<(), Error> {
-        let cert = self.pki.client(user, group)?;
+        let cert = self.pki.client(user, Some(group))?;
         let (crt, key) = (path.with_extension("crt"), path.with_extension("key"));
         write(&crt, &cert.cert_pem)?;
         write(&key, &cert.key_pem)?;

@@ -181,6 +181,76 @@ async fn kubelet_registers_ready_runs_a_pod_and_survives_restart() {
     );
 }
 
+/// With the control loops started, a DaemonSet gets its pod on the kubelet's node (the
+/// controller-manager creates it) and a pod without nodeName is bound by the scheduler.
+#[tokio::test]
+async fn control_loops_place_daemonset_and_unbound_pods_on_the_node() {
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    if require(cluster.start_control_loops()).is_none() {
+        return;
+    }
+    let Some(node) = require(cluster.start_node("tc-node-loops")) else {
+        return;
+    };
+    let client = cluster.client().unwrap();
+    let ns: Api<Namespace> = Api::all(client.clone());
+    ns.create(
+        &PostParams::default(),
+        &serde_json::from_value(serde_json::json!({"metadata": {"name": "tc-loops"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let ds: k8s_openapi::api::apps::v1::DaemonSet = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "tc-ds"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "tc-ds"}},
+            "template": {
+                "metadata": {"labels": {"app": "tc-ds"}},
+                "spec": {"containers": [{"name": "c", "image": "example.invalid/agent:1"}]}
+            }
+        }
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::apps::v1::DaemonSet>::namespaced(client.clone(), "tc-loops")
+        .create(&PostParams::default(), &ds)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "tc-loops");
+    let started = Instant::now();
+    let ds_pod = loop {
+        let list = pods
+            .list(&ListParams::default().labels("app=tc-ds"))
+            .await
+            .unwrap();
+        let running = list
+            .items
+            .into_iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+        if let Some(p) = running {
+            break p;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no DaemonSet pod Running"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ds_pod.spec.unwrap().node_name.as_deref(), Some(node.name()));
+
+    let bare: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "tc-unbound"},
+        "spec": {"containers": [{"name": "c", "image": "example.invalid/pause:1"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &bare).await.unwrap();
+    wait_phase(&pods, "tc-unbound", "Running").await;
+    let bound = pods.get("tc-unbound").await.unwrap();
+    assert_eq!(bound.spec.unwrap().node_name.as_deref(), Some(node.name()));
+    ns.delete("tc-loops", &Default::default()).await.unwrap();
+}
+
 async fn wait_phase(pods: &Api<Pod>, name: &str, phase: &str) {
     let started = Instant::now();
     loop {
