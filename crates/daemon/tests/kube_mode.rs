@@ -369,3 +369,22 @@ fn daemon_binary_follows_its_node_state_on_a_real_apiserver() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// Before the operator has created this node's NodeState the server answers 404: the daemon
+/// reports "nothing yet" (and writes nothing), not an error.
+#[test]
+fn no_node_state_yet_is_not_an_error() {
+    let Some(w) = World::new("km-absent", 4) else {
+        return;
+    };
+    w.rt.block_on(w.states().delete(&w.node, &Default::default()))
+        .unwrap();
+    let host = fake();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::new(&host, StateStore::in_dir(dir.path()));
+    let mut b = w.backend();
+    assert!(sync_once(&engine, &mut b).unwrap().is_none());
+    assert_eq!(sriov_daemon::Host::writes(&host), 0);
+    let labels = w.node_object().labels().clone();
+    assert!(!labels.contains_key(SRIOV_CAPABLE_LABEL), "{labels:?}");
+}
