@@ -14,16 +14,20 @@
 //! # async fn example() {
 //! use sriov_testcluster::{Cluster, require};
 //!
-//! // Started once per test binary (the first caller pays ≈ 3 s), shared by every test in it.
+//! // Started once per test binary (the first caller pays 3–5 s), shared by every test in it.
 //! // `None` (with a message) when the binaries are missing, which fails the test under CI=true.
 //! let Some(cluster) = Cluster::shared() else { return };
 //! let client = cluster.client().expect("client"); // a kube::Client for the current runtime
 //! let kubeconfig = cluster.kubeconfig(); // for kubectl --kubeconfig
+//! let crds = vec![]; // e.g. sriov_api::crd::sriov_crds()
+//! sriov_testcluster::crd::install(&client, &crds).await.expect("Established");
 //!
 //! // A kubelet (needs root). One node at a time per test binary: a second `start_node` waits
 //! // until the first `Node` is dropped.
 //! let Some(mut node) = require(cluster.start_node("worker-1")) else { return };
-//! let sock = node.root_dir().join("device-plugins/kubelet.sock");
+//! // Ready ≈ 1.1 s. The kubelet's registration socket, plugin watcher dir, PodResources socket:
+//! let registration = node.device_plugin_dir().join("kubelet.sock");
+//! let (registry, pod_resources) = (node.plugins_registry_dir(), node.pod_resources_socket());
 //! node.restart().expect("kubelet back"); // the fake runtime (and its pods) survive
 //! node.stop(); // kubelet gone, Node object stays (NotReady later)
 //! node.start().expect("kubelet up again");
