@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane for the tests (crates/testcluster, the way controller-runtime's
 # envtest runs its assets): kube-apiserver, kubelet, kube-controller-manager, kube-scheduler and
-# the kubelet's fake CRI (v1.36.2, from ../shared/k8s, checked against its SHA256SUMS) unpacked
+# the kubelet's fake CRI (v1.36.2, from ../shared/k8s or $SRIOV_K8S_SOURCE, checked against its SHA256SUMS) unpacked
 # into the ignored .tools/k8s/v1.36.2/, and etcd from Debian (etcd-server, /usr/bin/etcd), linked
 # into the same directory so one path ($SRIOV_K8S_ASSETS or $KUBEBUILDER_ASSETS) names them all.
 # Idempotent: nothing is redone when etcd is installed and the binaries were verified.
@@ -33,7 +33,12 @@ all_present() { for b in "${bins[@]}"; do [ -x "$out/$b" ] || return 1; done; }
 if all_present && [ -f "$out/.verified" ] && cmp -s "$out/.verified" "$src/SHA256SUMS"; then
   exit 0
 fi
-[ -f "$src/SHA256SUMS" ] || { echo "no $src/SHA256SUMS: the Kubernetes binaries are not there" >&2; exit 1; }
+if [ ! -f "$src/SHA256SUMS" ]; then
+  echo "40-k8s.sh: no $src/SHA256SUMS, so no Kubernetes binaries to unpack (set SRIOV_K8S_SOURCE)" >&2
+  # Under CI that is an error; elsewhere the tests that need them skip with a message.
+  [ "${CI:-}" = true ] && exit 1
+  exit 0
+fi
 for b in "${bins[@]}"; do
   xz -dc "$src/$b.xz" > "$out/$b.tmp"
   chmod +x "$out/$b.tmp"

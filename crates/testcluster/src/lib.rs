@@ -1,26 +1,41 @@
 //! A real Kubernetes control plane for the test suites, the way controller-runtime's envtest
 //! works: etcd + kube-apiserver (v1.36.2, `scripts/deps/40-k8s.sh`) on random 127.0.0.1 ports
 //! with a self-signed PKI, and on demand kubelets running on the kubelet's own fake CRI
-//! (`fakecri`), each with its own `--root-dir`.
+//! (`fakecri`), each with its own `--root-dir` and its own mount namespace (where the
+//! kubelet's fixed /var/lib/kubelet/device-plugins is the node's `<root>/device-plugins`), plus,
+//! on demand, kube-controller-manager and kube-scheduler.
+//!
+//! Without the control loops no controller runs: a pod needs `spec.nodeName`, nothing creates
+//! the `default` ServiceAccount (so the ServiceAccount admission plugin is off), namespaces are
+//! not finalized on delete. Pods on the fake runtime reach Running with their devices allocated,
+//! but no container, network namespace or CNI call exists.
 //!
 //! ```no_run
 //! # async fn example() {
 //! use sriov_testcluster::{Cluster, require};
 //!
-//! // Started once per test binary (the first caller pays ≈ 3 s), shared by every test in it.
+//! // Started once per test binary (the first caller pays 3–5 s), shared by every test in it.
 //! // `None` (with a message) when the binaries are missing, which fails the test under CI=true.
 //! let Some(cluster) = Cluster::shared() else { return };
 //! let client = cluster.client().expect("client"); // a kube::Client for the current runtime
 //! let kubeconfig = cluster.kubeconfig(); // for kubectl --kubeconfig
+//! let crds = vec![]; // e.g. sriov_api::crd::sriov_crds()
+//! sriov_testcluster::crd::install(&client, &crds).await.expect("Established");
 //!
 //! // A kubelet (needs root). One node at a time per test binary: a second `start_node` waits
 //! // until the first `Node` is dropped.
 //! let Some(mut node) = require(cluster.start_node("worker-1")) else { return };
-//! let sock = node.root_dir().join("device-plugins/kubelet.sock");
+//! // Ready ≈ 1.1 s. The kubelet's registration socket, plugin watcher dir, PodResources socket:
+//! let registration = node.device_plugin_dir().join("kubelet.sock");
+//! let (registry, pod_resources) = (node.plugins_registry_dir(), node.pod_resources_socket());
 //! node.restart().expect("kubelet back"); // the fake runtime (and its pods) survive
 //! node.stop(); // kubelet gone, Node object stays (NotReady later)
 //! node.start().expect("kubelet up again");
 //! drop(node); // kubelet and fakecri stopped, root dir unmounted and removed, Node deleted
+//!
+//! // DaemonSets, Deployments, GC, scheduling: kube-controller-manager and kube-scheduler on
+//! // the same cluster, started once (≈ 1 s), kept until the process ends.
+//! cluster.start_control_loops().expect("control loops");
 //! # }
 //! ```
 //!
@@ -33,6 +48,7 @@
 //! root, fails; elsewhere it skips with a message on stderr ([`require`]).
 
 pub mod assets;
+pub mod control_loops;
 pub mod crd;
 pub mod node;
 pub mod pki;
@@ -199,6 +215,8 @@ pub struct Cluster {
     times: StartupTimes,
     /// `true` while a [`Node`] exists: one kubelet at a time per process.
     pub(crate) node_slot: (Mutex<bool>, Condvar),
+    /// kube-controller-manager and kube-scheduler, once started.
+    pub(crate) control_loops: Mutex<Vec<Server>>,
 }
 
 static SHARED: OnceLock<Result<Cluster, Error>> = OnceLock::new();
@@ -244,6 +262,7 @@ impl Cluster {
         }
         let ca = pki_dir.join("ca.crt");
         write(&ca, &pki.ca.cert_pem)?;
+        write(&pki_dir.join("ca.key"), &pki.ca.key_pem)?;
         let serving = pki.serving()?;
         let (tls_crt, tls_key) = (pki_dir.join("apiserver.crt"), pki_dir.join("apiserver.key"));
         write(&tls_crt, &serving.cert_pem)?;
@@ -252,7 +271,7 @@ impl Cluster {
         write(&sa_key, &pki.service_account_key_pem)?;
         let sa_pub = pki_dir.join("sa.pub");
         write(&sa_pub, &pki.service_account_public_pem)?;
-        let admin = pki.client("admin", "system:masters")?;
+        let admin = pki.client("admin", Some("system:masters"))?;
         let (admin_crt, admin_key) = (pki_dir.join("admin.crt"), pki_dir.join("admin.key"));
         write(&admin_crt, &admin.cert_pem)?;
         write(&admin_key, &admin.key_pem)?;
@@ -322,6 +341,7 @@ impl Cluster {
             servers: Mutex::new(servers),
             times: StartupTimes { apiserver_ready },
             node_slot: (Mutex::new(false), Condvar::new()),
+            control_loops: Mutex::new(Vec::new()),
         })
     }
 
@@ -355,15 +375,16 @@ impl Cluster {
         self.times
     }
 
-    /// Pids of etcd and kube-apiserver (for teardown tests).
+    /// Pids of etcd, kube-apiserver and (once started) the control loops, for teardown tests.
     pub fn pids(&self) -> Vec<u32> {
         let servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
-        servers.iter().map(Server::pid).collect()
+        let loops = self.control_loops.lock().unwrap_or_else(|e| e.into_inner());
+        servers.iter().chain(loops.iter()).map(Server::pid).collect()
     }
 
     /// Writes a kubeconfig for a client cert `CN=user, O=group` signed by the cluster CA.
     pub fn kubeconfig_for(&self, user: &str, group: &str, path: &Path) -> Result<(), Error> {
-        let cert = self.pki.client(user, group)?;
+        let cert = self.pki.client(user, Some(group))?;
         let (crt, key) = (path.with_extension("crt"), path.with_extension("key"));
         write(&crt, &cert.cert_pem)?;
         write(&key, &cert.key_pem)?;

@@ -118,7 +118,7 @@ impl Node<'_> {
         let cert = self
             .cluster
             .pki
-            .client(&format!("system:node:{}", self.name), "system:nodes")?;
+            .client(&format!("system:node:{}", self.name), Some("system:nodes"))?;
         let (ca, crt, key) = (dir.join("ca.crt"), dir.join("node.crt"), dir.join("node.key"));
         write(&ca, &self.cluster.pki.ca.cert_pem)?;
         write(&crt, &cert.cert_pem)?;

@@ -89,10 +89,10 @@ impl Pki {
         self.sign(params)
     }
 
-    /// A client cert: the API server takes CN as the user and O as the group.
-    pub fn client(&self, user: &str, group: &str) -> Result<CertKey, Error> {
+    /// A client cert: the API server takes CN as the user and O (if any) as the group.
+    pub fn client(&self, user: &str, group: Option<&str>) -> Result<CertKey, Error> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name = name(user, Some(group));
+        params.distinguished_name = name(user, group);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.sign(params)
     }

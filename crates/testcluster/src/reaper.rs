@@ -7,7 +7,7 @@
 //! was stopped already; its pid may be reused), `mount PATH` (unmount everything at or under
 //! PATH: the kubelet bind-mounts its root dir onto itself) and `dir PATH` (remove it). When the
 //! pipe closes, which the kernel does when this process exits for any reason, the reaper sends
-//! SIGTERM to the pids, SIGKILL after 5 s, unmounts, and removes the directories.
+//! SIGKILL to the pids (all disposable), unmounts, and removes the directories.
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -28,17 +28,18 @@ while read -r kind arg; do
     dir) dirs="$dirs $arg" ;;
   esac
 done
-for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+# Everything here is disposable (its data dir goes next): SIGKILL, no graceful shutdown to
+# wait for. Then wait until each process is gone (or a zombie) before unmounting.
+for p in $pids; do kill -KILL "$p" 2>/dev/null; done
 i=0
-while [ $i -lt 50 ]; do
+while [ $i -lt 100 ]; do
   alive=''
   for p in $pids; do
     if kill -0 "$p" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then alive=1; fi
   done
   [ -z "$alive" ] && break
-  sleep 0.1; i=$((i+1))
+  sleep 0.05; i=$((i+1))
 done
-for p in $pids; do kill -KILL "$p" 2>/dev/null; done
 for m in $mounts; do
   awk -v p="$m" '$5 == p || index($5, p "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
     while read -r t; do umount "$t" 2>/dev/null || umount -l "$t" 2>/dev/null; done

@@ -181,6 +181,76 @@ async fn kubelet_registers_ready_runs_a_pod_and_survives_restart() {
     );
 }
 
+/// With the control loops started, a DaemonSet gets its pod on the kubelet's node (the
+/// controller-manager creates it) and a pod without nodeName is bound by the scheduler.
+#[tokio::test]
+async fn control_loops_place_daemonset_and_unbound_pods_on_the_node() {
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    if require(cluster.start_control_loops()).is_none() {
+        return;
+    }
+    let Some(node) = require(cluster.start_node("tc-node-loops")) else {
+        return;
+    };
+    let client = cluster.client().unwrap();
+    let ns: Api<Namespace> = Api::all(client.clone());
+    ns.create(
+        &PostParams::default(),
+        &serde_json::from_value(serde_json::json!({"metadata": {"name": "tc-loops"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let ds: k8s_openapi::api::apps::v1::DaemonSet = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "tc-ds"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "tc-ds"}},
+            "template": {
+                "metadata": {"labels": {"app": "tc-ds"}},
+                "spec": {"containers": [{"name": "c", "image": "example.invalid/agent:1"}]}
+            }
+        }
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::apps::v1::DaemonSet>::namespaced(client.clone(), "tc-loops")
+        .create(&PostParams::default(), &ds)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "tc-loops");
+    let started = Instant::now();
+    let ds_pod = loop {
+        let list = pods
+            .list(&ListParams::default().labels("app=tc-ds"))
+            .await
+            .unwrap();
+        let running = list
+            .items
+            .into_iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+        if let Some(p) = running {
+            break p;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no DaemonSet pod Running"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ds_pod.spec.unwrap().node_name.as_deref(), Some(node.name()));
+
+    let bare: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "tc-unbound"},
+        "spec": {"containers": [{"name": "c", "image": "example.invalid/pause:1"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &bare).await.unwrap();
+    wait_phase(&pods, "tc-unbound", "Running").await;
+    let bound = pods.get("tc-unbound").await.unwrap();
+    assert_eq!(bound.spec.unwrap().node_name.as_deref(), Some(node.name()));
+    ns.delete("tc-loops", &Default::default()).await.unwrap();
+}
+
 async fn wait_phase(pods: &Api<Pod>, name: &str, phase: &str) {
     let started = Instant::now();
     loop {
@@ -194,20 +264,19 @@ async fn wait_phase(pods: &Api<Pod>, name: &str, phase: &str) {
     }
 }
 
-/// The test process dies by SIGKILL (no destructor, no panic hook runs): the reaper still stops
-/// etcd, the API server, the kubelet and fakecri, unmounts and removes the data dir.
-#[test]
-fn sigkill_of_the_test_process_leaves_nothing_behind() {
+/// Runs the `sriov-testcluster` binary (shared cluster + node `node`) and returns it with the
+/// pids and data dir it reports; `None` when the prerequisites are missing (outside CI).
+fn doomed_cluster(node: &str, extra: &[&str]) -> Option<(std::process::Child, Vec<u32>, PathBuf)> {
     let prerequisites = sriov_testcluster::Assets::control_plane()
         .and_then(|a| a.check_node())
         .and_then(|()| sriov_testcluster::node::require_root());
-    if require(prerequisites).is_none() {
-        return;
-    }
+    require(prerequisites)?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_sriov-testcluster"))
-        .args(["--node", "tc-doomed"])
+        .args(["--node", node])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -219,9 +288,31 @@ fn sigkill_of_the_test_process_leaves_nothing_behind() {
     assert_eq!(pids.len(), 4, "etcd, apiserver, kubelet, fakecri: {info}");
     assert!(pids.iter().all(|p| alive(*p)));
     let dir = PathBuf::from(info["dataDir"].as_str().unwrap());
-    assert!(dir.join("nodes/tc-doomed/root").is_dir());
+    assert!(dir.join(format!("nodes/{node}/root")).is_dir());
+    Some((child, pids, dir))
+}
+
+/// The test process dies by SIGKILL (no destructor, no panic hook runs): the reaper still stops
+/// etcd, the API server, the kubelet and fakecri, unmounts and removes the data dir.
+#[test]
+fn sigkill_of_the_test_process_leaves_nothing_behind() {
+    let Some((mut child, pids, dir)) = doomed_cluster("tc-killed", &[]) else {
+        return;
+    };
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    assert_torn_down(&pids, &dir, Duration::from_secs(15));
+}
+
+/// The process panics with the shared cluster (a static, never dropped) and a node up.
+#[test]
+fn a_panic_leaves_nothing_behind() {
+    let Some((mut child, pids, dir)) = doomed_cluster("tc-panicked", &["--panic"]) else {
+        return;
+    };
+    drop(child.stdin.take()); // EOF: the binary panics
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(101), "exit status of a panic: {status:?}");
     assert_torn_down(&pids, &dir, Duration::from_secs(15));
 }
 

@@ -1,7 +1,8 @@
-//! Starts a cluster (and with `--node NAME` a kubelet), prints one JSON line describing it
-//! (kubeconfig, data dir, pids, start-up times), then holds it until stdin closes. For poking at
-//! the cluster by hand (`kubectl --kubeconfig ...`) and for the harness's teardown test, which
-//! SIGKILLs this process and checks that nothing is left behind.
+//! Starts the process's shared cluster (and with `--node NAME` a kubelet), prints one JSON line
+//! describing it (kubeconfig, data dir, pids, start-up times), then holds it until stdin closes.
+//! For poking at the cluster by hand (`kubectl --kubeconfig ...`) and for the harness's teardown
+//! tests, which SIGKILL this process, or close stdin with `--panic` given (it then panics with the
+//! cluster in a static, whose destructor never runs), and check that nothing is left behind.
 
 use std::io::Read;
 
@@ -9,20 +10,19 @@ use sriov_testcluster::Cluster;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let node_name = match args.as_slice() {
+    let panic_at_eof = args.iter().any(|a| a == "--panic");
+    let rest: Vec<&String> = args.iter().filter(|a| *a != "--panic").collect();
+    let node_name = match rest.as_slice() {
         [] => None,
-        [flag, name] if flag == "--node" => Some(name.clone()),
+        [flag, name] if *flag == "--node" => Some(name.to_string()),
         _ => {
-            eprintln!("usage: sriov-testcluster [--node NAME]");
+            eprintln!("usage: sriov-testcluster [--node NAME] [--panic]");
             return std::process::ExitCode::from(2);
         }
     };
-    let cluster = match Cluster::start() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("sriov-testcluster: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+    // The shared cluster lives in a static: no destructor runs at exit, the reaper tears it down.
+    let Some(cluster) = Cluster::shared() else {
+        return std::process::ExitCode::FAILURE;
     };
     let node = match node_name.as_deref().map(|n| cluster.start_node(n)).transpose() {
         Ok(n) => n,
@@ -43,7 +43,9 @@ fn main() -> std::process::ExitCode {
     });
     println!("{line}");
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    if panic_at_eof {
+        panic!("sriov-testcluster: panicking with the cluster up, as asked (--panic)");
+    }
     drop(node);
-    drop(cluster);
     std::process::ExitCode::SUCCESS
 }
