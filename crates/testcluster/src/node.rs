@@ -235,7 +235,12 @@ impl Node<'_> {
             ))
             .arg(self.device_plugin_dir())
             .arg(&self.cluster.assets.kubelet)
-            .args(&self.kubelet_cmd);
+            .args(&self.kubelet_cmd)
+            // Seen with v1.36.2: after a restart the kubelet's device manager empties its socket
+            // directory by names relative to its working directory (unlinkat(AT_FDCWD,
+            // "Cargo.toml") in strace: it deleted the test crate's manifest). Its working
+            // directory is therefore the device-plugins dir, the one it means to empty.
+            .current_dir(self.device_plugin_dir());
         let started = Instant::now();
         let mut kubelet = Server::spawn("kubelet", cmd, self.kubelet_log(), &self.cluster.reaper)?;
         let mut last = String::from("not started");
