@@ -23,6 +23,10 @@ use sriov_device_plugin::pod_resources;
 use sriov_host::fixture::{FixtureHost, scratch_base};
 use sriov_testcluster::{Cluster, require};
 
+mod grpcio {
+    include!("grpcio/python.rs");
+}
+
 const RESOURCE: &str = "intel.com/vf";
 
 /// The sriovdp process, killed on drop.
@@ -177,6 +181,55 @@ async fn pod_devices(socket: &Path, pod: &str) -> Vec<String> {
         .collect()
 }
 
+/// The devices of [`RESOURCE`] the kubelet's device manager holds (PodResources
+/// `GetAllocatableResources`): the kubelet's own view, right after registration and before the
+/// next Node status update (the kubelet reports allocatable every `nodeStatusUpdateFrequency`,
+/// 10 s by default). Empty while the socket is not served.
+async fn kubelet_devices(socket: &Path) -> Vec<String> {
+    use sriov_device_plugin::podresources as pr;
+    let Ok(ep) = tonic::transport::Endpoint::from_shared(format!("unix://{}", socket.display())) else {
+        return Vec::new();
+    };
+    let Ok(ch) = ep.timeout(Duration::from_secs(2)).connect().await else {
+        return Vec::new();
+    };
+    let mut c = pr::pod_resources_lister_client::PodResourcesListerClient::new(ch);
+    let Ok(r) = c
+        .get_allocatable_resources(pr::AllocatableResourcesRequest {})
+        .await
+    else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = r
+        .into_inner()
+        .devices
+        .into_iter()
+        .filter(|d| d.resource_name == RESOURCE)
+        .flat_map(|d| d.device_ids)
+        .collect();
+    v.sort();
+    v
+}
+
+/// Polls until the kubelet's device manager holds `n` devices of [`RESOURCE`]; the time it took.
+async fn wait_kubelet_devices(socket: &Path, n: usize, dp: &Sriovdp, kubelet_log: &Path) -> Duration {
+    let (t0, limit) = (Instant::now(), Duration::from_secs(30));
+    loop {
+        let have = kubelet_devices(socket).await;
+        if have.len() == n {
+            return t0.elapsed();
+        }
+        if t0.elapsed() > limit {
+            panic!(
+                "the kubelet holds {have:?} of {RESOURCE}, want {n} devices after {limit:?}\n--- sriovdp:\n{}\n--- kubelet (tail):\n{}",
+                dp.log(),
+                tail(kubelet_log, 30)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Device-info files sriovdp wrote at Allocate (one per allocated device): proof of which
 /// devices Allocate was called with.
 fn devinfo_devices(dir: &Path) -> Vec<String> {
@@ -252,6 +305,7 @@ async fn plugin_watcher_mode_on_the_real_kubelet() {
         s.dir.join("sriovdp.log"),
     );
 
+    let registered = wait_kubelet_devices(&node.pod_resources_socket(), 4, &dp, &node.kubelet_log()).await;
     let visible = wait_allocatable(
         &nodes,
         node.name(),
@@ -262,8 +316,9 @@ async fn plugin_watcher_mode_on_the_real_kubelet() {
     )
     .await;
     eprintln!(
-        "MEASURE plugin-watcher: sriovdp exec -> allocatable on the Node: {} ms",
-        visible.as_millis()
+        "MEASURE plugin-watcher: sriovdp exec -> devices in the kubelet: {} ms, -> allocatable on the Node: {} ms",
+        registered.as_millis(),
+        (registered + visible).as_millis()
     );
     assert!(
         std::fs::read_dir(node.plugins_registry_dir()).unwrap().count() >= 1,
@@ -313,34 +368,44 @@ async fn plugin_watcher_mode_on_the_real_kubelet() {
     );
     delete_pod(&pods, "too-many").await;
 
-    // Kubelet restart: the kubelet forgets its plugins; sriovdp registers again.
+    // The kubelet's PodResources through a real grpcio client (it sends the socket path as
+    // :authority): every RPC, and the same answer as ours.
+    if let Some(py) = grpcio::python() {
+        let v = grpcio::run_script(
+            &py,
+            "podresources.py",
+            &s.dir.join("py"),
+            &node.pod_resources_socket(),
+            &["default", "two-vfs"],
+        )
+        .await;
+        assert_eq!(
+            v["list"]["default/two-vfs/app"][RESOURCE],
+            json!(held),
+            "grpcio List: {v}"
+        );
+        assert_eq!(v["get"]["app"][RESOURCE], json!(held), "grpcio Get: {v}");
+        assert_eq!(
+            v["allocatable"][RESOURCE].as_array().map(Vec::len),
+            Some(4),
+            "grpcio GetAllocatableResources: {v}"
+        );
+    }
+
+    // Kubelet restart: the new kubelet knows no plugin; sriovdp notices and registers again.
     let t0 = Instant::now();
     node.restart().unwrap();
-    let mut saw_zero = false;
-    loop {
-        let have = allocatable(&nodes, node.name(), RESOURCE).await;
-        if have != "4" {
-            saw_zero = true;
-        }
-        // back: the plugin registered again and the kubelet reported it
-        if saw_zero && have == "4" || t0.elapsed() > Duration::from_secs(60) {
-            break;
-        }
-        if !saw_zero && t0.elapsed() > Duration::from_secs(20) {
-            // The kubelet may republish before the drop is observed; registration is then
-            // checked through the new pod below.
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let up = t0.elapsed();
+    let back = wait_kubelet_devices(&node.pod_resources_socket(), 4, &dp, &node.kubelet_log()).await;
+    eprintln!(
+        "MEASURE plugin-watcher: kubelet restart -> devices back in the kubelet: {} ms after the new kubelet serves ({} ms restart)",
+        back.as_millis(),
+        up.as_millis()
+    );
     assert_eq!(
         allocatable(&nodes, node.name(), RESOURCE).await,
         "4",
-        "allocatable back after the restart"
-    );
-    eprintln!(
-        "MEASURE plugin-watcher: kubelet restart -> allocatable back: {} ms (drop observed: {saw_zero})",
-        t0.elapsed().as_millis()
+        "allocatable after the restart"
     );
     delete_pod(&pods, "two-vfs").await;
     pods.create(&PostParams::default(), &pod("after-restart", node.name(), 1))
@@ -397,6 +462,7 @@ async fn kubelet_sock_mode_on_the_real_kubelet() {
         &s.devinfo,
         s.dir.join("sriovdp.log"),
     );
+    let registered = wait_kubelet_devices(&node.pod_resources_socket(), 3, &dp, &node.kubelet_log()).await;
     let visible = wait_allocatable(
         &nodes,
         node.name(),
@@ -407,8 +473,9 @@ async fn kubelet_sock_mode_on_the_real_kubelet() {
     )
     .await;
     eprintln!(
-        "MEASURE kubelet.sock: sriovdp exec -> allocatable on the Node: {} ms",
-        visible.as_millis()
+        "MEASURE kubelet.sock: sriovdp exec -> devices in the kubelet: {} ms, -> allocatable on the Node: {} ms",
+        registered.as_millis(),
+        (registered + visible).as_millis()
     );
     let socks: BTreeMap<String, bool> = std::fs::read_dir(node.device_plugin_dir())
         .unwrap()

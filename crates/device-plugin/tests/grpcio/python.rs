@@ -34,9 +34,26 @@ pub async fn run(
     mode: &str,
     extra: &[&str],
 ) -> serde_json::Value {
+    let mut args = vec![mode];
+    args.extend_from_slice(extra);
+    run_script(py, "client.py", out_dir, socket, &args).await
+}
+
+/// Runs tests/grpcio/SCRIPT PROTO_DIR OUT_DIR SOCKET ARGS...; panics with its stderr when it
+/// fails; its JSON output.
+#[allow(dead_code)] // not every includer runs other scripts
+pub async fn run_script(
+    py: &Path,
+    script: &str,
+    out_dir: &Path,
+    socket: &Path,
+    args: &[&str],
+) -> serde_json::Value {
+    let mode = args.first().copied().unwrap_or_default();
+    let extra = args.get(1..).unwrap_or_default();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cmd = tokio::process::Command::new(py);
-    cmd.arg(dir.join("tests/grpcio/client.py"))
+    cmd.arg(dir.join("tests/grpcio").join(script))
         .arg(dir.join("proto"))
         .arg(out_dir)
         .arg(socket)
@@ -46,7 +63,7 @@ pub async fn run(
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "grpcio client {mode} on {} failed ({}):\n{}\n{}",
+        "grpcio {script} {mode} on {} failed ({}):\n{}\n{}",
         socket.display(),
         out.status,
         stdout,
