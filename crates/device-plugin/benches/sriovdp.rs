@@ -159,7 +159,7 @@ async fn main() {
     let _ = child.wait();
     kubelet.stop().await;
 
-    grpcio_memory(&bin).await;
+    grpcio_memory(bin).await;
 }
 
 /// Starts `bin` on a fixture of `pfs` × `vfs` against a fake kubelet in `dir`; the child, the
