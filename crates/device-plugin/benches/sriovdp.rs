@@ -200,7 +200,7 @@ async fn start_sriovdp(
 
 async fn grpcio_memory(bin: &str) {
     let Some(py) = grpcio_client::python() else {
-        println!("memory acceptance with grpcio: skipped (no grpcio; run scripts/deps/40-grpcio.sh)");
+        println!("memory acceptance with grpcio: skipped (no grpcio; run scripts/deps/40-grpc-clients.sh)");
         return;
     };
     let tmp = tempfile::tempdir_in(scratch_base()).expect("tempdir");
