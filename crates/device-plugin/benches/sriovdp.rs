@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use common::{FakeKubelet, plugin};
 
+// Only the Python client is used here.
+#[allow(dead_code)]
 mod grpcio_client {
-    include!("../tests/grpcio/python.rs");
+    include!("../tests/grpcio/clients.rs");
 }
 use prost::Message;
 use sriov_device_plugin::v1beta1 as api;

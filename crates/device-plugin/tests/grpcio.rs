@@ -25,7 +25,7 @@ use tokio_stream::StreamExt;
 use tonic::transport::Endpoint;
 
 mod grpcio_client {
-    include!("grpcio/python.rs");
+    include!("grpcio/clients.rs");
 }
 
 const CONFIG: &str = r#"{"resourceList":[{"resourceName":"vf","selectors":{"drivers":["igbvf"]}}]}"#;
