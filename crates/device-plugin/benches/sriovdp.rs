@@ -5,8 +5,9 @@
 //!
 //! Then the memory acceptance with a client we did not write: a fresh `sriovdp` on 8 PFs × 255 VFs
 //! (2,040 devices in one pool), Python grpcio (sending the socket path as `:authority`, as the
-//! kubelet does) opens and closes 20 ListAndWatch streams and makes 400 Allocate calls; the
-//! process's peak `VmHWM` (target ≤ 16 MiB) and `VmRSS` after (target ≤ 8 MiB) are printed.
+//! kubelet does) opens 20 ListAndWatch streams at once (each delivers its 2,040 devices), closes
+//! them, and makes 400 Allocate calls; the process's peak `VmHWM` (target ≤ 16 MiB) and `VmRSS`
+//! after (target ≤ 8 MiB) are printed.
 //! `cargo bench -p sriov-device-plugin --bench sriovdp`.
 
 #[path = "../tests/common/mod.rs"]
@@ -17,8 +18,10 @@ use std::time::{Duration, Instant};
 
 use common::{FakeKubelet, plugin};
 
+// Only the Python client is used here.
+#[allow(dead_code)]
 mod grpcio_client {
-    include!("../tests/grpcio/python.rs");
+    include!("../tests/grpcio/clients.rs");
 }
 use prost::Message;
 use sriov_device_plugin::v1beta1 as api;
@@ -159,7 +162,17 @@ async fn main() {
     let _ = child.wait();
     kubelet.stop().await;
 
-    grpcio_memory(&bin).await;
+    grpcio_memory(bin).await;
+}
+
+/// The sriovdp child, stopped even when a client fails and the bench panics.
+struct Sriovdp(std::process::Child);
+
+impl Drop for Sriovdp {
+    fn drop(&mut self) {
+        let _ = nix_kill(self.0.id());
+        let _ = self.0.wait();
+    }
 }
 
 /// Starts `bin` on a fixture of `pfs` × `vfs` against a fake kubelet in `dir`; the child, the
@@ -169,7 +182,7 @@ async fn start_sriovdp(
     dir: &std::path::Path,
     pfs: u32,
     vfs: u32,
-) -> (std::process::Child, FakeKubelet, std::path::PathBuf, Fixture) {
+) -> (Sriovdp, FakeKubelet, std::path::PathBuf, Fixture) {
     let fx = FixtureHost::new(dir.join("host"))
         .synthetic(pfs, vfs)
         .build()
@@ -195,17 +208,17 @@ async fn start_sriovdp(
         .expect("spawn sriovdp");
     let reg = kubelet.next(30).await;
     let sock = dp.join(&reg.endpoint);
-    (child, kubelet, sock, fx)
+    (Sriovdp(child), kubelet, sock, fx)
 }
 
 async fn grpcio_memory(bin: &str) {
     let Some(py) = grpcio_client::python() else {
-        println!("memory acceptance with grpcio: skipped (no grpcio; run scripts/deps/40-grpcio.sh)");
+        println!("memory acceptance with grpcio: skipped (no grpcio; run scripts/deps/40-grpc-clients.sh)");
         return;
     };
     let tmp = tempfile::tempdir_in(scratch_base()).expect("tempdir");
-    let (mut child, kubelet, sock, _fx) = start_sriovdp(bin, tmp.path(), 8, 255).await;
-    let pid = child.id();
+    let (child, kubelet, sock, _fx) = start_sriovdp(bin, tmp.path(), 8, 255).await;
+    let pid = child.0.id();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (rss0, hwm0) = (status_kib(pid, "VmRSS:"), status_kib(pid, "VmHWM:"));
     let out = grpcio_client::run(&py, &tmp.path().join("py"), &sock, "memory", &["20", "400"]).await;
@@ -229,8 +242,7 @@ async fn grpcio_memory(bin: &str) {
         mib(hwm),
         if hwm <= 16 * 1024 { "ok" } else { "OVER" }
     );
-    let _ = nix_kill(pid);
-    let _ = child.wait();
+    drop(child);
     kubelet.stop().await;
 }
 

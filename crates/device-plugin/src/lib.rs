@@ -20,6 +20,7 @@ pub mod r#gen;
 pub mod health;
 pub mod kubelet;
 pub mod manager;
+pub mod memory;
 pub mod pod_resources;
 pub mod pool;
 pub mod preferred;

@@ -128,23 +128,9 @@ pub fn build(opts: &Options, config: &Config) -> Result<Vec<Pool>, StartError> {
         vhost_net: opts.dev_root.join("vhost-net").exists(),
     };
     let pools = build_pools_owned(config, devices, facts);
-    release_freed_memory();
+    // Discovery's short-lived strings sit between the long-lived ones: give their pages back.
+    crate::memory::release_freed_memory();
     Ok(pools)
-}
-
-/// Gives the heap that discovery used and freed back to the kernel. Discovery of thousands of
-/// VFs allocates many short-lived strings between the long-lived ones; glibc keeps the freed
-/// pages mapped, and a DaemonSet that rediscovers every 30 s would carry them for ever
-/// (measured with 2,048 VFs: see docs/device-plugin.md).
-#[allow(unsafe_code)]
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own allocator state under its arena locks and
-    // returns unused pages with madvise; it touches no memory that Rust code owns, takes no
-    // pointers, and is safe to call from any thread at any time.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 struct Served {

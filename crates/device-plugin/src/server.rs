@@ -98,6 +98,17 @@ pub const OPTIONS: api::DevicePluginOptions = api::DevicePluginOptions {
     get_preferred_allocation_available: true,
 };
 
+/// Held by each ListAndWatch stream: when the kubelet closes it, the freed message buffers are
+/// given back to the kernel (20 streams of 2,040 devices opened at once and closed left sriovdp
+/// 1.5 MiB larger for good without it).
+struct ReleaseOnClose;
+
+impl Drop for ReleaseOnClose {
+    fn drop(&mut self) {
+        crate::memory::release_soon();
+    }
+}
+
 type LawStream = Pin<Box<dyn Stream<Item = Result<api::ListAndWatchResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -113,12 +124,13 @@ impl api::device_plugin_server::DevicePlugin for PluginService {
 
     async fn list_and_watch(&self, _: Request<api::Empty>) -> Result<Response<LawStream>, Status> {
         let rx = self.state.clone();
-        let stream = futures::stream::unfold((rx, true), |(mut rx, first)| async move {
+        let state = (rx, true, ReleaseOnClose);
+        let stream = futures::stream::unfold(state, |(mut rx, first, guard)| async move {
             if !first {
                 rx.changed().await.ok()?;
             }
             let msg = rx.borrow_and_update().response();
-            Some((Ok(msg), (rx, false)))
+            Some((Ok(msg), (rx, false, guard)))
         });
         Ok(Response::new(Box::pin(stream)))
     }

@@ -1,12 +1,14 @@
-//! sriovdp judged by a gRPC client we did not write: Python grpcio (the gRPC C core), connecting
-//! with the target `unix:<socket path>`, so that it sends the socket PATH as the HTTP/2
-//! `:authority`, as the kubelet does when it dials a plugin. Every RPC of every socket sriovdp
+//! sriovdp judged by gRPC clients we did not write: Python grpcio (the gRPC C core), connecting
+//! with the target `unix:<socket path>`, and grpc-go dialing the bare socket path with a unix
+//! dialer exactly as the kubelet does (tools/grpc-go-client); both send the socket PATH as the
+//! HTTP/2 `:authority`. Every RPC of every socket sriovdp
 //! serves is called, in both registration modes; a tonic client (which sends `localhost`) must
 //! keep working on the same socket. Without the `:authority` adapter (src/authority.rs) h2 resets
 //! every stream with PROTOCOL_ERROR and these tests fail.
 //!
-//! grpcio is installed by scripts/deps/40-grpcio.sh into `.tools/grpcio-venv`; under `CI=true` a
-//! missing grpcio fails the tests, elsewhere they are skipped with a message.
+//! Both clients are installed by scripts/deps/40-grpc-clients.sh (`.tools/grpcio-venv`,
+//! `.tools/bin/grpc-go-client`); under `CI=true` a missing one fails the tests, elsewhere they are
+//! skipped with a message.
 
 mod common;
 
@@ -23,7 +25,7 @@ use tokio_stream::StreamExt;
 use tonic::transport::Endpoint;
 
 mod grpcio_client {
-    include!("grpcio/python.rs");
+    include!("grpcio/clients.rs");
 }
 
 const CONFIG: &str = r#"{"resourceList":[{"resourceName":"vf","selectors":{"drivers":["igbvf"]}}]}"#;
@@ -125,7 +127,7 @@ async fn tonic_client_works(sock: &Path, watcher: bool) {
 }
 
 async fn every_rpc(watcher: bool) {
-    let Some(py) = grpcio_client::python() else {
+    let (Some(py), Some(go)) = (grpcio_client::python(), grpcio_client::grpc_go()) else {
         return;
     };
     let tmp = tempfile::tempdir_in(scratch_base()).expect("tempdir");
@@ -142,6 +144,8 @@ async fn every_rpc(watcher: bool) {
     }
     let extra: &[&str] = if watcher { &["--watcher"] } else { &[] };
     let out = grpcio_client::run(&py, &tmp.path().join("py"), &sock, "all", extra).await;
+    check_all(&out, &sock, watcher);
+    let out = grpcio_client::run_go(&go, &sock, watcher).await;
     check_all(&out, &sock, watcher);
     tonic_client_works(&sock, watcher).await;
     stop.send(()).expect("stop");

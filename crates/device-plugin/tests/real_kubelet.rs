@@ -23,8 +23,9 @@ use sriov_device_plugin::pod_resources;
 use sriov_host::fixture::{FixtureHost, scratch_base};
 use sriov_testcluster::{Cluster, require};
 
+#[allow(dead_code)] // the grpc-go runner is for tests/grpcio.rs
 mod grpcio {
-    include!("grpcio/python.rs");
+    include!("grpcio/clients.rs");
 }
 
 const RESOURCE: &str = "intel.com/vf";

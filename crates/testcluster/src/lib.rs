@@ -395,6 +395,38 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// A self-contained kubeconfig (certificates embedded) for a client on another machine, e.g.
+    /// a kubelet in the lab's QEMU guest, that reaches the API server at `server` through a
+    /// forward: the server is verified under the name `localhost`, which its certificate holds.
+    pub fn kubeconfig_for_remote(
+        &self,
+        user: &str,
+        group: &str,
+        server: &str,
+        path: &Path,
+    ) -> Result<(), Error> {
+        use base64::Engine as _;
+        let b64 = |b: &str| base64::engine::general_purpose::STANDARD.encode(b);
+        let cert = self.pki.client(user, Some(group))?;
+        let ca_path = self.data_dir.join("pki/ca.crt");
+        let ca = std::fs::read_to_string(&ca_path).map_err(io(&ca_path))?;
+        let text = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "sriov-testcluster", "cluster": {
+                "server": server, "tls-server-name": "localhost", "certificate-authority-data": b64(&ca)}}],
+            "users": [{"name": user, "user": {
+                "client-certificate-data": b64(&cert.cert_pem), "client-key-data": b64(&cert.key_pem)}}],
+            "contexts": [{"name": "sriov-testcluster", "context": {
+                "cluster": "sriov-testcluster", "user": user, "namespace": "default"}}],
+            "current-context": "sriov-testcluster",
+        })
+        .to_string();
+        write(path, &text)
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.reaper.finish();

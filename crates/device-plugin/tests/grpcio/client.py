@@ -5,8 +5,8 @@ It connects with the target `unix:<path>`, so grpcio sends the socket path as th
 
 usage: client.py PROTO_DIR OUT_DIR SOCKET MODE [ARGS...]
   MODE all        every DevicePlugin RPC (and, with --watcher, Registration's); prints JSON
-  MODE memory N M open and close N ListAndWatch streams (reading the first message of each), then
-                  M Allocate calls of one device each; prints JSON
+  MODE memory N M open N ListAndWatch streams at once (reading the first message of each),
+                  close them, then make M Allocate calls of one device each; prints JSON
 """
 
 import json
@@ -97,9 +97,13 @@ if mode == "all":
         out["notify"] = "ok"
 elif mode == "memory":
     streams, allocs = int(rest[0]), int(rest[1])
+    # All streams open at once (each has delivered its first message), then all closed.
+    opened = [plugin.ListAndWatch(dp.Empty(), timeout=60) for _ in range(streams)]
     ids = []
-    for _ in range(streams):
-        ids = sorted(d.ID for d in first_list(plugin).devices)
+    for s in opened:
+        ids = sorted(d.ID for d in next(s).devices)
+    for s in opened:
+        s.cancel()
     for i in range(allocs):
         plugin.Allocate(
             dp.AllocateRequest(

@@ -3,22 +3,41 @@
 //! For poking at the cluster by hand (`kubectl --kubeconfig ...`) and for the harness's teardown
 //! tests, which SIGKILL this process, or close stdin with `--panic` given (it then panics with the
 //! cluster in a static, whose destructor never runs), and check that nothing is left behind.
+//!
+//! `--remote-node NAME --remote-server URL --remote-dir DIR` also writes `DIR/admin.kubeconfig`
+//! and `DIR/node.kubeconfig` (the node's identity `system:node:NAME`), self-contained and pointing
+//! at URL: lab/demo uses them for a real kubelet in the QEMU guest, which reaches this API
+//! server through a forward to the `server` printed in the JSON line.
 
 use std::io::Read;
 
 use sriov_testcluster::Cluster;
 
 fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let panic_at_eof = args.iter().any(|a| a == "--panic");
-    let rest: Vec<&String> = args.iter().filter(|a| *a != "--panic").collect();
-    let node_name = match rest.as_slice() {
-        [] => None,
-        [flag, name] if *flag == "--node" => Some(name.to_string()),
-        _ => {
-            eprintln!("usage: sriov-testcluster [--node NAME] [--panic]");
-            return std::process::ExitCode::from(2);
+    let mut args = std::env::args().skip(1);
+    let (mut panic_at_eof, mut node_name) = (false, None);
+    let (mut remote_node, mut remote_server, mut remote_dir) = (None, None, None);
+    while let Some(a) = args.next() {
+        let slot = match a.as_str() {
+            "--panic" => {
+                panic_at_eof = true;
+                continue;
+            }
+            "--node" => &mut node_name,
+            "--remote-node" => &mut remote_node,
+            "--remote-server" => &mut remote_server,
+            "--remote-dir" => &mut remote_dir,
+            _ => return usage(&format!("unknown argument {a:?}")),
+        };
+        match args.next() {
+            Some(v) => *slot = Some(v),
+            None => return usage(&format!("{a} needs a value")),
         }
+    }
+    let remote = match (remote_node, remote_server, remote_dir) {
+        (Some(n), Some(s), Some(d)) => Some((n, s, std::path::PathBuf::from(d))),
+        (None, None, None) => None,
+        _ => return usage("--remote-node, --remote-server and --remote-dir go together"),
     };
     // The shared cluster lives in a static: no destructor runs at exit, the reaper tears it down.
     let Some(cluster) = Cluster::shared() else {
@@ -31,10 +50,32 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Some((name, server, dir)) = &remote {
+        let written = std::fs::create_dir_all(dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                cluster
+                    .kubeconfig_for_remote("admin", "system:masters", server, &dir.join("admin.kubeconfig"))
+                    .and_then(|()| {
+                        cluster.kubeconfig_for_remote(
+                            &format!("system:node:{name}"),
+                            "system:nodes",
+                            server,
+                            &dir.join("node.kubeconfig"),
+                        )
+                    })
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            eprintln!("sriov-testcluster: remote kubeconfigs in {}: {e}", dir.display());
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let mut pids = cluster.pids();
     pids.extend(node.iter().flat_map(|n| n.pids()));
     let line = serde_json::json!({
         "kubeconfig": cluster.kubeconfig(),
+        "server": cluster.server(),
         "dataDir": cluster.data_dir(),
         "pids": pids,
         "nodeRootDir": node.as_ref().map(|n| n.root_dir().to_path_buf()),
@@ -48,4 +89,12 @@ fn main() -> std::process::ExitCode {
     }
     drop(node);
     std::process::ExitCode::SUCCESS
+}
+
+fn usage(why: &str) -> std::process::ExitCode {
+    eprintln!("sriov-testcluster: {why}");
+    eprintln!(
+        "usage: sriov-testcluster [--node NAME] [--panic] [--remote-node NAME --remote-server URL --remote-dir DIR]"
+    );
+    std::process::ExitCode::from(2)
 }

@@ -1,4 +1,5 @@
-// The Python grpcio client (tests/grpcio/client.py) as the tests and the sriovdp bench run it.
+// The real gRPC clients (Python grpcio: tests/grpcio/client.py; grpc-go: tools/grpc-go-client)
+// as the tests and the sriovdp bench run them.
 // Included with `include!` by both, so it has no inner doc comment.
 
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ pub fn python() -> Option<PathBuf> {
         return Some(py);
     }
     let msg = format!(
-        "no Python grpcio at {} (run scripts/deps/40-grpcio.sh)",
+        "no Python grpcio at {} (run scripts/deps/40-grpc-clients.sh)",
         py.display()
     );
     if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -24,6 +25,43 @@ pub fn python() -> Option<PathBuf> {
     }
     eprintln!("SKIP: {msg}");
     None
+}
+
+/// The grpc-go client (tools/grpc-go-client, dials as the kubelet does), or `None` (with a
+/// message) outside CI when it is not built. Under `CI=true` a missing client is a failure.
+pub fn grpc_go() -> Option<PathBuf> {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/grpc-go-client");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    let msg = format!(
+        "no grpc-go client at {} (run scripts/deps/40-grpc-clients.sh)",
+        bin.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg}");
+    }
+    eprintln!("SKIP: {msg}");
+    None
+}
+
+/// Runs the grpc-go client against `socket`; panics with its stderr when it fails; its JSON.
+pub async fn run_go(bin: &Path, socket: &Path, watcher: bool) -> serde_json::Value {
+    let mut cmd = tokio::process::Command::new(bin);
+    if watcher {
+        cmd.arg("-watcher");
+    }
+    let out = cmd.arg(socket).output().await.expect("run grpc-go-client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "grpc-go client on {} failed ({}):\n{}\n{}",
+        socket.display(),
+        out.status,
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("grpc-go-client prints JSON")
 }
 
 /// Runs client.py MODE against `socket`; panics with its stderr when it fails; its JSON output.
