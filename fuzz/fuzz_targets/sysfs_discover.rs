@@ -1,4 +1,5 @@
-//! Host discovery (and the device plugin's extra sysfs reads) on a fixture tree corrupted by
+//! Host discovery (with the device plugin's extra sysfs reads) and the CNI plugin's VF lookup
+//! (`Sysfs::locate`: PF netdev, VF index, netdev, driver) on a fixture tree corrupted by
 //! the fuzz input: up to 8 edits, each replacing one entry of the tree (file, directory or
 //! symlink) with garbage content, a directory, nothing, a dangling or looping link, or a link
 //! to another entry of the tree. Discovery must not panic and must not fail while the PCI bus
@@ -11,7 +12,11 @@ use libfuzzer_sys::fuzz_target;
 use sriov_device_plugin::from_host;
 use sriov_device_plugin::sysfs_extra::{Needs, enrich};
 use sriov_fuzz::sysfs_tree::CorruptibleTree;
+use sriov_cni::sysfs::{Sysfs, USERSPACE_DRIVERS};
 use sriov_host::{DiscoverOptions, NetdevSource, discover_with};
+
+/// VFs of the fixture (igb and ConnectX) and a PF, as a CNI config's `deviceID` names them.
+const DEVICE_IDS: &[&str] = &["0000:01:10.0", "0000:01:10.2", "0000:81:00.1", "0000:01:00.0"];
 
 static TREE: Mutex<Option<CorruptibleTree>> = Mutex::new(None);
 
@@ -34,6 +39,17 @@ fuzz_target!(|data: &[u8]| {
             vdpa: true,
         };
         enrich(tree.root(), &mut devices, needs);
+    }
+    let cni = Sysfs::new(tree.root().sys());
+    for id in DEVICE_IDS {
+        let id = id.parse().expect("a PCI address");
+        if let Ok(vf) = cni.locate(&id) {
+            // No netdev is only accepted for a VF bound to a userspace (DPDK) driver.
+            if vf.netdev.is_none() {
+                let driver = vf.driver.as_deref().unwrap_or("");
+                assert!(USERSPACE_DRIVERS.contains(&driver), "no netdev, driver {driver:?}");
+            }
+        }
     }
     tree.restore();
     if bus_listable {
