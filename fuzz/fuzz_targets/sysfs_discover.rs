@@ -9,10 +9,10 @@
 use std::sync::Mutex;
 
 use libfuzzer_sys::fuzz_target;
+use sriov_cni::sysfs::{Sysfs, USERSPACE_DRIVERS};
 use sriov_device_plugin::from_host;
 use sriov_device_plugin::sysfs_extra::{Needs, enrich};
 use sriov_fuzz::sysfs_tree::CorruptibleTree;
-use sriov_cni::sysfs::{Sysfs, USERSPACE_DRIVERS};
 use sriov_host::{DiscoverOptions, NetdevSource, discover_with};
 
 /// VFs of the fixture (igb and ConnectX) and a PF, as a CNI config's `deviceID` names them.
@@ -47,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
             // No netdev is only accepted for a VF bound to a userspace (DPDK) driver.
             if vf.netdev.is_none() {
                 let driver = vf.driver.as_deref().unwrap_or("");
-                assert!(USERSPACE_DRIVERS.contains(&driver), "no netdev, driver {driver:?}");
+                assert!(
+                    USERSPACE_DRIVERS.contains(&driver),
+                    "no netdev, driver {driver:?}"
+                );
             }
         }
     }
