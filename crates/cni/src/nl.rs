@@ -55,7 +55,9 @@ pub struct Link {
 }
 
 impl Link {
-    fn from_msg(m: &LinkMessage) -> Link {
+    /// The link an `RTM_NEWLINK` answer describes. Public for the fuzz targets (`fuzz/`).
+    #[doc(hidden)]
+    pub fn from_msg(m: &LinkMessage) -> Link {
         let mut l = Link {
             index: m.header.index,
             name: String::new(),
@@ -321,7 +323,10 @@ const fn libc_enodev() -> i32 {
     19
 }
 
-fn parse_vf(info: &LinkVfInfo, vf: u32) -> Option<VfState> {
+/// VF `vf`'s state from one `IFLA_VF_INFO` of the PF, `None` when it is another VF's. Public for
+/// the fuzz targets (`fuzz/`).
+#[doc(hidden)]
+pub fn parse_vf(info: &LinkVfInfo, vf: u32) -> Option<VfState> {
     let mut s = VfState::default();
     let mut id = None;
     for a in &info.0 {

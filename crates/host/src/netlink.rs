@@ -117,39 +117,65 @@ impl RouteSocket {
         req.serialize(&mut buf);
         self.sock.send(&buf, 0)?;
 
-        let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidData, msg);
         let mut out = Vec::new();
         loop {
             let (data, _) = self.sock.recv_from_full()?;
             if data.is_empty() {
                 return Err(invalid("netlink socket closed before the answer ended".into()));
             }
-            let mut off = 0;
-            while off < data.len() {
-                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[off..])
-                    .map_err(|e| invalid(format!("undecodable rtnetlink message: {e}")))?;
-                let len = m.header.length as usize;
-                if len == 0 {
-                    return Err(invalid("zero-length netlink message".into()));
-                }
-                off += (len + 3) & !3;
-                if m.header.sequence_number != self.seq {
-                    continue;
-                }
-                match m.payload {
-                    NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            Some(c) => Err(io::Error::from_raw_os_error(-c.get())),
-                            None => Ok(out),
-                        };
-                    }
-                    NetlinkPayload::InnerMessage(i) => out.push(i),
-                    _ => {}
-                }
+            if let Some(end) = decode_datagram(&data, self.seq, &mut out)? {
+                return end.map(|()| out);
             }
         }
     }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// Decodes one received datagram (one or more netlink messages) of the answer to request `seq`:
+/// the inner messages are appended to `out`; messages of other sequence numbers are skipped.
+/// `Ok(None)`: the answer goes on in the next datagram; `Ok(Some(Ok(())))`: it ended (`NLMSG_DONE`
+/// or the acknowledgement); `Ok(Some(Err(errno)))`: the kernel refused the request; `Err`: bytes
+/// that are not netlink. Pure, so the decoder is fuzzed on its own (`fuzz/`).
+pub fn decode_datagram(
+    data: &[u8],
+    seq: u32,
+    out: &mut Vec<RouteNetlinkMessage>,
+) -> io::Result<Option<io::Result<()>>> {
+    let mut off = 0;
+    while off < data.len() {
+        let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[off..])
+            .map_err(|e| invalid(format!("undecodable rtnetlink message: {e}")))?;
+        let len = m.header.length as usize;
+        if len == 0 {
+            return Err(invalid("zero-length netlink message".into()));
+        }
+        off += (len + 3) & !3;
+        if m.header.sequence_number != seq {
+            continue;
+        }
+        match m.payload {
+            NetlinkPayload::Done(_) => return Ok(Some(Ok(()))),
+            NetlinkPayload::Error(e) => {
+                return match e.code {
+                    // The kernel sends `-errno`; anything else (a positive code, or `i32::MIN`,
+                    // whose negation overflows) is not an answer from the kernel.
+                    Some(c) => match c.get().checked_neg().filter(|errno| *errno > 0) {
+                        Some(errno) => Ok(Some(Err(io::Error::from_raw_os_error(errno)))),
+                        None => Err(invalid(format!(
+                            "netlink error message: code {c} is not a negative errno"
+                        ))),
+                    },
+                    None => Ok(Some(Ok(()))),
+                };
+            }
+            NetlinkPayload::InnerMessage(i) => out.push(i),
+            _ => {}
+        }
+    }
+    Ok(None)
 }
 
 /// Dumps every link of the calling thread's network namespace. Statistics are left out
@@ -194,6 +220,60 @@ mod tests {
                 "up",
                 "unknown"
             ]
+        );
+    }
+
+    fn wire(seq: u32, payload: NetlinkPayload<RouteNetlinkMessage>) -> Vec<u8> {
+        let mut hdr = NetlinkHeader::default();
+        hdr.sequence_number = seq;
+        let mut m = NetlinkMessage::new(hdr, payload);
+        m.finalize();
+        let mut buf = vec![0u8; m.buffer_len()];
+        m.serialize(&mut buf);
+        buf
+    }
+
+    fn link(name: &str) -> RouteNetlinkMessage {
+        let mut l = LinkMessage::default();
+        l.attributes.push(LinkAttribute::IfName(name.into()));
+        RouteNetlinkMessage::NewLink(l)
+    }
+
+    #[test]
+    fn a_datagram_is_decoded_up_to_the_end_of_the_answer() {
+        let mut data = wire(7, NetlinkPayload::InnerMessage(link("eth0")));
+        data.extend(wire(8, NetlinkPayload::InnerMessage(link("other-request"))));
+        let mut out = Vec::new();
+        assert!(
+            matches!(decode_datagram(&data, 7, &mut out), Ok(None)),
+            "the answer goes on"
+        );
+        assert_eq!(out, vec![link("eth0")], "another request's message is skipped");
+
+        let mut err = netlink_packet_core::ErrorMessage::default();
+        err.code = std::num::NonZeroI32::new(-19);
+        let data = wire(7, NetlinkPayload::Error(err));
+        let end = decode_datagram(&data, 7, &mut out).expect("netlink bytes");
+        let errno = end.and_then(|r| r.err()).and_then(|e| e.raw_os_error());
+        assert_eq!(errno, Some(19), "the kernel's ENODEV");
+
+        // Found by fuzz/ (netlink_decode): `-code` overflowed on i32::MIN.
+        for code in [i32::MIN, 5] {
+            let mut err = netlink_packet_core::ErrorMessage::default();
+            err.code = std::num::NonZeroI32::new(code);
+            let bad =
+                decode_datagram(&wire(7, NetlinkPayload::Error(err)), 7, &mut out).expect_err("not an errno");
+            assert!(
+                bad.to_string()
+                    .contains(&format!("code {code} is not a negative errno")),
+                "{bad}"
+            );
+        }
+
+        let garbage = decode_datagram(&data[..10], 7, &mut out).expect_err("a cut header");
+        assert!(
+            garbage.to_string().contains("undecodable rtnetlink message"),
+            "{garbage}"
         );
     }
 
