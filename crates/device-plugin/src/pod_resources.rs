@@ -42,40 +42,36 @@ pub enum PodResourcesError {
 }
 
 /// One row per (pod, container, resource) that holds devices, sorted by namespace, pod,
-/// container and resource. `resource` keeps only that resource's rows.
+/// container and resource. The kubelet sends one `ContainerDevices` entry per device group (one
+/// device each on the real kubelet, seen in the lab); they are merged. `resource` keeps only that
+/// resource's rows.
 pub fn flatten(resp: &api::ListPodResourcesResponse, resource: Option<&str>) -> Vec<PodDevices> {
-    let mut rows: Vec<PodDevices> = resp
-        .pod_resources
-        .iter()
-        .flat_map(|p| {
-            p.containers.iter().flat_map(move |c| {
-                c.devices
-                    .iter()
-                    .filter(|d| !d.device_ids.is_empty())
-                    .filter(move |d| resource.is_none_or(|r| d.resource_name == r))
-                    .map(move |d| {
-                        let mut devices = d.device_ids.clone();
-                        devices.sort();
-                        PodDevices {
-                            namespace: p.namespace.clone(),
-                            pod: p.name.clone(),
-                            container: c.name.clone(),
-                            resource: d.resource_name.clone(),
-                            devices,
-                        }
-                    })
-            })
+    let mut rows: std::collections::BTreeMap<(&str, &str, &str, &str), Vec<String>> = Default::default();
+    for p in &resp.pod_resources {
+        for c in &p.containers {
+            for d in &c.devices {
+                if d.device_ids.is_empty() || resource.is_some_and(|r| d.resource_name != r) {
+                    continue;
+                }
+                rows.entry((&p.namespace, &p.name, &c.name, &d.resource_name))
+                    .or_default()
+                    .extend(d.device_ids.iter().cloned());
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|((namespace, pod, container, resource), mut devices)| {
+            devices.sort();
+            devices.dedup();
+            PodDevices {
+                namespace: namespace.into(),
+                pod: pod.into(),
+                container: container.into(),
+                resource: resource.into(),
+                devices,
+            }
         })
-        .collect();
-    rows.sort_by(|a, b| {
-        (&a.namespace, &a.pod, &a.container, &a.resource).cmp(&(
-            &b.namespace,
-            &b.pod,
-            &b.container,
-            &b.resource,
-        ))
-    });
-    rows
+        .collect()
 }
 
 /// Calls `List` on the kubelet's PodResources socket.
