@@ -47,12 +47,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// `SRIOV_CNI_SYSFS_ROOT` (default `/sys`), `SRIOV_CNI_STATE_DIR` (default `/var/lib/cni/sriov`),
+    /// `SRIOV_SYSFS_ROOT` (`sriov_host::SYSFS_ROOT_ENV`, default `/sys`), `SRIOV_CNI_STATE_DIR` (default `/var/lib/cni/sriov`),
     /// `SRIOV_CNI_FAKE_PF`, `SRIOV_CNI_TEST_FAULT`.
     pub fn from_env() -> Ctx {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         Ctx {
-            sysfs: Sysfs::new(var("SRIOV_CNI_SYSFS_ROOT").unwrap_or_else(|| "/sys".into())),
+            sysfs: Sysfs::new(var(sriov_host::SYSFS_ROOT_ENV).unwrap_or_else(|| "/sys".into())),
             state: StateDir::new(var("SRIOV_CNI_STATE_DIR").unwrap_or_else(|| state::DEFAULT_DIR.into())),
             fake_pf: var("SRIOV_CNI_FAKE_PF").map(PathBuf::from),
             fault: Fault::from_env(),

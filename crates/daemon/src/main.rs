@@ -26,7 +26,7 @@ struct Args {
     #[arg(long, env = "SRIOV_DAEMON_STATE_DIR", default_value = "/var/lib/sriov-rs")]
     state_dir: PathBuf,
     /// The sysfs root (tests point it at a fake tree).
-    #[arg(long, env = "SRIOV_SYSFS_ROOT", default_value = "/sys")]
+    #[arg(long, env = sriov_host::SYSFS_ROOT_ENV, default_value = "/sys")]
     sysfs_root: PathBuf,
     /// Re-check the host against the spec this often (seconds), even without a change.
     #[arg(long, env = "SRIOV_DAEMON_RESYNC_SECS", default_value_t = 60)]

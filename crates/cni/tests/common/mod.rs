@@ -258,7 +258,7 @@ impl Fixture {
             .env("CNI_CONTAINERID", container)
             .env("CNI_IFNAME", ifname)
             .env("CNI_PATH", "/usr/lib/cni")
-            .env("SRIOV_CNI_SYSFS_ROOT", self.sysfs())
+            .env("SRIOV_SYSFS_ROOT", self.sysfs())
             .env("SRIOV_CNI_STATE_DIR", self.state())
             .env("SRIOV_CNI_FAKE_PF", self.pf_file());
         if let Some(n) = netns {
