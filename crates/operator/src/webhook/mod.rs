@@ -105,6 +105,7 @@ impl Default for ServeOptions {
 /// The routes, as upstream names them, with the body limit and the request timeout.
 pub fn router(webhook: Arc<Webhook>, options: &ServeOptions) -> Router {
     let limit = options.request_timeout;
+    let body_limit = options.body_limit;
     Router::new()
         .route("/mutating-custom-resource", post(mutating))
         .route("/validating-custom-resource", post(validating))
@@ -113,7 +114,29 @@ pub fn router(webhook: Arc<Webhook>, options: &ServeOptions) -> Router {
             request_timeout(limit, req, next)
         }))
         .layer(DefaultBodyLimit::max(options.body_limit))
+        .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
+            declared_too_large(body_limit, req, next)
+        }))
         .with_state(webhook)
+}
+
+/// Answers 413 before reading anything when `Content-Length` is over `limit`, so a client that
+/// sent `Expect: 100-continue` (curl does for large bodies) is told at once instead of being
+/// invited to send a body the server will not read. Bodies without a length are cut off by
+/// [`DefaultBodyLimit`] while read.
+async fn declared_too_large(limit: usize, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => bad(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("length limit exceeded: Content-Length {n} is over the {limit}-byte limit"),
+        ),
+        _ => next.run(req).await,
+    }
 }
 
 /// Answers 408 when reading the body and answering take longer than `limit`.
