@@ -22,7 +22,10 @@ lab_new_run() {
 # (cargo test --no-run), listed as "name<TAB>executable<TAB>package dir" from cargo's JSON
 lab_build() {
   local t0; t0=$(hnow)
-  (cd "$REPO_ROOT" && cargo build --workspace --bins --locked) || return 1
+  # The lab's extras, left out of release builds: netdevsim PFs in the daemon (20-daemon.sh's
+  # switchdev test) and the fake kubelet binary (demo.d/30-device-plugin.sh).
+  (cd "$REPO_ROOT" && cargo build --workspace --bins --locked \
+    --features sriov-daemon/netdevsim,sriov-device-plugin/fake-kubelet) || return 1
   if [ "${1:-}" = tests ]; then
     (cd "$REPO_ROOT" && cargo test --workspace --no-run --locked --message-format=json) >"$RUN/cargo-test.json" || {
       grep -o '"rendered":"[^"]*' "$RUN/cargo-test.json" | head -20 | sed 's/^"rendered":"//; s/\\n/\n/g' >&2

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the host-side tests use: iproute2 (ip netns, veth) and the reference CNI plugins
-# (host-local, static, tuning in /usr/lib/cni).
+# Debian packages the host-side tests use: iproute2 (ip netns, veth), the reference CNI plugins
+# (host-local, static, tuning in /usr/lib/cni), and openssl + curl (the webhook's TLS and body-limit
+# tests use them as independent clients).
 set -euo pipefail
 need=()
-for pkg in iproute2 containernetworking-plugins; do
+for pkg in iproute2 containernetworking-plugins openssl curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -132,8 +132,7 @@ fn bare_move(host: &mut Netlink, pod_ns: &NetNs, home: &NetNs, name: &str) -> Du
 }
 
 fn main() {
-    if !common::is_root() {
-        eprintln!("add_del bench needs root");
+    if !sriov_test_support::prerequisite(sriov_test_support::is_root(), "root (add_del bench)") {
         return;
     }
     let rounds: usize = std::env::args()

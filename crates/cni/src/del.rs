@@ -16,7 +16,7 @@ use crate::netns::{NetNs, NsOpenError};
 use crate::nl::{Link, LinkChange, Netlink};
 use crate::plan::restore_plan;
 use crate::state::Cache;
-use crate::sysfs::USERSPACE_DRIVERS;
+use sriov_host::drivers::is_userspace_driver;
 
 /// Finds the VF netdev among `links`: by PCI parent, else by the saved ifindex under one of
 /// its two names, else (old upstream caches) by the pod-side name.
@@ -75,7 +75,7 @@ pub fn restore(
             .parse::<PciAddress>()
             .ok()
             .and_then(|id| ctx.sysfs.driver(&id))
-            .is_some_and(|d| USERSPACE_DRIVERS.contains(&d.as_str()))
+            .is_some_and(|d| is_userspace_driver(&d))
     });
     if !dpdk {
         restore_netdev(cache, ifname, ns, host, reregister, &mut errs);

@@ -1,5 +1,7 @@
-//! Test-only fault injection: `SRIOV_CNI_TEST_FAULT=abort:<step>` kills the process at a step
-//! (no clean-up runs, like `kill -9`); `fail:<step>` makes that step return an error.
+//! Step tracing (`SRIOV_CNI_TRACE=1`: each step's time on stderr) and, only in builds with the
+//! `test-hooks` feature (tests; never the release binary), fault injection:
+//! `SRIOV_CNI_TEST_FAULT=abort:<step>` kills the process at a step (no clean-up runs, like
+//! `kill -9`); `fail:<step>` makes that step return an error.
 //! Steps: `cached`, `pf:<field>`, `moved`, `mac`, `up`, `ipam`, `addresses`, `result`.
 
 use crate::error::{CniError, Result};
@@ -11,10 +13,7 @@ pub struct Fault(pub Option<(bool, String)>, pub Option<std::time::Instant>);
 impl Fault {
     pub fn from_env() -> Fault {
         Fault(
-            std::env::var("SRIOV_CNI_TEST_FAULT").ok().and_then(|v| {
-                let (kind, step) = v.split_once(':')?;
-                Some((kind == "abort", step.to_string()))
-            }),
+            injected(),
             std::env::var_os("SRIOV_CNI_TRACE").map(|_| std::time::Instant::now()),
         )
     }
@@ -37,4 +36,18 @@ impl Fault {
             _ => Ok(()),
         }
     }
+}
+
+/// The fault named by `SRIOV_CNI_TEST_FAULT` (`abort:<step>` or `fail:<step>`).
+#[cfg(feature = "test-hooks")]
+fn injected() -> Option<(bool, String)> {
+    let v = std::env::var("SRIOV_CNI_TEST_FAULT").ok()?;
+    let (kind, step) = v.split_once(':')?;
+    Some((kind == "abort", step.to_string()))
+}
+
+/// Release builds: no fault injection, whatever the environment says.
+#[cfg(not(feature = "test-hooks"))]
+fn injected() -> Option<(bool, String)> {
+    None
 }

@@ -12,11 +12,11 @@ use crate::error::{CniError, Result, code};
 /// The one rule for turning a config value into an executable's name: a plain file name, never a
 /// path. `CNI_PATH` directories are joined with it, and `Path::join` with an absolute path replaces
 /// the directory while `..` walks out of it, so `"type": "/tmp/x"` or `"../../tmp/x"` would run any
-/// file as root (CVE-2021-20206 in libcni). Refused: empty, any `/`, any `..`, `.`, and NUL.
+/// file as root (CVE-2021-20206 in libcni). Refused: what `sriov_host::paths` refuses (empty,
+/// `.`, any `/`, `..` or NUL), the workspace's one rule for names joined to a directory.
 /// `field` is the config field the value came from, named in the error.
 pub fn plugin_name<'a>(field: &str, value: &'a str) -> Result<&'a str> {
-    if value.is_empty() || value == "." || value.contains('/') || value.contains("..") || value.contains('\0')
-    {
+    if !sriov_host::paths::is_plain_file_name(value) {
         return Err(CniError::config(format!(
             "field {field:?}: invalid plugin name {value:?} (a file name in CNI_PATH is expected, not a path)"
         )));

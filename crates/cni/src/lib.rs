@@ -10,6 +10,8 @@ pub mod config;
 pub mod del;
 pub mod env;
 pub mod error;
+#[cfg(feature = "test-hooks")]
+pub mod fake_pf;
 pub mod fault;
 pub mod ipam;
 pub mod netns;
@@ -21,7 +23,6 @@ pub mod result;
 pub mod state;
 pub mod sysfs;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -30,7 +31,7 @@ use crate::env::{CniEnv, Command};
 use crate::error::Result;
 use crate::fault::Fault;
 use crate::nl::Netlink;
-use crate::pf::{FilePf, NetlinkPf, PfControl};
+use crate::pf::{NetlinkPf, PfControl};
 use crate::state::StateDir;
 use crate::sysfs::Sysfs;
 
@@ -38,8 +39,9 @@ use crate::sysfs::Sysfs;
 pub struct Ctx {
     pub sysfs: Sysfs,
     pub state: StateDir,
-    /// Test-only: a JSON file standing in for the PF (`SRIOV_CNI_FAKE_PF`).
-    pub fake_pf: Option<PathBuf>,
+    /// Test-only (feature `test-hooks`): a JSON file standing in for the PF (`SRIOV_CNI_FAKE_PF`).
+    #[cfg(feature = "test-hooks")]
+    pub fake_pf: Option<std::path::PathBuf>,
     pub fault: Fault,
     pub lock_timeout: Duration,
     /// The PF's ifindex once looked up (one `RTM_GETLINK` per run, not per VF attribute).
@@ -47,14 +49,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// `SRIOV_CNI_SYSFS_ROOT` (default `/sys`), `SRIOV_CNI_STATE_DIR` (default `/var/lib/cni/sriov`),
-    /// `SRIOV_CNI_FAKE_PF`, `SRIOV_CNI_TEST_FAULT`.
+    /// `SRIOV_SYSFS_ROOT` (every binary's sysfs root variable, `sriov_host::SYSFS_ROOT_ENV`;
+    /// default `/sys`), `SRIOV_CNI_STATE_DIR` (default `/var/lib/cni/sriov`);
+    /// with the `test-hooks` feature also `SRIOV_CNI_FAKE_PF` and `SRIOV_CNI_TEST_FAULT`.
     pub fn from_env() -> Ctx {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         Ctx {
-            sysfs: Sysfs::new(var("SRIOV_CNI_SYSFS_ROOT").unwrap_or_else(|| "/sys".into())),
+            sysfs: Sysfs::new(var(sriov_host::SYSFS_ROOT_ENV).unwrap_or_else(|| "/sys".into())),
             state: StateDir::new(var("SRIOV_CNI_STATE_DIR").unwrap_or_else(|| state::DEFAULT_DIR.into())),
-            fake_pf: var("SRIOV_CNI_FAKE_PF").map(PathBuf::from),
+            #[cfg(feature = "test-hooks")]
+            fake_pf: var(fake_pf::ENV).map(std::path::PathBuf::from),
             fault: Fault::from_env(),
             lock_timeout: Duration::from_secs(60),
             pf_index: std::cell::RefCell::new(None),
@@ -63,13 +67,14 @@ impl Ctx {
 
     /// Runs `f` against the PF control in use.
     pub fn with_pf<T>(&self, nl: &mut Netlink, f: impl FnOnce(&mut dyn PfControl) -> T) -> T {
-        match &self.fake_pf {
-            Some(p) => f(&mut FilePf { path: p.clone() }),
-            None => f(&mut NetlinkPf {
-                nl,
-                index: &self.pf_index,
-            }),
+        #[cfg(feature = "test-hooks")]
+        if let Some(p) = &self.fake_pf {
+            return f(&mut fake_pf::FilePf { path: p.clone() });
         }
+        f(&mut NetlinkPf {
+            nl,
+            index: &self.pf_index,
+        })
     }
 }
 

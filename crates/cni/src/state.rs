@@ -258,23 +258,25 @@ impl StateDir {
         fs::rename(&tmp, &path).map_err(|e| io_err("renaming into", &path, &e))
     }
 
-    pub fn cache_path(&self, key: &str) -> PathBuf {
-        self.dir.join(key)
+    /// `<state>/<key>`; a key that is not a plain file name (`sriov_host::paths`) is refused, so
+    /// no container id or interface name can point the cache anywhere else.
+    pub fn cache_path(&self, key: &str) -> Result<PathBuf> {
+        sriov_host::paths::file_in(&self.dir, key).map_err(|e| CniError::internal(format!("cache file: {e}")))
     }
 
     pub fn write_cache(&self, key: &str, c: &Cache) -> Result<()> {
-        self.write_atomic(self.cache_path(key), &c.to_json())
+        self.write_atomic(self.cache_path(key)?, &c.to_json())
     }
 
-    /// `Ok(None)` when missing or unparsable (as upstream: DEL then succeeds).
+    /// `None` when missing, unparsable (as upstream: DEL then succeeds) or not a plain file name.
     pub fn read_cache(&self, key: &str) -> Option<Cache> {
-        fs::read(self.cache_path(key))
+        fs::read(self.cache_path(key).ok()?)
             .ok()
             .and_then(|b| Cache::from_json(&b))
     }
 
     pub fn remove_cache(&self, key: &str) -> Result<()> {
-        let p = self.cache_path(key);
+        let p = self.cache_path(key)?;
         match fs::remove_file(&p) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("removing", &p, &e)),
             _ => Ok(()),
@@ -379,6 +381,19 @@ mod tests {
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
+    }
+
+    #[test]
+    fn cache_keys_cannot_leave_the_state_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let s = StateDir::new(t.path());
+        for key in ["../evil", "/tmp/x", "a/b", "..", ""] {
+            let e = s.cache_path(key).expect_err(key);
+            assert!(e.msg.contains("not a plain file name"), "{key}: {}", e.msg);
+            assert!(s.read_cache(key).is_none());
+            assert!(s.remove_cache(key).is_err());
+        }
+        assert_eq!(s.cache_path("c1-net1").unwrap(), t.path().join("c1-net1"));
     }
 
     #[test]

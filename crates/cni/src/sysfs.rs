@@ -9,8 +9,9 @@ use crate::pci::PciAddress;
 
 use crate::error::{CniError, Result};
 
-/// Drivers that mean "userspace (DPDK) mode": no netdev, only PF-side settings.
-pub const USERSPACE_DRIVERS: &[&str] = &["vfio-pci", "uio_pci_generic", "igb_uio"];
+// "Userspace (DPDK) mode" (no netdev, only PF-side settings): sriov_host::drivers owns the list.
+use sriov_host::SysfsRoot;
+use sriov_host::drivers::is_userspace_driver;
 
 /// The sysfs root.
 #[derive(Clone, Debug)]
@@ -34,21 +35,17 @@ impl VfLocation {
     }
 }
 
+// The sysfs primitives (a link's last component, a directory's first entry, a device's driver
+// and netdev) are sriov-host's, shared with discovery and the daemon.
 fn first_entry(dir: &Path) -> Option<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names.into_iter().next()
+    sriov_host::sysfs::dir_names(dir)
+        .ok()
+        .flatten()
+        .and_then(|n| n.into_iter().next())
 }
 
 fn link_basename(p: &Path) -> Option<String> {
-    fs::read_link(p)
-        .ok()?
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+    sriov_host::sysfs::link_name(p).ok().flatten()
 }
 
 impl Sysfs {
@@ -56,18 +53,22 @@ impl Sysfs {
         Sysfs { root: root.into() }
     }
 
+    fn host_root(&self) -> SysfsRoot {
+        SysfsRoot::new(&self.root)
+    }
+
     fn dev(&self, id: &PciAddress) -> PathBuf {
-        self.root.join("bus/pci/devices").join(id.as_str())
+        self.host_root().pci_device(id.as_str())
     }
 
     /// The VF's netdev name, if it has one in this netns.
     pub fn netdev(&self, id: &PciAddress) -> Option<String> {
-        first_entry(&self.dev(id).join("net"))
+        self.host_root().first_netdev(id.as_str())
     }
 
     /// The bound driver's name.
     pub fn driver(&self, id: &PciAddress) -> Option<String> {
-        link_basename(&self.dev(id).join("driver"))
+        self.host_root().driver(id.as_str())
     }
 
     /// Resolves PF and VF index; errors name the deviceID.
@@ -109,7 +110,7 @@ impl Sysfs {
         let driver = self.driver(id);
         if netdev.is_none() {
             match driver.as_deref() {
-                Some(d) if USERSPACE_DRIVERS.contains(&d) => {}
+                Some(d) if is_userspace_driver(d) => {}
                 Some(d) => {
                     return Err(CniError::internal(format!(
                         "VF {id} has no netdev and its driver {d:?} is not a userspace (DPDK) driver"

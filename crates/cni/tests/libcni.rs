@@ -34,7 +34,7 @@ fn libcni(f: &Fixture, cmd: &str, conflist: &Path, pod: &str) -> (bool, String, 
         .env("CNI_IFNAME", "net1")
         .env("LIBCNI_CACHE_DIR", f.dir.path().join("libcni-cache"))
         .env("LIBCNI_CAP_MAC", "02:cc:00:00:00:01")
-        .env("SRIOV_CNI_SYSFS_ROOT", f.sysfs())
+        .env("SRIOV_SYSFS_ROOT", f.sysfs())
         .env("SRIOV_CNI_STATE_DIR", f.state())
         .env("SRIOV_CNI_FAKE_PF", f.pf_file())
         .output()

@@ -2,7 +2,7 @@
 //!
 //! [`Host`] is a trait so apply can run against the real sysfs ([`crate::sysfs_host::SysfsHost`],
 //! root as a parameter: fixture trees in tests, `/sys` in the lab) or an in-memory kernel
-//! ([`crate::fake::FakeHost`]) that injects faults. Every method that changes the host is one
+//! (`crate::fake::FakeHost`, feature `test-hooks`) that injects faults. Every method that changes the host is one
 //! counted write.
 
 use std::io;

@@ -8,12 +8,17 @@
 
 pub mod apply;
 pub mod engine;
+/// The in-memory [`Host`] of the tests (feature `test-hooks`; not in release builds).
+#[cfg(feature = "test-hooks")]
 pub mod fake;
 pub mod file_mode;
 pub mod from_status;
 pub mod host;
 pub mod kube_mode;
+/// netdevsim devices as PFs, for the lab (feature `netdevsim`; not in release builds).
+#[cfg(feature = "netdevsim")]
 pub mod netdevsim;
+pub mod node_host;
 pub mod plan;
 pub mod quick;
 pub mod signals;
@@ -25,5 +30,6 @@ pub mod usage;
 
 pub use engine::{Backend, Desired, DrainAnswer, Engine, SyncReport};
 pub use host::{Host, HostError};
+pub use node_host::{NodeHost, node_host};
 pub use plan::{Action, Plan, PlanContext, Verdict, plan};
 pub use spec_error::{SpecError, VfDriver};

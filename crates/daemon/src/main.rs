@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use sriov_daemon::Engine;
-use sriov_daemon::netdevsim::WithNetdevsim;
 use sriov_daemon::state::StateStore;
-use sriov_daemon::sysfs_host::SysfsHost;
 use sriov_host::SysfsRoot;
 
 #[derive(Parser, Debug)]
@@ -26,7 +24,7 @@ struct Args {
     #[arg(long, env = "SRIOV_DAEMON_STATE_DIR", default_value = "/var/lib/sriov-rs")]
     state_dir: PathBuf,
     /// The sysfs root (tests point it at a fake tree).
-    #[arg(long, env = "SRIOV_SYSFS_ROOT", default_value = "/sys")]
+    #[arg(long, env = sriov_host::SYSFS_ROOT_ENV, default_value = "/sys")]
     sysfs_root: PathBuf,
     /// Re-check the host against the spec this often (seconds), even without a change.
     #[arg(long, env = "SRIOV_DAEMON_RESYNC_SECS", default_value_t = 60)]
@@ -48,18 +46,8 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let dev = if args.sysfs_root == std::path::Path::new("/sys") {
-        PathBuf::from("/dev")
-    } else {
-        args.sysfs_root
-            .parent()
-            .map(|p| p.join("dev"))
-            .unwrap_or_else(|| PathBuf::from("/dev"))
-    };
-    // netdevsim devices (the lab's switchdev NIC) are PFs too, under synthetic fffe: addresses.
-    let host = WithNetdevsim {
-        inner: SysfsHost::new(SysfsRoot::with_dev(&args.sysfs_root, dev)),
-    };
+    // In the lab's build (feature `netdevsim`), netdevsim devices are PFs too.
+    let host = sriov_daemon::node_host(SysfsRoot::from_arg(&args.sysfs_root));
     let mut engine = Engine::new(&host, StateStore::in_dir(&args.state_dir));
     let resync = Duration::from_secs(args.resync_secs.max(1));
     match &args.node_state_file {

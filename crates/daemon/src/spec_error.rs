@@ -96,19 +96,10 @@ fn parse_driver(s: &str) -> Option<VfDriver> {
     }
 }
 
-/// `"a-b"` (inclusive) or `"a"`.
+/// `"a-b"` (inclusive) or `"a"`: the grammar is `sriov_host::pf_range`'s.
 pub fn parse_range(s: &str) -> Result<RangeInclusive<u32>, String> {
-    let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let num = |x: &str| {
-        x.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("{x:?} is not a VF index"))
-    };
-    let (a, b) = (num(a)?, num(b)?);
-    if a > b {
-        return Err(format!("start {a} is after end {b}"));
-    }
-    Ok(a..=b)
+    let r = sriov_host::pf_range::VfRange::parse_item(s).map_err(|e| e.to_string())?;
+    Ok(r.first..=r.last)
 }
 
 /// Checks `spec` against `host`; on success pairs each interface with its PF.

@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,9 +26,10 @@ pub struct SysfsHost {
 }
 
 impl SysfsHost {
-    /// The host under `root`, with `/proc` for usage and devlink enabled when `root` is `/sys`.
+    /// The host under `root`, with `/proc` for usage and devlink enabled when `root` is a mounted
+    /// sysfs ([`SysfsRoot::is_kernel_sysfs`]; a fixture tree has no devices devlink knows).
     pub fn new(root: SysfsRoot) -> Self {
-        let devlink = root.sys() == Path::new("/sys");
+        let devlink = root.is_kernel_sysfs();
         SysfsHost {
             root,
             proc_root: PathBuf::from("/proc"),
@@ -109,11 +110,6 @@ impl SysfsHost {
     }
 }
 
-fn link_name(path: &Path) -> Option<String> {
-    let target = fs::read_link(path).ok()?;
-    target.file_name().map(|n| n.to_string_lossy().into_owned())
-}
-
 impl Host for SysfsHost {
     fn discover(&self) -> Result<HostDevices, HostError> {
         let d = sriov_host::discover(&self.root).map_err(|e| HostError::Discover(e.to_string()))?;
@@ -164,13 +160,15 @@ impl Host for SysfsHost {
     }
 
     fn vf_address(&self, pf: &PciAddress, index: u32) -> Option<PciAddress> {
-        link_name(&self.dev(pf).join(format!("virtfn{index}")))?
+        sriov_host::sysfs::link_name(&self.dev(pf).join(format!("virtfn{index}")))
+            .ok()
+            .flatten()?
             .parse()
             .ok()
     }
 
     fn driver(&self, dev: &PciAddress) -> Option<String> {
-        link_name(&self.dev(dev).join("driver"))
+        self.root.driver(dev.as_str())
     }
 
     fn set_driver_override(&self, dev: &PciAddress, driver: Option<&str>) -> Result<(), HostError> {
@@ -206,13 +204,7 @@ impl Host for SysfsHost {
     }
 
     fn netdev(&self, dev: &PciAddress) -> Option<String> {
-        let mut names: Vec<String> = fs::read_dir(self.dev(dev).join("net"))
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names.into_iter().next()
+        self.root.first_netdev(dev.as_str())
     }
 
     fn set_mtu(&self, netdev: &str, mtu: u32) -> Result<(), HostError> {

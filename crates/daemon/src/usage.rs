@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use sriov_host::drivers::{is_vfio_driver, leaves_no_netdev};
 use sriov_host::{HostDevices, PciAddress};
 
 /// VFs in use on `devices` (see the module docs). `proc_root` is normally `/proc`, `dev_root` `/dev`.
@@ -17,12 +18,12 @@ pub fn vfs_in_use(devices: &HostDevices, proc_root: &Path, dev_root: &Path) -> B
     let mut vfio_groups: Vec<(PathBuf, &PciAddress)> = Vec::new();
     for vf in devices.pfs.iter().flat_map(|pf| pf.vfs.iter()) {
         match vf.pci.driver.as_deref() {
-            Some("vfio-pci") => {
+            Some(drv) if is_vfio_driver(drv) => {
                 if let Some(g) = vf.pci.iommu_group {
                     vfio_groups.push((dev_root.join("vfio").join(g.to_string()), &vf.pci.address));
                 }
             }
-            Some(drv) if is_net_driver(drv) && vf.pci.netdevs.is_empty() => {
+            Some(drv) if !leaves_no_netdev(drv) && vf.pci.netdevs.is_empty() => {
                 used.insert(vf.pci.address.clone());
             }
             _ => {}
@@ -37,11 +38,6 @@ pub fn vfs_in_use(devices: &HostDevices, proc_root: &Path, dev_root: &Path) -> B
         }
     }
     used
-}
-
-/// Drivers that give a VF a netdev (anything but the userspace-I/O ones).
-fn is_net_driver(drv: &str) -> bool {
-    !matches!(drv, "vfio-pci" | "igb_uio" | "uio_pci_generic" | "pci-stub")
 }
 
 /// Every `/dev/vfio/*` target of `<proc>/*/fd/*`.

@@ -14,6 +14,7 @@
 //! Better than upstream: the uio / vdpa mounts are right on the first Allocate too (upstream
 //! fills them as a side effect of building specs, after the envs).
 
+use sriov_host::drivers::{is_uio_driver, is_vfio_driver};
 use std::collections::BTreeMap;
 
 use crate::config::{ResourceConfig, VdpaType};
@@ -73,7 +74,7 @@ pub fn info(res: &ResourceConfig, pd: &PoolDevice) -> Info {
     let mut info = Info::new();
     info.insert("generic".into(), kv([("deviceID", &d.id)]));
     match d.driver.as_deref() {
-        Some("vfio-pci") => {
+        Some(drv) if is_vfio_driver(drv) => {
             let mut v = kv([("mount", VFIO_CONTAINER), ("vfio-mount", VFIO_CONTAINER)]);
             if let Some(g) = d.iommu_group {
                 let node = format!("/dev/vfio/{g}");
@@ -82,7 +83,7 @@ pub fn info(res: &ResourceConfig, pd: &PoolDevice) -> Info {
             }
             info.insert("vfio".into(), v);
         }
-        Some("uio" | "igb_uio" | "uio_pci_generic") => {
+        Some(drv) if is_uio_driver(drv) => {
             let v = d
                 .uio_dev
                 .as_deref()
@@ -146,7 +147,7 @@ pub fn specs(pd: &PoolDevice, nodes: DevNodes) -> Vec<Spec> {
     };
     let mut out = Vec::new();
     match d.driver.as_deref() {
-        Some("vfio-pci") => {
+        Some(drv) if is_vfio_driver(drv) => {
             out.push(rw(VFIO_CONTAINER, VFIO_CONTAINER));
             if let Some(g) = d.iommu_group {
                 let container = format!("/dev/vfio/{g}");
@@ -158,7 +159,7 @@ pub fn specs(pd: &PoolDevice, nodes: DevNodes) -> Vec<Spec> {
                 out.push(rw(&container, &host));
             }
         }
-        Some("uio" | "igb_uio" | "uio_pci_generic") => out.extend(d.uio_dev.as_deref().map(|u| rw(u, u))),
+        Some(drv) if is_uio_driver(drv) => out.extend(d.uio_dev.as_deref().map(|u| rw(u, u))),
         _ => {}
     }
     if pd.vdpa == Some(VdpaType::Vhost) {

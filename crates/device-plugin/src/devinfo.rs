@@ -17,8 +17,11 @@ fn file_prefix(full_name: &str) -> String {
     format!("{}-", full_name.replace('/', "-"))
 }
 
-pub fn path(dir: &Path, full_name: &str, id: &str) -> PathBuf {
-    dir.join(format!("{}{id}-device.json", file_prefix(full_name)))
+/// `<dir>/<prefix>-<name>-<id>-device.json`; refused (`InvalidInput`) when the file name would not
+/// be a plain one (`sriov_host::paths`: a device id with `/` or `..` cannot leave `dir`).
+pub fn path(dir: &Path, full_name: &str, id: &str) -> io::Result<PathBuf> {
+    sriov_host::paths::file_in(dir, &format!("{}{id}-device.json", file_prefix(full_name)))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
 /// The JSON document for one device.
@@ -51,7 +54,7 @@ pub fn document(pd: &PoolDevice) -> serde_json::Value {
 pub fn write(dir: &Path, full_name: &str, pd: &PoolDevice) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     fs::create_dir_all(dir)?;
-    let p = path(dir, full_name, &pd.device.id);
+    let p = path(dir, full_name, &pd.device.id)?;
     match fs::remove_file(&p) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -110,5 +113,16 @@ mod tests {
                 .join("intel.com-other-0000:3b:02.7-device.json")
                 .exists()
         );
+    }
+
+    #[test]
+    fn a_device_id_cannot_leave_the_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for id in ["../../etc/x", "a/b", "x/../../y"] {
+            let e = path(dir.path(), "intel.com/sriov", id).expect_err(id);
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{id}: {e}");
+        }
+        let ok = path(dir.path(), "intel.com/sriov", "0000:3b:02.6").expect("plain");
+        assert_eq!(ok.parent(), Some(dir.path()));
     }
 }

@@ -14,6 +14,8 @@ pub mod config;
 pub mod device;
 pub mod devinfo;
 pub mod explain;
+/// Test-only (feature `fake-kubelet`): not in release builds of `sriovdp`.
+#[cfg(feature = "fake-kubelet")]
 pub mod fake_kubelet;
 pub mod from_host;
 pub mod r#gen;

@@ -27,7 +27,7 @@ struct Cli {
     #[arg(long = "resource-prefix", default_value = "intel.com")]
     resource_prefix: String,
     /// sysfs root.
-    #[arg(long = "sysfs-root", default_value = "/sys")]
+    #[arg(long = "sysfs-root", env = sriov_host::SYSFS_ROOT_ENV, default_value = "/sys")]
     sysfs_root: PathBuf,
     /// Device-node root (vhost-net, net/tun are looked up here).
     #[arg(long = "dev-root", default_value = "/dev")]

@@ -3,10 +3,14 @@
 //! Upstream semantics: the part before `#` names the PF (netdev name or PCI address, compared
 //! case-insensitively); the part after it lists the function indexes (VF number for netDevice,
 //! `sfnum` for auxNetDevice), decimal, `a-b` inclusive. No `#` = every function of that PF.
+//! The grammar of one name, index and range is `sriov_host::pf_range`'s (shared with the operator
+//! and the daemon); the comma list and the error type for config loading are the device plugin's.
 //! Upstream silently turns an unparsable entry into one that matches nothing; sriov-rs refuses it
 //! at config load ([`RangeError`]), since such an entry is always a typo.
 
 use std::fmt;
+
+use sriov_host::pf_range::{self, VfRange};
 
 /// One parsed `pfNames` / `rootDevices` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,12 +39,7 @@ pub enum RangeError {
 impl PfRange {
     /// Parses one entry; see the [module docs](self).
     pub fn parse(raw: &str) -> Result<Self, RangeError> {
-        let mut parts = raw.split('#');
-        let name = parts.next().unwrap_or_default();
-        let list = parts.next();
-        if parts.next().is_some() {
-            return Err(RangeError::SeveralHashes(raw.to_string()));
-        }
+        let (name, list) = pf_range::split_entry(raw);
         let Some(list) = list else {
             return Ok(PfRange {
                 raw: raw.to_string(),
@@ -48,38 +47,28 @@ impl PfRange {
                 ranges: None,
             });
         };
+        if list.contains('#') {
+            return Err(RangeError::SeveralHashes(raw.to_string()));
+        }
         if name.is_empty() {
             return Err(RangeError::EmptyName(raw.to_string()));
         }
-        let num = |s: &str| -> Result<u32, RangeError> {
-            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(RangeError::NotANumber {
-                    entry: raw.to_string(),
-                    part: s.to_string(),
-                });
-            }
-            s.parse().map_err(|_| RangeError::NotANumber {
-                entry: raw.to_string(),
-                part: s.to_string(),
-            })
-        };
         let mut ranges = Vec::new();
         for item in list.split(',') {
-            let (start, end) = match item.split_once('-') {
-                Some((a, b)) => (num(a)?, num(b)?),
-                None => {
-                    let n = num(item)?;
-                    (n, n)
-                }
-            };
-            if start > end {
-                return Err(RangeError::Reversed {
+            let r = VfRange::parse_item(item).map_err(|e| match e {
+                pf_range::RangeError::Reversed { first, last } => RangeError::Reversed {
                     entry: raw.to_string(),
-                    start,
-                    end,
-                });
-            }
-            ranges.push((start, end));
+                    start: first,
+                    end: last,
+                },
+                pf_range::RangeError::NotARange(part)
+                | pf_range::RangeError::BadStart(part)
+                | pf_range::RangeError::BadEnd(part) => RangeError::NotANumber {
+                    entry: raw.to_string(),
+                    part,
+                },
+            })?;
+            ranges.push((r.first, r.last));
         }
         Ok(PfRange {
             raw: raw.to_string(),

@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use sriov_host::drivers::is_userspace_driver;
+
 use crate::config::{DeviceType, Selector};
 use crate::device::Device;
 use crate::range::{PfRange, first_match};
@@ -180,8 +182,7 @@ fn vdpa_type(s: &Selector, d: &Device) -> Result<(), Rejection> {
 
 /// Legacy `deviceType: netdevice`: kernel network drivers only.
 fn kernel_driver_only(s: &Selector, d: &Device) -> Result<(), Rejection> {
-    const USERSPACE: &[&str] = &["vfio-pci", "igb_uio", "uio_pci_generic", "uio"];
-    if s.kernel_driver_only && (d.driver.is_none() || USERSPACE.contains(&d.driver_str())) {
+    if s.kernel_driver_only && (d.driver.is_none() || is_userspace_driver(d.driver_str())) {
         return reject(
             "deviceType",
             format!(

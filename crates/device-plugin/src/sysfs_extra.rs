@@ -52,22 +52,13 @@ fn read(p: &Path) -> Option<String> {
     fs::read_to_string(p).ok().map(|s| s.trim().to_string())
 }
 
+// Link and directory reads are sriov-host's (one rule for "absent" vs. failure).
 fn link_name(p: &Path) -> Option<String> {
-    fs::read_link(p)
-        .ok()
-        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+    sriov_host::sysfs::link_name(p).ok().flatten()
 }
 
 fn names(p: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(p)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+    sriov_host::sysfs::dir_names(p).ok().flatten().unwrap_or_default()
 }
 
 /// Adds the extra facts to `devices` (and accelerator / SF devices when needed).

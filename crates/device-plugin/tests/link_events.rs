@@ -1,7 +1,7 @@
 //! The rtnetlink link-event watcher (as `sriovdp` wires it: `SysfsLinks::subscribe`) against this
 //! machine's kernel, inside a fresh network namespace (other tests on the host create links too):
-//! nothing wakes it before a change, a veth going up does. Needs root and iproute2; skipped with
-//! a message otherwise.
+//! nothing wakes it before a change, a veth going up does. Needs root and iproute2: skipped with
+//! a message outside CI, a failure under `CI=true`.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -16,10 +16,8 @@ fn ip(args: &[&str]) -> bool {
 
 #[tokio::test]
 async fn a_link_change_wakes_the_health_check() {
-    if !nix::unistd::Uid::effective().is_root() {
-        println!("INFO: skipping: needs root to create a network namespace");
-        return;
-    }
+    sriov_test_support::require_root!();
+    sriov_test_support::require!(sriov_test_support::which("ip").is_some(), "iproute2's ip");
     let ns = format!("sdpev{}", std::process::id());
     let _ = ip(&["netns", "del", &ns]);
     assert!(ip(&["netns", "add", &ns]), "ip netns add");

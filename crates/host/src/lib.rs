@@ -8,9 +8,12 @@
 //! * [`fixture`] lays out fake sysfs trees the way the kernel does, for tests everywhere.
 
 pub mod discover;
+pub mod drivers;
 pub mod fixture;
 pub mod model;
 pub mod netlink;
+pub mod paths;
+pub mod pf_range;
 pub mod status;
 pub mod sysfs;
 pub mod warning;
@@ -18,5 +21,5 @@ pub mod warning;
 pub use discover::{DiscoverError, DiscoverOptions, Discovery, NetdevSource, discover, discover_with};
 pub use model::{HostDevices, LinkType, NetDevice, PciAddress, PciDevice, PfDevice, VfDevice};
 pub use status::{InterfaceExt, VirtualFunction, to_status, to_status_virtual};
-pub use sysfs::SysfsRoot;
+pub use sysfs::{SYSFS_ROOT_ENV, SysfsRoot};
 pub use warning::{Warning, WarningKind};

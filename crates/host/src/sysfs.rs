@@ -41,7 +41,52 @@ impl Default for SysfsRoot {
     }
 }
 
+/// The environment variable every binary takes the sysfs root from when it is not given as
+/// `--sysfs-root DIR` (the CNI plugin, which takes no flags, reads only this). Default `/sys`.
+pub const SYSFS_ROOT_ENV: &str = "SRIOV_SYSFS_ROOT";
+
+/// `statfs(2)` magic of sysfs (`SYSFS_MAGIC` in linux/magic.h).
+const SYSFS_MAGIC: u64 = 0x6265_6572;
+
 impl SysfsRoot {
+    /// The roots for a `--sysfs-root DIR` / [`SYSFS_ROOT_ENV`] value: the device-node root is
+    /// `/dev`, except for a tree that is not the kernel's sysfs (a fixture `<base>/sys`) with a
+    /// `<base>/dev` beside it, whose device nodes are then the fixture's.
+    pub fn from_arg(sys: impl Into<PathBuf>) -> Self {
+        let sys = sys.into();
+        let mut root = SysfsRoot::new(sys);
+        if !root.is_kernel_sysfs()
+            && let Some(sibling) = root.sys.parent().map(|p| p.join("dev"))
+            && sibling.is_dir()
+        {
+            root.dev = sibling;
+        }
+        root
+    }
+
+    /// True when the sysfs root is a mounted sysfs (the kernel's view of real devices), whatever
+    /// its path (`/sys`, or a host's `/sys` mounted at `/host/sys` in a container); false for a
+    /// fixture tree on another file system. Real devices answer netlink and devlink; a fixture's
+    /// netdevs exist in no network namespace, so callers read those from files instead.
+    pub fn is_kernel_sysfs(&self) -> bool {
+        rustix::fs::statfs(&self.sys).is_ok_and(|s| s.f_type as u64 == SYSFS_MAGIC)
+    }
+
+    /// The driver bound to PCI device `addr` (the last component of its `driver` link); `None`
+    /// when unbound or absent.
+    pub fn driver(&self, addr: &str) -> Option<String> {
+        link_name(&self.pci_device(addr).join("driver")).ok().flatten()
+    }
+
+    /// The first (by name) netdev of PCI device `addr` that this network namespace's sysfs lists
+    /// under `net/`; `None` when it has none here.
+    pub fn first_netdev(&self, addr: &str) -> Option<String> {
+        dir_names(&self.pci_device(addr).join("net"))
+            .ok()
+            .flatten()
+            .and_then(|n| n.into_iter().next())
+    }
+
     /// A sysfs root with the device-node root `/dev`.
     pub fn new(sys: impl Into<PathBuf>) -> Self {
         SysfsRoot {
@@ -126,7 +171,7 @@ pub(crate) fn read_attr(path: &Path) -> io::Result<Option<String>> {
 
 /// The last component of a symlink's target (`driver -> ../../../../bus/pci/drivers/igb` gives
 /// `igb`). `Ok(None)` when there is no such link.
-pub(crate) fn link_name(path: &Path) -> io::Result<Option<String>> {
+pub fn link_name(path: &Path) -> io::Result<Option<String>> {
     match fs::read_link(path) {
         Ok(target) => Ok(target.file_name().map(|n| n.to_string_lossy().into_owned())),
         Err(e) if is_absent(&e) => Ok(None),
@@ -365,7 +410,7 @@ pub(crate) fn resolve_link(link: &Path) -> io::Result<PathBuf> {
 }
 
 /// Names of the entries of a directory, sorted. `Ok(None)` when the directory is absent.
-pub(crate) fn dir_names(path: &Path) -> io::Result<Option<Vec<String>>> {
+pub fn dir_names(path: &Path) -> io::Result<Option<Vec<String>>> {
     let entries = match fs::read_dir(path) {
         Ok(rd) => rd,
         Err(e) if is_absent(&e) => return Ok(None),
@@ -439,5 +484,53 @@ mod tests {
         assert_eq!(numeric_suffix("virtfn", "virtfn"), None);
         assert_eq!(numeric_suffix("virtfnx", "virtfn"), None);
         assert_eq!(numeric_suffix("physfn", "virtfn"), None);
+    }
+}
+
+#[cfg(test)]
+mod root_tests {
+    use super::*;
+
+    #[test]
+    fn kernel_sysfs_is_told_by_file_system_not_path() {
+        assert!(
+            SysfsRoot::new("/sys").is_kernel_sysfs(),
+            "/sys is a mounted sysfs"
+        );
+        let tmp = tempfile::tempdir().expect("tmp");
+        let fake = tmp.path().join("sys");
+        fs::create_dir_all(fake.join("bus/pci/devices")).expect("tree");
+        assert!(!SysfsRoot::new(&fake).is_kernel_sysfs());
+        // A path that merely ends in /sys is no sysfs either; a missing one neither.
+        assert!(!SysfsRoot::new(tmp.path().join("nowhere")).is_kernel_sysfs());
+    }
+
+    #[test]
+    fn from_arg_takes_a_fixture_dev_beside_it() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let sys = tmp.path().join("sys");
+        fs::create_dir_all(&sys).expect("sys");
+        assert_eq!(
+            SysfsRoot::from_arg(&sys).dev(),
+            Path::new("/dev"),
+            "no sibling dev"
+        );
+        fs::create_dir_all(tmp.path().join("dev")).expect("dev");
+        assert_eq!(SysfsRoot::from_arg(&sys).dev(), tmp.path().join("dev"));
+        assert_eq!(SysfsRoot::from_arg("/sys").dev(), Path::new("/dev"));
+    }
+
+    #[test]
+    fn driver_and_first_netdev() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = SysfsRoot::new(tmp.path());
+        let dev = root.pci_device("0000:01:10.0");
+        fs::create_dir_all(dev.join("net/eth9")).expect("net");
+        fs::create_dir_all(dev.join("net/eth3")).expect("net");
+        std::os::unix::fs::symlink("../../bus/pci/drivers/igbvf", dev.join("driver")).expect("link");
+        assert_eq!(root.driver("0000:01:10.0").as_deref(), Some("igbvf"));
+        assert_eq!(root.first_netdev("0000:01:10.0").as_deref(), Some("eth3"));
+        assert_eq!(root.driver("0000:01:10.1"), None);
+        assert_eq!(root.first_netdev("0000:01:10.1"), None);
     }
 }

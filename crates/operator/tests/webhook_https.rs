@@ -84,7 +84,7 @@ async fn start(cert: &Cert) -> Server {
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     tokio::spawn(async move {
-        if let Err(e) = webhook::serve(listener, tls, hook, h).await {
+        if let Err(e) = webhook::serve(listener, tls, hook, h, webhook::ServeOptions::default()).await {
             panic!("webhook server failed: {e:#}");
         }
     });

@@ -1,7 +1,7 @@
 //! `sriovctl discover`: the node's SR-IOV hardware, as a table or in the node-state status shape.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -10,10 +10,11 @@ use sriov_host::{HostDevices, NetDevice, PciDevice, PfDevice, SysfsRoot, VfDevic
 #[derive(Args, Debug)]
 pub struct DiscoverArgs {
     /// The sysfs root to read.
-    #[arg(long, value_name = "DIR", default_value = "/sys")]
+    #[arg(long, value_name = "DIR", env = sriov_host::SYSFS_ROOT_ENV, default_value = "/sys")]
     sysfs_root: PathBuf,
     /// Where `vfio/<group>` nodes are. Default: `/dev`, or the `dev` directory next to a
-    /// `--sysfs-root` other than `/sys` when there is one (the layout of test fixtures).
+    /// `--sysfs-root` that is not a mounted sysfs, when there is one (the layout of test
+    /// fixtures; see `SysfsRoot::from_arg`).
     #[arg(long, value_name = "DIR")]
     dev_root: Option<PathBuf>,
     /// `table` (PFs with their VFs under them), `json` or `yaml` (the list of
@@ -30,11 +31,11 @@ enum Output {
 }
 
 pub fn run(args: &DiscoverArgs) -> ExitCode {
-    let dev = args
-        .dev_root
-        .clone()
-        .unwrap_or_else(|| default_dev_root(&args.sysfs_root));
-    let found = match discover(&SysfsRoot::with_dev(&args.sysfs_root, dev)) {
+    let mut root = SysfsRoot::from_arg(&args.sysfs_root);
+    if let Some(dev) = &args.dev_root {
+        root = SysfsRoot::with_dev(&args.sysfs_root, dev);
+    }
+    let found = match discover(&root) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("sriovctl discover: {e}");
@@ -61,16 +62,6 @@ pub fn run(args: &DiscoverArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn default_dev_root(sys: &Path) -> PathBuf {
-    if sys != Path::new("/sys")
-        && let Some(sibling) = sys.parent().map(|p| p.join("dev"))
-        && sibling.is_dir()
-    {
-        return sibling;
-    }
-    PathBuf::from("/dev")
 }
 
 /// Column widths: every line stays within 80 columns; longer values are cut with `~`.

@@ -22,7 +22,7 @@ pub struct ExplainArgs {
     #[arg(long = "config", short = 'c')]
     config: PathBuf,
     /// sysfs root to discover (default /sys).
-    #[arg(long = "sysfs-root", default_value = "/sys")]
+    #[arg(long = "sysfs-root", env = sriov_host::SYSFS_ROOT_ENV, default_value = "/sys")]
     sysfs_root: PathBuf,
     /// Prefix for resources without `resourcePrefix` (sriovdp's --resource-prefix).
     #[arg(long = "resource-prefix", default_value = DEFAULT_PREFIX)]
@@ -49,7 +49,7 @@ fn try_run(args: &ExplainArgs) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", args.config.display()))?;
     let config = Config::parse(&text, &args.resource_prefix)
         .map_err(|e| anyhow::anyhow!("config file {}: {e}", args.config.display()))?;
-    let devices = discover_devices(&SysfsRoot::new(&args.sysfs_root), &config)?;
+    let devices = discover_devices(&SysfsRoot::from_arg(&args.sysfs_root), &config)?;
     let e = explain(&config, &devices);
     Ok(match args.output {
         Format::Text => render_text(&e),

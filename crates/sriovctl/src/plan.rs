@@ -4,14 +4,12 @@
 //! Reads the host (sysfs root as a parameter), or with `--from-status` the file's own
 //! `status.interfaces`, so it runs away from the node too. Never writes anything.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use sriov_daemon::file_mode::read_doc;
 use sriov_daemon::from_status::host_from_status;
-use sriov_daemon::netdevsim::WithNetdevsim;
-use sriov_daemon::sysfs_host::SysfsHost;
 use sriov_daemon::{Host, Plan, PlanContext, plan};
 use sriov_host::SysfsRoot;
 
@@ -21,7 +19,7 @@ pub struct PlanArgs {
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     file: PathBuf,
     /// The sysfs root to read the host from.
-    #[arg(long, value_name = "DIR", default_value = "/sys")]
+    #[arg(long, value_name = "DIR", env = sriov_host::SYSFS_ROOT_ENV, default_value = "/sys")]
     sysfs_root: PathBuf,
     /// Plan against the file's `status.interfaces` instead of this host's sysfs.
     #[arg(long)]
@@ -75,8 +73,7 @@ fn plan_file(args: &PlanArgs) -> Result<Plan, String> {
             },
         )
     } else {
-        let sysfs = SysfsHost::new(SysfsRoot::with_dev(&args.sysfs_root, dev_root(&args.sysfs_root)));
-        let host = WithNetdevsim { inner: sysfs };
+        let host = sriov_daemon::node_host(SysfsRoot::from_arg(&args.sysfs_root));
         let devices = host.discover().map_err(|e| e.to_string())?;
         let ctx = host.context(&devices);
         (devices, ctx)
@@ -89,13 +86,6 @@ fn plan_file(args: &PlanArgs) -> Result<Plan, String> {
             lines.join("\n")
         )
     })
-}
-
-fn dev_root(sys: &Path) -> PathBuf {
-    match sys.parent().map(|p| p.join("dev")) {
-        Some(d) if sys != Path::new("/sys") && d.is_dir() => d,
-        _ => PathBuf::from("/dev"),
-    }
 }
 
 fn text(p: &Plan) -> String {
@@ -117,6 +107,7 @@ fn text(p: &Plan) -> String {
 mod tests {
     use super::*;
     use sriov_host::fixture::{FixtureHost, scratch_base};
+    use std::path::Path;
 
     fn spec(num_vfs: u32, status: &str) -> String {
         format!(

@@ -1,6 +1,6 @@
 //! Real-kernel fixture: veth ends stand in for VF netdevs, a fake sysfs tree says they are VFs
 //! of a PF, a JSON file plays the PF's VF table, and pods are network namespaces. Everything has
-//! a unique name and is removed on drop. Needs root (skips otherwise).
+//! a unique name and is removed on drop. Needs root (skipped outside CI, a failure under `CI=true`).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -21,17 +21,11 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
-
+/// Root (netns, veth): the workspace's one rule, skip outside CI and fail under `CI=true`.
 #[macro_export]
 macro_rules! need_root {
     () => {
-        if !common::is_root() {
-            eprintln!("skipping: needs root");
-            return;
-        }
+        sriov_test_support::require_root!()
     };
 }
 
@@ -258,7 +252,7 @@ impl Fixture {
             .env("CNI_CONTAINERID", container)
             .env("CNI_IFNAME", ifname)
             .env("CNI_PATH", "/usr/lib/cni")
-            .env("SRIOV_CNI_SYSFS_ROOT", self.sysfs())
+            .env("SRIOV_SYSFS_ROOT", self.sysfs())
             .env("SRIOV_CNI_STATE_DIR", self.state())
             .env("SRIOV_CNI_FAKE_PF", self.pf_file());
         if let Some(n) = netns {

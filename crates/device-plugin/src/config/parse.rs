@@ -171,7 +171,7 @@ fn resource(
         }
     };
     ignored_fields(&name, device_type, &selectors, warnings);
-    Ok(ResourceConfig {
+    let resource = ResourceConfig {
         resource_name: name,
         resource_prefix: prefix,
         device_type,
@@ -179,7 +179,17 @@ fn resource(
         selectors,
         additional_info,
         legacy: is_legacy,
-    })
+    };
+    // The socket is `<plugin dir>/<socket name>`: the workspace's one rule for names joined to a
+    // directory (the name and prefix rules above already imply it; this keeps it so if they change).
+    let socket = resource.socket_name();
+    if !sriov_host::paths::is_plain_file_name(&socket) {
+        return Err(ctx.err(
+            "resourceName",
+            format!("socket file name {socket:?} would leave the device-plugin directory"),
+        ));
+    }
+    Ok(resource)
 }
 
 /// The prefix must be a DNS subdomain, or the kubelet refuses the registration later.

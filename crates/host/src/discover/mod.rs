@@ -88,8 +88,9 @@ impl Default for DiscoverOptions {
 /// function has always comes from that sysfs listing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum NetdevSource {
-    /// [`Self::Netlink`] when the sysfs root is the real `/sys`, else [`Self::Sysfs`]: a fake
-    /// tree's netdevs do not exist in any network namespace.
+    /// [`Self::Netlink`] when the sysfs root is a mounted sysfs
+    /// ([`SysfsRoot::is_kernel_sysfs`]), else [`Self::Sysfs`]: a fake tree's netdevs do not
+    /// exist in any network namespace.
     #[default]
     Auto,
     /// Each netdev's attribute files under `net/<if>/`.
@@ -104,7 +105,7 @@ pub enum NetdevSource {
 impl NetdevSource {
     fn wants_netlink(self, root: &SysfsRoot) -> bool {
         match self {
-            NetdevSource::Auto => root.sys() == Path::new("/sys"),
+            NetdevSource::Auto => root.is_kernel_sysfs(),
             NetdevSource::Sysfs => false,
             NetdevSource::Netlink => true,
         }

@@ -90,7 +90,7 @@ fn nic_selected(
         let names: Vec<&str> = sel
             .pf_names
             .iter()
-            .map(|p| p.split('#').next().unwrap_or(""))
+            .map(|p| sriov_host::pf_range::split_entry(p).0)
             .collect();
         let hit = names.contains(&iface.name.as_str())
             || iface.alt_names.iter().any(|a| names.contains(&a.as_str()));

@@ -1,5 +1,8 @@
 //! `nicSelector.pfNames` entries: `name`, an alternative name, or `name#first-last` (a VF index
-//! range, both ends inclusive).
+//! range, both ends inclusive). The grammar is `sriov_host::pf_range`'s; upstream's messages for
+//! each way an entry can be wrong are the webhook's, here.
+
+use sriov_host::pf_range::{RangeError, VfRange, split_entry};
 
 /// Upstream's static check of one entry (`staticValidateSriovNetworkNodePolicy`): the range
 /// must parse (else `Err(upstream's message)`) and its end must be below `num_vfs`.
@@ -9,36 +12,37 @@
 /// (Harvester writes `eth1v#1-8` with `numVfs: 8`): VF indexes past `numVfs - 1` simply do
 /// not exist, and the rest of the range is usable.
 pub fn check(pf: &str, num_vfs: i64) -> Result<Option<String>, String> {
-    if !pf.contains('#') {
+    let (_, Some(range)) = split_entry(pf) else {
         return Ok(None);
-    }
-    let fields: Vec<&str> = pf.split('#').collect();
-    if fields.len() != 2 {
+    };
+    if range.contains('#') {
         return Err(format!(
             "failed to parse {pf} PF name in nicSelector, probably incorrect separator character usage"
         ));
     }
-    let range: Vec<&str> = fields[1].split('-').collect();
-    if range.len() != 2 {
+    if range.matches('-').count() != 1 {
         return Err(format!(
             "failed to parse {pf} PF name nicSelector, probably incorrect range character usage"
         ));
     }
-    let Ok(start) = atoi(range[0]) else {
-        return Err(format!(
-            "failed to parse {pf} PF name nicSelector, start range is incorrect"
-        ));
+    let end = match VfRange::parse(range) {
+        Ok(r) => i64::from(r.last),
+        Err(RangeError::BadStart(_) | RangeError::NotARange(_)) => {
+            return Err(format!(
+                "failed to parse {pf} PF name nicSelector, start range is incorrect"
+            ));
+        }
+        Err(RangeError::BadEnd(_)) => {
+            return Err(format!(
+                "failed to parse {pf} PF name nicSelector, end range is incorrect"
+            ));
+        }
+        Err(RangeError::Reversed { .. }) => {
+            return Err(format!(
+                "failed to parse {pf} PF name nicSelector, end range shall not be smaller than start range"
+            ));
+        }
     };
-    let Ok(end) = atoi(range[1]) else {
-        return Err(format!(
-            "failed to parse {pf} PF name nicSelector, end range is incorrect"
-        ));
-    };
-    if end < start {
-        return Err(format!(
-            "failed to parse {pf} PF name nicSelector, end range shall not be smaller than start range"
-        ));
-    }
     if end >= num_vfs {
         return Ok(Some(format!(
             "failed to parse {pf} PF name nicSelector, end range exceeds the maximum VF index {}; \
@@ -61,23 +65,16 @@ pub struct PfName<'a> {
 #[error("invalid VF range in PF name {0:?}")]
 pub struct BadRange(pub String);
 
-/// Upstream `ParseVfRange`: splits `name#a-b`; `Err` when the range does not parse.
+/// Upstream `ParseVfRange`: splits `name#a-b`; `Err` when the range does not parse (an entry the
+/// static [`check`] refuses).
 pub fn parse(pf: &str) -> Result<PfName<'_>, BadRange> {
-    let bad = || BadRange(pf.to_string());
-    match pf.split_once('#') {
-        None => Ok(PfName {
-            name: pf,
-            range: None,
-        }),
-        Some((name, rest)) => {
-            // Upstream takes the second `#`-field only and the first two `-`-fields.
-            let rest = rest.split('#').next().unwrap_or("");
-            let mut parts = rest.split('-');
-            let start = atoi(parts.next().unwrap_or("")).map_err(|_| bad())?;
-            let end = atoi(parts.next().ok_or_else(bad)?).map_err(|_| bad())?;
+    match split_entry(pf) {
+        (name, None) => Ok(PfName { name, range: None }),
+        (name, Some(range)) => {
+            let r = VfRange::parse(range).map_err(|_| BadRange(pf.to_string()))?;
             Ok(PfName {
                 name,
-                range: Some((start, end)),
+                range: Some((i64::from(r.first), i64::from(r.last))),
             })
         }
     }
@@ -91,9 +88,4 @@ impl PfName<'_> {
         let (b0, b1) = other.range.unwrap_or((-1, -1));
         !(a1 < b0 || a0 > b1)
     }
-}
-
-/// Go's `strconv.Atoi`: optional sign, decimal digits, no spaces.
-fn atoi(s: &str) -> Result<i64, std::num::ParseIntError> {
-    s.parse::<i64>()
 }

@@ -1,8 +1,9 @@
 //! `sriov-network-webhook`: the operator's admission webhook (upstream's `webhook start`).
 //!
-//! Accepts upstream's arguments (`start --port=6443 --tls-cert-file=… --tls-private-key-file=…`;
-//! the TLS tuning and log flags are accepted and ignored), reads `NAMESPACE` and `DEV_MODE`
-//! from the environment, and serves until SIGTERM / Ctrl-C.
+//! Accepts upstream's arguments (`start --port=6443 --tls-cert-file=… --tls-private-key-file=…
+//! [--enable-http2]`; the other TLS tuning and log flags are accepted and ignored: TLS is always
+//! 1.2 or 1.3), reads `NAMESPACE` and `DEV_MODE` from the environment, and serves until SIGTERM /
+//! Ctrl-C. Limits and timeouts: `sriov_operator::webhook::ServeOptions`.
 
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -38,9 +39,18 @@ struct Args {
     /// YAML file re-read on every request. Without it the dynamic checks see an empty cluster.
     #[arg(long)]
     cluster_objects: Option<PathBuf>,
-    /// Accepted for compatibility with upstream's manifests; ignored.
-    #[arg(long = "enable-http2", hide = true)]
+    /// Offer and accept HTTP/2 (off by default, as upstream: the HTTP/2 rapid-reset attacks).
+    /// `--enable-http2` or, as Go flags allow, `--enable-http2=true|false`.
+    #[arg(
+        long = "enable-http2",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
     enable_http2: bool,
+    /// Accepted for compatibility with upstream's manifests; ignored.
     #[arg(long = "tls-cipher-suites", hide = true)]
     tls_cipher_suites: Option<String>,
     #[arg(long = "tls-min-version", hide = true)]
@@ -78,6 +88,10 @@ fn main() -> anyhow::Result<()> {
         key: args.tls_private_key_file,
     };
     let hook = Arc::new(Webhook { settings, cluster });
+    let options = webhook::ServeOptions {
+        http2: args.enable_http2,
+        ..webhook::ServeOptions::default()
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let handle = axum_server::Handle::new();
@@ -87,7 +101,7 @@ fn main() -> anyhow::Result<()> {
             tracing::info!("stopping");
             stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
         });
-        webhook::serve(listener, tls, hook, handle).await
+        webhook::serve(listener, tls, hook, handle, options).await
     })
 }
 

@@ -223,10 +223,7 @@ pub fn vf_device_id(nics: &SupportedNics, pf_device: &str) -> Option<String> {
 /// Upstream `resolvePfNames` for one entry: an alternative name becomes the PF's real name,
 /// the `#range` suffix is kept.
 fn resolve_pf_name(entry: &str, interfaces: &[InterfaceExt]) -> String {
-    let (name, suffix) = match entry.split_once('#') {
-        Some((n, r)) => (n, Some(r)),
-        None => (entry, None),
-    };
+    let (name, suffix) = sriov_host::pf_range::split_entry(entry);
     let mut resolved = name;
     for iface in interfaces {
         if iface.name == name {

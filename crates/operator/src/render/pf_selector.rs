@@ -15,63 +15,25 @@ pub struct PfName {
     pub range: Option<VfRange>,
 }
 
-/// An inclusive VF index range `first-last`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct VfRange {
-    pub first: u32,
-    pub last: u32,
-}
-
-impl VfRange {
-    /// Whether two ranges share at least one VF index.
-    pub fn overlaps(&self, other: &VfRange) -> bool {
-        self.first <= other.last && other.first <= self.last
-    }
-
-    /// Parse `"a-b"` (the `vfRange` of a VF group).
-    pub fn parse(text: &str) -> Result<VfRange, String> {
-        let (a, b) = text
-            .split_once('-')
-            .ok_or_else(|| "expected \"first-last\"".to_string())?;
-        let first = parse_index(a).ok_or_else(|| format!("start {a:?} is not a VF index"))?;
-        let last = parse_index(b).ok_or_else(|| format!("end {b:?} is not a VF index"))?;
-        if last < first {
-            return Err("end of range is smaller than its start".to_string());
-        }
-        Ok(VfRange { first, last })
-    }
-}
-
-impl std::fmt::Display for VfRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.first, self.last)
-    }
-}
-
-fn parse_index(text: &str) -> Option<u32> {
-    // Go's strconv.Atoi accepts a leading sign; a VF index never has one worth keeping.
-    let digits = text.strip_prefix('+').unwrap_or(text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
+// The grammar (`name#first-last`, what an index is) is sriov_host::pf_range's, shared with the
+// admission webhook, the device plugin and the daemon.
+pub use sriov_host::pf_range::VfRange;
 
 impl PfName {
     /// Parse one `pfNames` entry; `Err(reason)` when it has a `#` but no valid `first-last` range.
     pub fn parse(entry: &str) -> Result<PfName, String> {
-        match entry.split_once('#') {
-            None => Ok(PfName {
-                name: entry.to_string(),
+        match sriov_host::pf_range::split_entry(entry) {
+            (name, None) => Ok(PfName {
+                name: name.to_string(),
                 range: None,
             }),
-            Some((name, range)) => {
+            (name, Some(range)) => {
                 if range.contains('#') {
                     return Err("more than one '#' separator".to_string());
                 }
                 Ok(PfName {
                     name: name.to_string(),
-                    range: Some(VfRange::parse(range)?),
+                    range: Some(VfRange::parse(range).map_err(|e| e.to_string())?),
                 })
             }
         }

@@ -30,8 +30,9 @@ fn parent(p: &std::path::Path) -> PathBuf {
     }
 }
 
-/// Starts watching `tls` and reloading `config` from it. Needs a tokio runtime.
-pub fn watch_certs(config: RustlsConfig, tls: TlsFiles) -> anyhow::Result<CertWatcher> {
+/// Starts watching `tls` and reloading `config` from it (with the same TLS versions and ALPN
+/// protocols, see [`super::tls_config`]). Needs a tokio runtime.
+pub fn watch_certs(config: RustlsConfig, tls: TlsFiles, http2: bool) -> anyhow::Result<CertWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.is_ok_and(|e| !e.kind.is_access()) {
@@ -50,8 +51,11 @@ pub fn watch_certs(config: RustlsConfig, tls: TlsFiles) -> anyhow::Result<CertWa
             // Let a burst of events (write cert, write key, rename) settle, then reload once.
             tokio::time::sleep(Duration::from_millis(100)).await;
             while rx.try_recv().is_ok() {}
-            match config.reload_from_pem_file(&tls.cert, &tls.key).await {
-                Ok(()) => tracing::info!(cert = %tls.cert.display(), "reloaded TLS certificate"),
+            match super::tls_config(&tls, http2) {
+                Ok(new) => {
+                    config.reload_from_config(new);
+                    tracing::info!(cert = %tls.cert.display(), "reloaded TLS certificate");
+                }
                 Err(e) => tracing::warn!(
                     cert = %tls.cert.display(),
                     key = %tls.key.display(),
