@@ -9,7 +9,8 @@
 use std::sync::Mutex;
 
 use libfuzzer_sys::fuzz_target;
-use sriov_cni::sysfs::{Sysfs, USERSPACE_DRIVERS};
+use sriov_cni::sysfs::Sysfs;
+use sriov_host::drivers::is_userspace_driver;
 use sriov_device_plugin::from_host;
 use sriov_device_plugin::sysfs_extra::{Needs, enrich};
 use sriov_fuzz::sysfs_tree::CorruptibleTree;
@@ -48,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
             if vf.netdev.is_none() {
                 let driver = vf.driver.as_deref().unwrap_or("");
                 assert!(
-                    USERSPACE_DRIVERS.contains(&driver),
+                    is_userspace_driver(driver),
                     "no netdev, driver {driver:?}"
                 );
             }
