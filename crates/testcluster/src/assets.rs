@@ -91,8 +91,3 @@ impl Assets {
         Ok(())
     }
 }
-
-/// `CI=true`: a missing prerequisite fails the test instead of skipping it.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
