@@ -250,6 +250,43 @@ fn devinfo_devices(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Starts sriovdp (its plugin-watcher dir is `registry`; one that does not exist means
+/// kubelet.sock mode) and waits until the kubelet holds all `n` devices and the Node shows them;
+/// prints both times.
+async fn start_registered(
+    s: &Setup,
+    node: &sriov_testcluster::Node<'_>,
+    nodes: &Api<Node>,
+    registry: &Path,
+    n: usize,
+    mode: &str,
+) -> Sriovdp {
+    let dp = Sriovdp::start(
+        &s.config,
+        &s.fx,
+        node,
+        registry,
+        &s.devinfo,
+        s.dir.join("sriovdp.log"),
+    );
+    let registered = wait_kubelet_devices(&node.pod_resources_socket(), n, &dp, &node.kubelet_log()).await;
+    let visible = wait_allocatable(
+        nodes,
+        node.name(),
+        &n.to_string(),
+        Duration::from_secs(30),
+        &dp,
+        &node.kubelet_log(),
+    )
+    .await;
+    eprintln!(
+        "MEASURE {mode}: sriovdp exec -> devices in the kubelet: {} ms, -> allocatable on the Node: {} ms",
+        registered.as_millis(),
+        (registered + visible).as_millis()
+    );
+    dp
+}
+
 struct Setup {
     _tmp: tempfile::TempDir,
     fx: sriov_host::fixture::Fixture,
@@ -297,30 +334,15 @@ async fn plugin_watcher_mode_on_the_real_kubelet() {
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client, "default");
     let s = setup(4);
-    let dp = Sriovdp::start(
-        &s.config,
-        &s.fx,
+    let dp = start_registered(
+        &s,
         &node,
-        &node.plugins_registry_dir(),
-        &s.devinfo,
-        s.dir.join("sriovdp.log"),
-    );
-
-    let registered = wait_kubelet_devices(&node.pod_resources_socket(), 4, &dp, &node.kubelet_log()).await;
-    let visible = wait_allocatable(
         &nodes,
-        node.name(),
-        "4",
-        Duration::from_secs(30),
-        &dp,
-        &node.kubelet_log(),
+        &node.plugins_registry_dir(),
+        4,
+        "plugin-watcher",
     )
     .await;
-    eprintln!(
-        "MEASURE plugin-watcher: sriovdp exec -> devices in the kubelet: {} ms, -> allocatable on the Node: {} ms",
-        registered.as_millis(),
-        (registered + visible).as_millis()
-    );
     assert!(
         std::fs::read_dir(node.plugins_registry_dir()).unwrap().count() >= 1,
         "the socket lives in plugins_registry/"
@@ -455,29 +477,7 @@ async fn kubelet_sock_mode_on_the_real_kubelet() {
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client, "default");
     let s = setup(3);
-    let dp = Sriovdp::start(
-        &s.config,
-        &s.fx,
-        &node,
-        &s.dir.join("no-registry"),
-        &s.devinfo,
-        s.dir.join("sriovdp.log"),
-    );
-    let registered = wait_kubelet_devices(&node.pod_resources_socket(), 3, &dp, &node.kubelet_log()).await;
-    let visible = wait_allocatable(
-        &nodes,
-        node.name(),
-        "3",
-        Duration::from_secs(30),
-        &dp,
-        &node.kubelet_log(),
-    )
-    .await;
-    eprintln!(
-        "MEASURE kubelet.sock: sriovdp exec -> devices in the kubelet: {} ms, -> allocatable on the Node: {} ms",
-        registered.as_millis(),
-        (registered + visible).as_millis()
-    );
+    let dp = start_registered(&s, &node, &nodes, &s.dir.join("no-registry"), 3, "kubelet.sock").await;
     let socks: BTreeMap<String, bool> = std::fs::read_dir(node.device_plugin_dir())
         .unwrap()
         .filter_map(|e| e.ok())
