@@ -355,6 +355,17 @@ impl Cluster {
         &self.config
     }
 
+    /// The cluster's CA (PEM): a webhook's `caBundle`.
+    pub fn ca_pem(&self) -> &str {
+        &self.pki.ca.cert_pem
+    }
+
+    /// A fresh serving certificate for 127.0.0.1 / localhost signed by the cluster's CA: what a
+    /// webhook the API server calls on 127.0.0.1 serves.
+    pub fn loopback_serving_cert(&self) -> Result<pki::CertKey, Error> {
+        self.pki.serving()
+    }
+
     /// The admin kubeconfig (for `kubectl --kubeconfig`).
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig

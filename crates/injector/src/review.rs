@@ -1,0 +1,255 @@
+//! One HTTP request to `/mutate` → one HTTP answer, as upstream's `MutateHandler` gives it:
+//! status codes and messages for a bad request, otherwise an AdmissionReview response with the
+//! patch (base64 JSONPatch) or the denial.
+
+use base64::Engine;
+use k8s_openapi::api::core::v1::Pod;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::mutate::{Denied, NadLookup, Settings, mutate};
+use crate::switches::Switches;
+
+/// Upstream's body limit (`http.MaxBytesReader(.., 1<<20)`).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What goes back over HTTP.
+#[derive(Debug, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    /// `application/json` for an AdmissionReview, `text/plain` for an HTTP error.
+    pub json: bool,
+    pub body: String,
+}
+
+impl Answer {
+    fn error(status: u16, message: String) -> Answer {
+        tracing::warn!(status, "{message}");
+        // Go's http.Error appends a newline.
+        Answer {
+            status,
+            json: false,
+            body: format!("{message}\n"),
+        }
+    }
+}
+
+/// The request body as read: bytes, or over [`MAX_BODY`].
+pub enum Body<'a> {
+    Bytes(&'a [u8]),
+    TooLarge,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Review {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    request: Option<Request>,
+}
+
+#[derive(Deserialize)]
+struct Request {
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    operation: String,
+    object: Option<Value>,
+}
+
+fn status(message: &str) -> Value {
+    json!({"metadata": {}, "message": message})
+}
+
+/// Handles one `/mutate` request.
+pub fn answer(
+    content_type: Option<&str>,
+    body: Body<'_>,
+    nads: &dyn NadLookup,
+    settings: &Settings,
+    switches: &Switches,
+) -> Answer {
+    let bytes = match body {
+        Body::Bytes(b) if !b.is_empty() => b,
+        Body::Bytes(_) => return Answer::error(400, "Error reading HTTP request: empty body".into()),
+        Body::TooLarge => {
+            return Answer::error(
+                400,
+                format!("Error reading HTTP request: body larger than {MAX_BODY} bytes"),
+            );
+        }
+    };
+    let content_type = content_type.unwrap_or("");
+    if content_type != "application/json" {
+        return Answer::error(
+            415,
+            format!("Invalid Content-Type='{content_type}', expected 'application/json'"),
+        );
+    }
+    let review: Review = match serde_json::from_slice(bytes) {
+        Ok(r) => r,
+        Err(e) => return Answer::error(400, format!("error deserializing AdmissionReview: {e}")),
+    };
+    if review.kind != "AdmissionReview" {
+        return Answer::error(
+            400,
+            "error deserializing AdmissionReview: received object is not an AdmissionReview".into(),
+        );
+    }
+    let Some(request) = review.request else {
+        return Answer::error(
+            400,
+            "error preparing AdmissionResponse: received empty AdmissionReview request".into(),
+        );
+    };
+    let mut response = json!({"uid": request.uid, "allowed": true});
+    if request.operation != "CREATE" && !request.operation.is_empty() {
+        // Only pod CREATE is registered; anything else passes untouched.
+        response["status"] = status("allowed");
+    } else {
+        let pod = request.object.map(serde_json::from_value::<Pod>).transpose();
+        match pod {
+            Err(e) => {
+                response["allowed"] = json!(false);
+                response["status"] = status(&format!("pod could not be decoded: {e}"));
+            }
+            Ok(None) => {
+                response["allowed"] = json!(false);
+                response["status"] = status("AdmissionReview request has no object");
+            }
+            Ok(Some(pod)) => match mutate(&pod, &request.namespace, nads, settings, switches) {
+                Err(Denied::BadAnnotation(e)) => return Answer::error(400, e.to_string()),
+                Err(Denied::Refused(message)) => {
+                    tracing::info!(
+                        pod = pod.metadata.name.as_deref().unwrap_or(""),
+                        "denied: {message}"
+                    );
+                    response["allowed"] = json!(false);
+                    response["status"] = status(&message);
+                }
+                Ok(m) => {
+                    response["status"] = status(m.message);
+                    if !m.patch.is_empty() {
+                        let text = Value::Array(m.patch).to_string();
+                        response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+                        response["patchType"] = json!("JSONPatch");
+                    }
+                }
+            },
+        }
+    }
+    let api_version = if review.api_version.is_empty() {
+        "admission.k8s.io/v1".to_string()
+    } else {
+        review.api_version
+    };
+    let out = json!({"kind": "AdmissionReview", "apiVersion": api_version, "response": response});
+    Answer {
+        status: 200,
+        json: true,
+        body: out.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    type Nads = BTreeMap<(String, String), BTreeMap<String, String>>;
+
+    fn nads() -> Nads {
+        let mut n = Nads::new();
+        n.insert(
+            ("default".into(), "net-a".into()),
+            [(
+                "k8s.v1.cni.cncf.io/resourceName".to_string(),
+                "intel.com/sriov".to_string(),
+            )]
+            .into(),
+        );
+        n
+    }
+
+    fn review(networks: &str) -> String {
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+            "uid": "u-1", "namespace": "default", "operation": "CREATE",
+            "object": {"metadata": {"name": "p", "annotations": {"k8s.v1.cni.cncf.io/networks": networks}},
+                       "spec": {"containers": [{"name": "c", "image": "i"}]}}}})
+        .to_string()
+    }
+
+    fn run(ct: Option<&str>, body: Body<'_>) -> Answer {
+        answer(ct, body, &nads(), &Settings::default(), &Switches::default())
+    }
+
+    #[test]
+    fn allowed_with_a_base64_json_patch() {
+        let body = review("net-a");
+        let a = run(Some("application/json"), Body::Bytes(body.as_bytes()));
+        assert_eq!(a.status, 200);
+        let v: Value = serde_json::from_str(&a.body).unwrap();
+        assert_eq!(v["response"]["uid"], "u-1");
+        assert_eq!(v["response"]["allowed"], true);
+        assert_eq!(v["response"]["patchType"], "JSONPatch");
+        let patch = base64::engine::general_purpose::STANDARD
+            .decode(v["response"]["patch"].as_str().unwrap())
+            .unwrap();
+        let patch: Value = serde_json::from_slice(&patch).unwrap();
+        assert_eq!(
+            patch[2]["path"],
+            "/spec/containers/0/resources/requests/intel.com~1sriov"
+        );
+    }
+
+    #[test]
+    fn missing_nad_is_a_denial_inside_a_200() {
+        let body = review("nope");
+        let a = run(Some("application/json"), Body::Bytes(body.as_bytes()));
+        let v: Value = serde_json::from_str(&a.body).unwrap();
+        assert_eq!(a.status, 200);
+        assert_eq!(v["response"]["allowed"], false);
+        assert!(
+            v["response"]["status"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("could not find network attachment definition 'default/nope'")
+        );
+    }
+
+    #[test]
+    fn http_errors_are_upstreams() {
+        let body = review("net-a");
+        let a = run(Some("text/plain"), Body::Bytes(body.as_bytes()));
+        assert_eq!(
+            (a.status, a.body.as_str()),
+            (
+                415,
+                "Invalid Content-Type='text/plain', expected 'application/json'\n"
+            )
+        );
+        assert_eq!(run(Some("application/json"), Body::Bytes(b"")).status, 400);
+        assert_eq!(run(Some("application/json"), Body::TooLarge).status, 400);
+        let a = run(Some("application/json"), Body::Bytes(b"{not json"));
+        assert_eq!(a.status, 400);
+        assert!(
+            a.body.starts_with("error deserializing AdmissionReview"),
+            "{}",
+            a.body
+        );
+        let bad = review("x/y/z");
+        let a = run(Some("application/json"), Body::Bytes(bad.as_bytes()));
+        assert_eq!(a.status, 400);
+        assert!(
+            a.body.contains("more than one '/' rune in: 'x/y/z'"),
+            "{}",
+            a.body
+        );
+    }
+}
