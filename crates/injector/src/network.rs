@@ -95,6 +95,7 @@ pub fn parse(value: &str, default_namespace: &str) -> Result<Vec<Selection>, Par
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

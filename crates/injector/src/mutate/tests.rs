@@ -1,5 +1,5 @@
 //! One table test per rule of upstream's mutation (and the sriov-rs container choice).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
 
 use super::*;
 
