@@ -2,5 +2,6 @@
 //! config, NADs) as pure functions, and its admission webhook.
 
 pub mod admission;
+pub mod controller;
 pub mod render;
 pub mod webhook;
