@@ -4,6 +4,11 @@
 //! [--enable-http2]`; the other TLS tuning and log flags are accepted and ignored: TLS is always
 //! 1.2 or 1.3), reads `NAMESPACE` and `DEV_MODE` from the environment, and serves until SIGTERM /
 //! Ctrl-C. Limits and timeouts: `sriov_operator::webhook::ServeOptions`.
+//!
+//! Where the dynamic checks see the cluster: `--cluster-objects FILE`; else the API server
+//! (`--kubeconfig`, `KUBECONFIG`, or the in-cluster service account, as controller-runtime finds
+//! it for upstream), watched by reflectors so that an admission makes no API call; else, with
+//! none of these, an empty cluster.
 
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -12,7 +17,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use sriov_operator::admission::{Cluster, Settings};
-use sriov_operator::webhook::{self, ClusterSource, FileCluster, TlsFiles, Webhook};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use sriov_operator::webhook::{self, ClusterSource, FileCluster, TlsFiles, Webhook, WatchedCluster};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,8 +43,12 @@ struct Args {
     bind_address: std::net::IpAddr,
     /// Kubernetes objects (nodes, node states, policies, config) for the dynamic checks, as a
     /// YAML file re-read on every request. Without it the dynamic checks see an empty cluster.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "kubeconfig")]
     cluster_objects: Option<PathBuf>,
+    /// Kubeconfig of the cluster whose nodes, node states, policies and supported-NIC ConfigMap
+    /// the dynamic checks watch (default: `KUBECONFIG`, else in-cluster config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
     /// Offer and accept HTTP/2 (off by default, as upstream: the HTTP/2 rapid-reset attacks).
     /// `--enable-http2` or, as Go flags allow, `--enable-http2=true|false`.
     #[arg(
@@ -71,29 +81,20 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let settings = Settings::from_env();
     tracing::info!(namespace = %settings.namespace, dev_mode = settings.dev_mode, port = args.port, "starting webhook");
-    let cluster: Box<dyn ClusterSource> = match &args.cluster_objects {
-        Some(path) => Box::new(FileCluster {
-            path: path.clone(),
-            namespace: settings.namespace.clone(),
-        }),
-        None => Box::new(Cluster {
-            nics: sriov_operator::admission::SupportedNics::builtin(),
-            ..Cluster::default()
-        }),
-    };
     let addr = SocketAddr::new(args.bind_address, args.port);
     let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
     let tls = TlsFiles {
         cert: args.tls_cert_file,
         key: args.tls_private_key_file,
     };
-    let hook = Arc::new(Webhook { settings, cluster });
     let options = webhook::ServeOptions {
         http2: args.enable_http2,
         ..webhook::ServeOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        let cluster = cluster_source(&args.cluster_objects, &args.kubeconfig, &settings.namespace).await?;
+        let hook = Arc::new(Webhook { settings, cluster });
         let handle = axum_server::Handle::new();
         let stopper = handle.clone();
         tokio::spawn(async move {
@@ -103,6 +104,53 @@ fn main() -> anyhow::Result<()> {
         });
         webhook::serve(listener, tls, hook, handle, options).await
     })
+}
+
+/// The source of the dynamic checks' cluster view (see the module doc).
+async fn cluster_source(
+    objects: &Option<PathBuf>,
+    kubeconfig: &Option<PathBuf>,
+    namespace: &str,
+) -> anyhow::Result<Box<dyn ClusterSource>> {
+    if let Some(path) = objects {
+        return Ok(Box::new(FileCluster {
+            path: path.clone(),
+            namespace: namespace.to_string(),
+        }));
+    }
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(path).with_context(|| format!("--kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("--kubeconfig {}", path.display()))?
+        }
+        None if std::env::var_os("KUBECONFIG").is_some()
+            || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() =>
+        {
+            kube::Config::infer()
+                .await
+                .context("KUBECONFIG / in-cluster configuration")?
+        }
+        None => {
+            tracing::warn!(
+                "no --cluster-objects, --kubeconfig, KUBECONFIG or in-cluster config: \
+                 the dynamic checks see an empty cluster"
+            );
+            return Ok(Box::new(Cluster {
+                nics: sriov_operator::admission::SupportedNics::builtin(),
+                ..Cluster::default()
+            }));
+        }
+    };
+    let server = config.cluster_url.clone();
+    let client = kube::Client::try_from(config).context("Kubernetes client")?;
+    tracing::info!(%server, %namespace, "watching nodes, node states, policies, operator config, supported-nic-ids");
+    let watched = WatchedCluster::start(client, namespace)
+        .await
+        .with_context(|| format!("watching {server}"))?;
+    tracing::info!("cluster caches ready");
+    Ok(Box::new(watched))
 }
 
 async fn shutdown_signal() {

@@ -6,6 +6,7 @@
 //! shared [`OperatorContext`].
 
 pub mod metrics;
+pub mod networks;
 
 use std::sync::Arc;
 

@@ -10,6 +10,7 @@
 //! whole request each bounded by a timeout, so a slow client (slowloris) is disconnected.
 
 mod reload;
+pub mod watched;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ use serde_json::Value;
 use crate::admission::{self, Cluster, Hook, Settings};
 
 pub use reload::{CertWatcher, watch_certs};
+pub use watched::WatchedCluster;
 
 /// Where the webhook gets its view of the cluster for the dynamic checks, per request.
 pub trait ClusterSource: Send + Sync + 'static {
