@@ -24,7 +24,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, metadata_watcher, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -146,7 +146,11 @@ async fn run_kind<K: NetworkKind>(ctx: OperatorContext, nad: NadContext) -> Resu
     let (namespaces, namespaces_writer) = reflector::store::<PartialObjectMeta<Namespace>>();
     let namespace_stream = reflector::reflector(
         namespaces_writer,
-        metadata_watcher(Api::<Namespace>::all(client.clone()), watcher::Config::default()),
+        // `Api<PartialObjectMeta<_>>` asks for metadata only.
+        watcher(
+            Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+            watcher::Config::default(),
+        ),
     )
     .default_backoff()
     .touched_objects();
@@ -218,7 +222,7 @@ fn error_policy<K: NetworkKind>(_obj: Arc<K>, err: &NetworkError, _state: Arc<St
 
 async fn reconcile<K: NetworkKind>(obj: Arc<K>, state: Arc<State>) -> Result<Action, NetworkError> {
     let started = Instant::now();
-    let result = reconcile_inner(&obj, &state).await;
+    let result = reconcile_inner(obj.as_ref(), &state).await;
     state
         .ctx
         .metrics
