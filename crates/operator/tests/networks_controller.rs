@@ -47,6 +47,12 @@ fn running() -> Option<&'static Running> {
     RUNNING
         .get_or_init(|| {
             let cluster = Cluster::shared()?;
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "sriov_operator=info".into()),
+                ))
+                .with_test_writer()
+                .try_init();
             let metrics = Arc::new(OperatorMetrics::new());
             let m = metrics.clone();
             let (ready_tx, ready_rx) = std::sync::mpsc::channel();

@@ -187,17 +187,13 @@ async fn run_kind<K: NetworkKind>(ctx: OperatorContext, nad: NadContext) -> Resu
     let state = Arc::new(State {
         ctx,
         nad,
-        nads: nads.clone(),
-        namespaces: namespaces.clone(),
+        nads,
+        namespaces,
         recorder,
     });
     let controller = Controller::for_stream(network_stream, networks)
         .watches_stream(nad_stream, nad_mapper)
         .watches_stream(namespace_stream, namespace_mapper);
-    // Reconciles must see the NADs and namespaces that exist, or a NAD would look missing.
-    let (n, s) = tokio::join!(nads.wait_until_ready(), namespaces.wait_until_ready());
-    n.and(s)
-        .map_err(|e| NetworkError::Watch("NetworkAttachmentDefinition/Namespace", e.to_string()))?;
     tracing::info!(kind = %kind, "network controller started");
     controller
         .run(reconcile::<K>, error_policy::<K>, state)
@@ -222,6 +218,11 @@ fn error_policy<K: NetworkKind>(_obj: Arc<K>, err: &NetworkError, _state: Arc<St
 
 async fn reconcile<K: NetworkKind>(obj: Arc<K>, state: Arc<State>) -> Result<Action, NetworkError> {
     let started = Instant::now();
+    // Reconciles must see the NADs and namespaces that exist, or a NAD would look missing. The
+    // stores fill while the controller polls their streams, so this waits only at start.
+    let (n, s) = tokio::join!(state.nads.wait_until_ready(), state.namespaces.wait_until_ready());
+    n.and(s)
+        .map_err(|e| NetworkError::Watch("NetworkAttachmentDefinition/Namespace", e.to_string()))?;
     let result = reconcile_inner(obj.as_ref(), &state).await;
     state
         .ctx
