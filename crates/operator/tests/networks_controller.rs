@@ -17,9 +17,9 @@ use sriov_api::{
     NadSpec, NetworkAttachmentDefinition, OVSNetwork, OvsNetworkSpec, SriovIBNetwork, SriovIbNetworkSpec,
     SriovNetwork, SriovNetworkSpec,
 };
+use sriov_operator::controller::OperatorContext;
 use sriov_operator::controller::metrics::OperatorMetrics;
 use sriov_operator::controller::networks::{self, plan::NAD_FINALIZER};
-use sriov_operator::controller::OperatorContext;
 use sriov_operator::render::{
     NadContext, render_ib_network_nad, render_ovs_network_nad, render_sriov_network_nad,
 };
@@ -141,11 +141,16 @@ async fn create_sriov(client: &Client, net: &SriovNetwork) -> SriovNetwork {
 
 /// The network as stored (with its uid and CRD defaults), rendered: what the NAD must be.
 async fn rendered(client: &Client, ns: &str, name: &str) -> NetworkAttachmentDefinition {
-    let stored = Api::<SriovNetwork>::namespaced(client.clone(), ns).get(name).await.unwrap();
+    let stored = Api::<SriovNetwork>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .unwrap();
     render_sriov_network_nad(&stored, &nad_ctx()).unwrap()
 }
 
-fn ready_of(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]) -> Option<(String, String, String)> {
+fn ready_of(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> Option<(String, String, String)> {
     conditions
         .iter()
         .find(|c| c.type_ == "Ready")
@@ -153,7 +158,10 @@ fn ready_of(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condit
 }
 
 async fn ready(client: &Client, ns: &str, name: &str) -> Option<(String, String, String)> {
-    let n = Api::<SriovNetwork>::namespaced(client.clone(), ns).get_opt(name).await.unwrap()?;
+    let n = Api::<SriovNetwork>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap()?;
     ready_of(&n.status.map(|s| s.conditions).unwrap_or_default())
 }
 
@@ -195,7 +203,10 @@ async fn each_kind_gets_exactly_the_nad_render_gives() {
         .unwrap();
 
     let want = rendered(&client, OP_NS, &created.name_any()).await;
-    let stored_ib = Api::<SriovIBNetwork>::namespaced(client.clone(), OP_NS).get("render-ib").await.unwrap();
+    let stored_ib = Api::<SriovIBNetwork>::namespaced(client.clone(), OP_NS)
+        .get("render-ib")
+        .await
+        .unwrap();
     let want_ib = render_ib_network_nad(&stored_ib, &nad_ctx()).unwrap();
     let stored_ovs = Api::<OVSNetwork>::namespaced(client.clone(), "render-target")
         .get("render-ovs")
@@ -207,7 +218,10 @@ async fn each_kind_gets_exactly_the_nad_render_gives() {
         let got = eventually(&format!("NAD {name}"), || nad_at(&client, "render-target", &name)).await;
         assert_eq!(got.spec.config, want.spec.config, "{name}");
         assert_eq!(got.metadata.annotations, want.metadata.annotations, "{name}");
-        assert_eq!(got.metadata.owner_references, want.metadata.owner_references, "{name}");
+        assert_eq!(
+            got.metadata.owner_references, want.metadata.owner_references,
+            "{name}"
+        );
     }
     assert!(
         r.metrics
@@ -227,22 +241,34 @@ async fn a_network_in_its_own_namespace_owns_its_nad_and_the_garbage_collector_d
     let refs = nad.metadata.owner_references.clone().unwrap();
     assert_eq!(refs.len(), 1);
     assert_eq!(
-        (refs[0].api_version.as_str(), refs[0].kind.as_str(), refs[0].name.as_str()),
+        (
+            refs[0].api_version.as_str(),
+            refs[0].kind.as_str(),
+            refs[0].name.as_str()
+        ),
         ("sriovnetwork.openshift.io/v1", "SriovNetwork", "owned")
     );
     assert_eq!(Some(&refs[0].uid), net.metadata.uid.as_ref());
     // Outside the operator namespace upstream adds no finalizer: the ownerReference suffices.
-    let stored = Api::<SriovNetwork>::namespaced(client.clone(), "app-owned").get("owned").await.unwrap();
+    let stored = Api::<SriovNetwork>::namespaced(client.clone(), "app-owned")
+        .get("owned")
+        .await
+        .unwrap();
     assert!(stored.finalizers().is_empty(), "{:?}", stored.finalizers());
 
     // The real garbage collector (kube-controller-manager) follows the ownerReference.
-    let Some(()) = sriov_testcluster::require(r.cluster.start_control_loops()) else { return };
+    let Some(()) = sriov_testcluster::require(r.cluster.start_control_loops()) else {
+        return;
+    };
     Api::<SriovNetwork>::namespaced(client.clone(), "app-owned")
         .delete("owned", &DeleteParams::default())
         .await
         .unwrap();
     eventually("NAD app-owned/owned garbage-collected", || async {
-        nad_at(&client, "app-owned", "owned").await.is_none().then_some(())
+        nad_at(&client, "app-owned", "owned")
+            .await
+            .is_none()
+            .then_some(())
     })
     .await;
 }
@@ -254,7 +280,10 @@ async fn a_cross_namespace_network_has_the_finalizer_and_its_deletion_deletes_th
     ensure_namespace(&client, "app-cross").await;
     create_sriov(&client, &sriov("cross", OP_NS, "app-cross")).await;
     let nad = eventually("NAD app-cross/cross", || nad_at(&client, "app-cross", "cross")).await;
-    assert_eq!(nad.metadata.owner_references, None, "no ownerReference across namespaces");
+    assert_eq!(
+        nad.metadata.owner_references, None,
+        "no ownerReference across namespaces"
+    );
     let networks = Api::<SriovNetwork>::namespaced(client.clone(), OP_NS);
     let stored = eventually("finalizer", || async {
         let n = networks.get("cross").await.unwrap();
@@ -262,13 +291,32 @@ async fn a_cross_namespace_network_has_the_finalizer_and_its_deletion_deletes_th
     })
     .await;
     assert_eq!(
-        stored.annotations().get("operator.sriovnetwork.openshift.io/last-network-namespace"),
+        stored
+            .annotations()
+            .get("operator.sriovnetwork.openshift.io/last-network-namespace"),
         Some(&"app-cross".to_string())
     );
 
+    // A new target namespace: the NAD moves (upstream's last-network-namespace annotation).
+    ensure_namespace(&client, "app-cross-2").await;
+    networks
+        .patch(
+            "cross",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"networkNamespace": "app-cross-2"}})),
+        )
+        .await
+        .unwrap();
+    eventually("NAD moved to app-cross-2", || async {
+        let old_gone = nad_at(&client, "app-cross", "cross").await.is_none();
+        let new_there = nad_at(&client, "app-cross-2", "cross").await.is_some();
+        (old_gone && new_there).then_some(())
+    })
+    .await;
+
     networks.delete("cross", &DeleteParams::default()).await.unwrap();
     eventually("NAD and network gone", || async {
-        let nad_gone = nad_at(&client, "app-cross", "cross").await.is_none();
+        let nad_gone = nad_at(&client, "app-cross-2", "cross").await.is_none();
         let net_gone = networks.get_opt("cross").await.unwrap().is_none();
         (nad_gone && net_gone).then_some(())
     })
@@ -297,7 +345,11 @@ async fn a_nad_edited_by_hand_is_restored_and_an_unchanged_one_is_not_rewritten(
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after_touch = nads.get("edited").await.unwrap();
-    assert_eq!(after_touch.resource_version(), first.resource_version(), "NAD rewritten with no change");
+    assert_eq!(
+        after_touch.resource_version(),
+        first.resource_version(),
+        "NAD rewritten with no change"
+    );
 
     // `kubectl edit`: a full update with another config and without the resource annotation.
     let mut edited = after_touch.clone();
@@ -310,7 +362,9 @@ async fn a_nad_edited_by_hand_is_restored_and_an_unchanged_one_is_not_rewritten(
         .as_mut()
         .unwrap()
         .remove("k8s.v1.cni.cncf.io/resourceName");
-    nads.replace("edited", &PostParams::default(), &edited).await.unwrap();
+    nads.replace("edited", &PostParams::default(), &edited)
+        .await
+        .unwrap();
     eventually("config and annotation restored", || async {
         let n = nads.get("edited").await.unwrap();
         (n.spec == want.spec && n.metadata.annotations == want.metadata.annotations).then_some(())
@@ -380,13 +434,19 @@ async fn conditions_say_ready_invalid_or_owned_by_another_with_upstream_reasons_
     .await;
     assert_eq!(ok.1, "NetworkReady");
     assert_eq!(ok.2, "NetworkAttachmentDefinition is provisioned and ready");
-    let stored = Api::<SriovNetwork>::namespaced(client.clone(), OP_NS).get("cond-ok").await.unwrap();
+    let stored = Api::<SriovNetwork>::namespaced(client.clone(), OP_NS)
+        .get("cond-ok")
+        .await
+        .unwrap();
     let cond = stored.status.unwrap().conditions;
     assert_eq!(cond[0].observed_generation, stored.metadata.generation);
 
     // spec.networkNamespace on a network outside the operator namespace.
     create_sriov(&client, &sriov("cond-misplaced", "app-cond", "elsewhere")).await;
-    let misplaced = eventually("Ready=False invalid", || ready(&client, "app-cond", "cond-misplaced")).await;
+    let misplaced = eventually("Ready=False invalid", || {
+        ready(&client, "app-cond", "cond-misplaced")
+    })
+    .await;
     assert_eq!(
         misplaced,
         (

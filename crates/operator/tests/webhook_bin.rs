@@ -48,6 +48,32 @@ fn unreadable_certificate_fails_naming_the_file() {
     assert!(err.contains("missing.crt"), "{err}");
 }
 
+#[test]
+fn unreadable_kubeconfig_fails_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = make_cert("operator-webhook-service");
+    let (crt, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&crt, &cert.cert_pem).expect("cert");
+    std::fs::write(&key, &cert.key_pem).expect("key");
+    let out = Command::new(BIN)
+        .args([
+            "start",
+            &format!("--port={}", free_port()),
+            "--bind-address=127.0.0.1",
+        ])
+        .arg(format!("--tls-cert-file={}", crt.display()))
+        .arg(format!("--tls-private-key-file={}", key.display()))
+        .arg(format!(
+            "--kubeconfig={}",
+            dir.path().join("no-such-kubeconfig").display()
+        ))
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-kubeconfig"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_upstream_arguments_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -67,6 +93,9 @@ async fn serves_upstream_arguments_and_stops_on_sigterm() {
         .arg(format!("--tls-cert-file={}", crt.display()))
         .arg("--tls-min-version=VersionTLS12")
         .env("NAMESPACE", "sriov-network-operator")
+        // No cluster: the dynamic checks see an empty one.
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -153,6 +182,9 @@ async fn cluster_objects_file_feeds_the_dynamic_checks() {
         .arg(format!("--tls-cert-file={}", crt.display()))
         .arg(format!("--cluster-objects={}", objects.display()))
         .env("NAMESPACE", "sriov-network-operator")
+        // No cluster: the dynamic checks see an empty one.
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -13,8 +13,8 @@ use base64::Engine;
 use http_body_util::BodyExt;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::{Namespace, Node};
-use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use sriov_testcluster::Cluster;
 
@@ -70,7 +70,10 @@ async fn setup(cluster: &Cluster) -> Client {
         .await
         .unwrap();
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": OP_NS}})).unwrap();
-    match Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await {
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+    {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 409 => {}
         Err(e) => panic!("{e}"),
@@ -157,7 +160,8 @@ fn policy(name: &str, tag: &str, node_selector: Value, nic_selector: Value, num_
 /// A server-side dry-run create of `object`: the status code, the body and the warnings the
 /// apiserver passed on from the webhook (`Warning:` headers, which the typed client drops).
 async fn admit(client: &Client, object: &Value) -> (u16, String, Vec<String>) {
-    let url = format!("/apis/sriovnetwork.openshift.io/v1/namespaces/{OP_NS}/sriovnetworknodepolicies?dryRun=All");
+    let url =
+        format!("/apis/sriovnetwork.openshift.io/v1/namespaces/{OP_NS}/sriovnetworknodepolicies?dryRun=All");
     let req = http::Request::post(url)
         .header("content-type", "application/json")
         .body(kube::client::Body::from(serde_json::to_vec(object).unwrap()))
@@ -234,7 +238,13 @@ async fn the_webhook_judges_a_policy_by_the_nodes_and_nics_the_cluster_has_now()
     let dir = tempfile::tempdir().unwrap();
     let hook = start_webhook(cluster, &client, dir.path(), "nodes").await;
     let selector = json!({"feature.node.kubernetes.io/sriov-capable": "nodes-test"});
-    let x710 = policy("x710", "nodes", selector.clone(), json!({"pfNames": ["ens1f0"]}), 8);
+    let x710 = policy(
+        "x710",
+        "nodes",
+        selector.clone(),
+        json!({"pfNames": ["ens1f0"]}),
+        8,
+    );
 
     // No node matches: accepted, with upstream's text as a warning (docs/webhook.md: sriov-rs
     // does not refuse a policy for nodes that have not joined yet).
@@ -255,7 +265,13 @@ async fn the_webhook_judges_a_policy_by_the_nodes_and_nics_the_cluster_has_now()
     )
     .await;
     // Now the same checks refuse what that NIC cannot do…
-    let too_many = policy("x710", "nodes", selector.clone(), json!({"pfNames": ["ens1f0"]}), 100);
+    let too_many = policy(
+        "x710",
+        "nodes",
+        selector.clone(),
+        json!({"pfNames": ["ens1f0"]}),
+        100,
+    );
     let (_, body, _) = admit_until(&client, &too_many, &hook, "numVfs refused", |c, _, _| c == 400).await;
     assert!(
         body.contains("numVfs(100) in CR x710 exceed the maximum allowed value(64) interface(ens1f0)"),
@@ -264,12 +280,18 @@ async fn the_webhook_judges_a_policy_by_the_nodes_and_nics_the_cluster_has_now()
     let absent = policy("x710", "nodes", selector.clone(), json!({"pfNames": ["ens9"]}), 8);
     let (code, body, _) = admit(&client, &absent).await;
     assert_eq!(code, 400, "{body}");
-    assert!(body.contains("no supported NIC is selected by the nicSelector in CR x710"), "{body}");
+    assert!(
+        body.contains("no supported NIC is selected by the nicSelector in CR x710"),
+        "{body}"
+    );
     // …and accept the right policy without any warning, for real this time.
     let (code, body, warnings) = admit(&client, &x710).await;
     assert_eq!((code, warnings.len()), (201, 0), "{body} {warnings:?}");
     let stored = Api::<sriov_api::SriovNetworkNodePolicy>::namespaced(client.clone(), OP_NS)
-        .create(&PostParams::default(), &serde_json::from_value(x710.clone()).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(x710.clone()).unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(stored.spec.num_vfs, 8);
@@ -344,6 +366,9 @@ async fn admissions_read_the_caches_not_the_apiserver() {
     assert_eq!(after - before, 0, "admissions made API reads");
 
     // The counter does count: one GET of a node by the test shows up.
-    Api::<Node>::all(client.clone()).get("reads-test-worker").await.unwrap();
+    Api::<Node>::all(client.clone())
+        .get("reads-test-worker")
+        .await
+        .unwrap();
     assert_eq!(reads(&client).await - after, 1);
 }

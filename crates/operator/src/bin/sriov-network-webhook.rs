@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use sriov_operator::admission::{Cluster, Settings};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use sriov_operator::webhook::{self, ClusterSource, FileCluster, TlsFiles, Webhook, WatchedCluster};
+use sriov_operator::admission::{Cluster, Settings};
+use sriov_operator::webhook::{self, ClusterSource, FileCluster, TlsFiles, WatchedCluster, Webhook};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -120,7 +120,8 @@ async fn cluster_source(
     }
     let config = match kubeconfig {
         Some(path) => {
-            let file = Kubeconfig::read_from(path).with_context(|| format!("--kubeconfig {}", path.display()))?;
+            let file =
+                Kubeconfig::read_from(path).with_context(|| format!("--kubeconfig {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
                 .await
                 .with_context(|| format!("--kubeconfig {}", path.display()))?

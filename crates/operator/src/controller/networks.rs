@@ -60,6 +60,8 @@ pub enum NetworkError {
 }
 
 /// A network kind the controller renders into a NAD.
+// `RenderError` is the render core's error, large by design (it names object and field).
+#[allow(clippy::result_large_err)]
 pub trait NetworkKind:
     Resource<DynamicType = (), Scope = NamespaceResourceScope>
     + Clone
@@ -77,6 +79,7 @@ pub trait NetworkKind:
 
 macro_rules! network_kind {
     ($ty:ty, $render:path) => {
+        #[allow(clippy::result_large_err)]
         impl NetworkKind for $ty {
             fn render_nad(&self, ctx: &NadContext) -> Result<NetworkAttachmentDefinition, RenderError> {
                 $render(self, ctx)
@@ -85,7 +88,10 @@ macro_rules! network_kind {
                 &self.spec.network_namespace
             }
             fn conditions(&self) -> &[Condition] {
-                self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[])
+                self.status
+                    .as_ref()
+                    .map(|s| s.conditions.as_slice())
+                    .unwrap_or(&[])
             }
         }
     };
@@ -137,8 +143,11 @@ async fn run_kind<K: NetworkKind>(ctx: OperatorContext, nad: NadContext) -> Resu
     let (nads, nads_writer) = reflector::store::<NetworkAttachmentDefinition>();
     let nad_stream = reflector::reflector(
         nads_writer,
-        watcher(Api::<NetworkAttachmentDefinition>::all(client.clone()), watcher::Config::default())
-            .modify(|n| n.managed_fields_mut().clear()),
+        watcher(
+            Api::<NetworkAttachmentDefinition>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .modify(|n| n.managed_fields_mut().clear()),
     )
     .default_backoff()
     .touched_objects();
@@ -208,7 +217,10 @@ async fn run_kind<K: NetworkKind>(ctx: OperatorContext, nad: NadContext) -> Resu
             }
         })
         .await;
-    Err(NetworkError::Watch("network controller", format!("{kind} stream ended")))
+    Err(NetworkError::Watch(
+        "network controller",
+        format!("{kind} stream ended"),
+    ))
 }
 
 fn error_policy<K: NetworkKind>(_obj: Arc<K>, err: &NetworkError, _state: Arc<State>) -> Action {
@@ -253,7 +265,12 @@ async fn reconcile_inner<K: NetworkKind>(obj: &K, state: &State) -> Result<Actio
     let networks: Api<K> = Api::namespaced(state.ctx.client.clone(), &cr_ns);
 
     if let Some(message) = plan::misplaced_network_namespace(obj.network_namespace(), &cr_ns, operator_ns) {
-        set_ready(obj, state, &Readiness::not_ready(plan::reason::NAD_INVALID, message)).await?;
+        set_ready(
+            obj,
+            state,
+            &Readiness::not_ready(plan::reason::NAD_INVALID, message),
+        )
+        .await?;
         return Ok(Action::await_change());
     }
     let has_finalizer = obj.finalizers().iter().any(|f| f == NAD_FINALIZER);
@@ -282,9 +299,7 @@ async fn reconcile_inner<K: NetworkKind>(obj: &K, state: &State) -> Result<Actio
         annotate_last_namespace(&networks, obj, "").await?;
     }
 
-    let found = state
-        .nads
-        .get(&ObjectRef::new(&name).within(&target));
+    let found = state.nads.get(&ObjectRef::new(&name).within(&target));
     let namespace_exists = state.namespaces.get(&ObjectRef::new(&target)).is_some();
     let step = plan::plan(obj.render_nad(&state.nad), found.as_deref(), namespace_exists);
     match step {
@@ -301,7 +316,11 @@ async fn reconcile_inner<K: NetworkKind>(obj: &K, state: &State) -> Result<Actio
             let api: Api<NetworkAttachmentDefinition> = Api::namespaced(state.ctx.client.clone(), &target);
             let body = plan::nad_apply_body(&nad);
             let applied = api
-                .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
+                .patch(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&body),
+                )
                 .await;
             if let Err(e) = applied {
                 let readiness = Readiness::not_ready(plan::reason::NAD_INVALID, e.to_string());
@@ -318,22 +337,27 @@ async fn reconcile_inner<K: NetworkKind>(obj: &K, state: &State) -> Result<Actio
     Ok(Action::await_change())
 }
 
-/// Deletes the NAD `namespace/name` unless the cache says it is absent or another network owns
-/// it (its owner-ref annotation names someone else).
-async fn delete_nad<K: NetworkKind>(state: &State, namespace: &str, name: &str, obj: &K) -> Result<(), NetworkError> {
-    let Some(found) = state.nads.get(&ObjectRef::new(name).within(namespace)) else {
-        return Ok(());
-    };
-    let ours = format!(
-        "{}.{}/{}/{}",
-        K::kind(&()),
-        sriov_api::GROUP,
-        obj.namespace().unwrap_or_default(),
-        name
-    );
-    let owner = found.annotations().get(OWNER_REF).cloned().unwrap_or_default();
-    if !owner.is_empty() && owner != ours {
-        return Ok(());
+/// Deletes the NAD `namespace/name` unless the cache shows it owned by another network (its
+/// owner-ref annotation names someone else). A NAD the cache does not have yet (just created)
+/// is deleted too: the DELETE is sent anyway and a 404 is fine.
+async fn delete_nad<K: NetworkKind>(
+    state: &State,
+    namespace: &str,
+    name: &str,
+    obj: &K,
+) -> Result<(), NetworkError> {
+    if let Some(found) = state.nads.get(&ObjectRef::new(name).within(namespace)) {
+        let ours = format!(
+            "{}.{}/{}/{}",
+            K::kind(&()),
+            sriov_api::GROUP,
+            obj.namespace().unwrap_or_default(),
+            name
+        );
+        let owner = found.annotations().get(OWNER_REF).cloned().unwrap_or_default();
+        if !owner.is_empty() && owner != ours {
+            return Ok(());
+        }
     }
     let api: Api<NetworkAttachmentDefinition> = Api::namespaced(state.ctx.client.clone(), namespace);
     match api.delete(name, &DeleteParams::default()).await {
@@ -348,12 +372,19 @@ async fn delete_nad<K: NetworkKind>(state: &State, namespace: &str, name: &str, 
 
 /// Replaces the finalizer list, guarded by the resourceVersion the decision was made on (a
 /// conflict is retried from the fresh object).
-async fn set_finalizers<K: NetworkKind>(api: &Api<K>, obj: &K, finalizers: &[&String]) -> Result<(), NetworkError> {
+async fn set_finalizers<K: NetworkKind>(
+    api: &Api<K>,
+    obj: &K,
+    finalizers: &[&String],
+) -> Result<(), NetworkError> {
     let patch = json!({"metadata": {
         "resourceVersion": obj.resource_version(),
         "finalizers": finalizers,
     }});
-    match api.patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => Ok(()),
         // Removing our finalizer was the last thing keeping the object.
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
@@ -361,7 +392,11 @@ async fn set_finalizers<K: NetworkKind>(api: &Api<K>, obj: &K, finalizers: &[&St
     }
 }
 
-async fn annotate_last_namespace<K: NetworkKind>(api: &Api<K>, obj: &K, target: &str) -> Result<(), NetworkError> {
+async fn annotate_last_namespace<K: NetworkKind>(
+    api: &Api<K>,
+    obj: &K,
+    target: &str,
+) -> Result<(), NetworkError> {
     let patch = json!({"metadata": {"annotations": {LAST_NETWORK_NAMESPACE: target}}});
     api.patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
@@ -371,7 +406,11 @@ async fn annotate_last_namespace<K: NetworkKind>(api: &Api<K>, obj: &K, target: 
 
 /// Writes the `Ready` condition when it changes (server-side apply of the status, as upstream's
 /// status patcher) and records upstream's `ReadyAdded` / `ReadyChanged` event.
-async fn set_ready<K: NetworkKind>(obj: &K, state: &State, readiness: &Readiness) -> Result<(), NetworkError> {
+async fn set_ready<K: NetworkKind>(
+    obj: &K,
+    state: &State,
+    readiness: &Readiness,
+) -> Result<(), NetworkError> {
     let current = obj.conditions();
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let Some(condition) = plan::ready_condition(current, readiness, obj.meta().generation, now) else {
@@ -384,9 +423,13 @@ async fn set_ready<K: NetworkKind>(obj: &K, state: &State, readiness: &Readiness
         "status": {"conditions": [condition]},
     });
     let api: Api<K> = Api::namespaced(state.ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
-        .await
-        .map_err(api_error(obj, "apply status"))?;
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(api_error(obj, "apply status"))?;
     let event = Event {
         type_: EventType::Normal,
         reason: plan::transition_reason(current).to_string(),

@@ -105,9 +105,11 @@ impl WatchedCluster {
             cfg().fields(&format!("metadata.name={SUPPORTED_NICS_CONFIG_MAP}")),
             |c: &mut ConfigMap| c.managed_fields_mut().clear(),
         );
-        let ready = |kind: &'static str| move |e: reflector::store::WriterDropped| WatchError::NotReady {
-            kind,
-            reason: e.to_string(),
+        let ready = |kind: &'static str| {
+            move |e: reflector::store::WriterDropped| WatchError::NotReady {
+                kind,
+                reason: e.to_string(),
+            }
         };
         nodes.wait_until_ready().await.map_err(ready("Node"))?;
         node_states
@@ -118,7 +120,10 @@ impl WatchedCluster {
             .wait_until_ready()
             .await
             .map_err(ready("SriovNetworkNodePolicy"))?;
-        configs.wait_until_ready().await.map_err(ready("SriovOperatorConfig"))?;
+        configs
+            .wait_until_ready()
+            .await
+            .map_err(ready("SriovOperatorConfig"))?;
         nic_ids.wait_until_ready().await.map_err(ready("ConfigMap"))?;
         Ok(WatchedCluster {
             nodes,
@@ -159,7 +164,8 @@ pub fn supported_nics(config_map: Option<&ConfigMap>) -> Result<SupportedNics, S
     let Some(cm) = config_map else {
         return Ok(SupportedNics::builtin());
     };
-    let value = serde_json::to_value(cm).map_err(|e| format!("ConfigMap {SUPPORTED_NICS_CONFIG_MAP}: {e}"))?;
+    let value =
+        serde_json::to_value(cm).map_err(|e| format!("ConfigMap {SUPPORTED_NICS_CONFIG_MAP}: {e}"))?;
     SupportedNics::from_config_map(&value).map_err(|e| e.to_string())
 }
 
@@ -168,7 +174,12 @@ impl ClusterSource for WatchedCluster {
         let nic_ids = self.nic_ids.state();
         Ok(Cluster {
             nodes: self.nodes.state().iter().map(|n| node_view(n)).collect(),
-            node_states: self.node_states.state().iter().map(|s| node_state_view(s)).collect(),
+            node_states: self
+                .node_states
+                .state()
+                .iter()
+                .map(|s| node_state_view(s))
+                .collect(),
             policies: self.policies.state().iter().map(|p| (**p).clone()).collect(),
             operator_config: self
                 .configs
@@ -194,7 +205,10 @@ mod tests {
         }))
         .unwrap();
         let v = node_view(&node);
-        assert_eq!((v.name.as_str(), v.provider_id.as_str()), ("w1", "openstack:///abc"));
+        assert_eq!(
+            (v.name.as_str(), v.provider_id.as_str()),
+            ("w1", "openstack:///abc")
+        );
         assert_eq!(v.labels.get("sriov").map(String::as_str), Some("yes"));
     }
 

@@ -210,7 +210,8 @@ pub fn networks_of_nad(
     if !owner.is_empty() {
         // `<Kind>.sriovnetwork.openshift.io/<namespace>/<name>`
         let mut parts = owner.splitn(3, '/');
-        let (Some(kind_group), Some(ns), Some(owner_name)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(kind_group), Some(ns), Some(owner_name)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Vec::new();
         };
         if kind_group == format!("{kind}.{}", sriov_api::GROUP) {
@@ -259,9 +260,17 @@ mod tests {
     use super::*;
 
     fn nad(ns: &str, config: &str, owner: Option<&str>) -> NetworkAttachmentDefinition {
-        let mut n = NetworkAttachmentDefinition::new("net1", NadSpec { config: config.into() });
+        let mut n = NetworkAttachmentDefinition::new(
+            "net1",
+            NadSpec {
+                config: config.into(),
+            },
+        );
         n.metadata.namespace = Some(ns.into());
-        let mut a = BTreeMap::from([("k8s.v1.cni.cncf.io/resourceName".to_string(), "openshift.io/r".to_string())]);
+        let mut a = BTreeMap::from([(
+            "k8s.v1.cni.cncf.io/resourceName".to_string(),
+            "openshift.io/r".to_string(),
+        )]);
         if let Some(o) = owner {
             a.insert(OWNER_REF.to_string(), o.to_string());
         }
@@ -274,8 +283,13 @@ mod tests {
     #[test]
     fn missing_nad_is_created_when_its_namespace_exists_and_waits_otherwise() {
         let want = nad("app", "{}", Some(OWNER));
-        assert_eq!(plan(Ok(want.clone()), None, true), Step::Apply(Box::new(want.clone())));
-        let Step::Report(r) = plan(Ok(want), None, false) else { panic!() };
+        assert_eq!(
+            plan(Ok(want.clone()), None, true),
+            Step::Apply(Box::new(want.clone()))
+        );
+        let Step::Report(r) = plan(Ok(want), None, false) else {
+            panic!()
+        };
         assert_eq!(r.reason, reason::NAMESPACE_NOT_FOUND);
         assert_eq!(r.message, "target namespace \"app\" does not exist");
     }
@@ -303,7 +317,10 @@ mod tests {
         }]);
         let mut edited = want.clone();
         edited.spec.config = "{}".into();
-        assert!(matches!(plan(Ok(want.clone()), Some(&edited), true), Step::Apply(_)));
+        assert!(matches!(
+            plan(Ok(want.clone()), Some(&edited), true),
+            Step::Apply(_)
+        ));
         let mut stripped = want.clone();
         stripped
             .metadata
@@ -311,18 +328,30 @@ mod tests {
             .as_mut()
             .unwrap()
             .remove("k8s.v1.cni.cncf.io/resourceName");
-        assert!(matches!(plan(Ok(want.clone()), Some(&stripped), true), Step::Apply(_)));
+        assert!(matches!(
+            plan(Ok(want.clone()), Some(&stripped), true),
+            Step::Apply(_)
+        ));
         let mut orphan = want.clone();
         orphan.metadata.owner_references = None;
-        assert!(matches!(plan(Ok(want.clone()), Some(&orphan), true), Step::Apply(_)));
+        assert!(matches!(
+            plan(Ok(want.clone()), Some(&orphan), true),
+            Step::Apply(_)
+        ));
         assert_eq!(plan(Ok(want.clone()), Some(&want), true), Step::Keep);
     }
 
     #[test]
     fn a_nad_owned_by_another_network_is_left_alone_and_reported() {
         let want = nad("app", "{}", Some(OWNER));
-        let theirs = nad("app", "{}", Some("SriovNetwork.sriovnetwork.openshift.io/op/other"));
-        let Step::Report(r) = plan(Ok(want.clone()), Some(&theirs), true) else { panic!() };
+        let theirs = nad(
+            "app",
+            "{}",
+            Some("SriovNetwork.sriovnetwork.openshift.io/op/other"),
+        );
+        let Step::Report(r) = plan(Ok(want.clone()), Some(&theirs), true) else {
+            panic!()
+        };
         assert_eq!(r.reason, reason::NAD_INVALID);
         assert_eq!(
             r.message,
@@ -343,7 +372,9 @@ mod tests {
             value: "{".into(),
             reason: "not valid JSON".into(),
         };
-        let Step::Report(r) = plan(Err(err), None, true) else { panic!() };
+        let Step::Report(r) = plan(Err(err), None, true) else {
+            panic!()
+        };
         assert!(!r.ready);
         assert_eq!(r.reason, reason::NAD_INVALID);
         assert!(r.message.contains("spec.ipam"), "{}", r.message);
@@ -368,16 +399,25 @@ mod tests {
         let t0 = Time(k8s_openapi::jiff::Timestamp::from_second(1_000).unwrap());
         let t1 = Time(k8s_openapi::jiff::Timestamp::from_second(2_000).unwrap());
         let first = ready_condition(&[], &Readiness::ready(), Some(1), t0.clone()).unwrap();
-        assert_eq!((first.status.as_str(), first.reason.as_str()), ("True", "NetworkReady"));
+        assert_eq!(
+            (first.status.as_str(), first.reason.as_str()),
+            ("True", "NetworkReady")
+        );
         assert_eq!(transition_reason(&[]), "ReadyAdded");
         let current = vec![first];
-        assert_eq!(ready_condition(&current, &Readiness::ready(), Some(1), t1.clone()), None);
+        assert_eq!(
+            ready_condition(&current, &Readiness::ready(), Some(1), t1.clone()),
+            None
+        );
         // New generation, same status: rewritten, transition time kept.
         let bumped = ready_condition(&current, &Readiness::ready(), Some(2), t1.clone()).unwrap();
         assert_eq!(bumped.last_transition_time, t0);
         let down = Readiness::not_ready(reason::NAMESPACE_NOT_FOUND, "gone");
         let flipped = ready_condition(&current, &down, Some(1), t1.clone()).unwrap();
-        assert_eq!((flipped.status.as_str(), flipped.last_transition_time), ("False", t1));
+        assert_eq!(
+            (flipped.status.as_str(), flipped.last_transition_time),
+            ("False", t1)
+        );
         assert_eq!(transition_reason(&current), "ReadyChanged");
     }
 
@@ -392,7 +432,10 @@ mod tests {
         let handmade = nad("app", "{}", None);
         assert_eq!(
             networks_of_nad(&handmade, "OVSNetwork", "op"),
-            vec![("app".to_string(), "net1".to_string()), ("op".to_string(), "net1".to_string())]
+            vec![
+                ("app".to_string(), "net1".to_string()),
+                ("op".to_string(), "net1".to_string())
+            ]
         );
     }
 
