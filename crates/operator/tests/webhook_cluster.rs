@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use http_body_util::BodyExt;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -284,9 +284,34 @@ async fn the_webhook_judges_a_policy_by_the_nodes_and_nics_the_cluster_has_now()
         body.contains("no supported NIC is selected by the nicSelector in CR x710"),
         "{body}"
     );
-    // …and accept the right policy without any warning, for real this time.
+    // …and accept the right policy without any warning…
     let (code, body, warnings) = admit(&client, &x710).await;
     assert_eq!((code, warnings.len()), (201, 0), "{body} {warnings:?}");
+    // …unless the supported-nic-ids ConfigMap (watched too) no longer lists the X710.
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), OP_NS);
+    let mellanox_only: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "supported-nic-ids", "namespace": OP_NS},
+        "data": {"Nvidia_mlx5_ConnectX-5": "15b3 1017 1018"}
+    }))
+    .unwrap();
+    config_maps
+        .create(&PostParams::default(), &mellanox_only)
+        .await
+        .unwrap();
+    let (_, body, _) = admit_until(&client, &x710, &hook, "X710 unsupported", |c, _, _| c == 400).await;
+    assert!(
+        body.contains("no supported NIC is selected by the nicSelector in CR x710"),
+        "{body}"
+    );
+    config_maps
+        .delete("supported-nic-ids", &Default::default())
+        .await
+        .unwrap();
+    admit_until(&client, &x710, &hook, "built-in list again", |c, _, w| {
+        c == 201 && w.is_empty()
+    })
+    .await;
+    // For real this time.
     let stored = Api::<sriov_api::SriovNetworkNodePolicy>::namespaced(client.clone(), OP_NS)
         .create(
             &PostParams::default(),
