@@ -300,7 +300,12 @@ async fn reconcile_inner<K: NetworkKind>(obj: &K, state: &State) -> Result<Actio
     }
 
     let found = state.nads.get(&ObjectRef::new(&name).within(&target));
-    let namespace_exists = state.namespaces.get(&ObjectRef::new(&target)).is_some();
+    // A terminating namespace refuses new objects: treat it as gone rather than retry a create
+    // the apiserver keeps refusing.
+    let namespace_exists = state
+        .namespaces
+        .get(&ObjectRef::new(&target))
+        .is_some_and(|ns| ns.metadata.deletion_timestamp.is_none());
     let step = plan::plan(obj.render_nad(&state.nad), found.as_deref(), namespace_exists);
     match step {
         Step::Report(readiness) => {
