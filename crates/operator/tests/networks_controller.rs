@@ -26,6 +26,10 @@ use sriov_operator::render::{
 use sriov_testcluster::Cluster;
 
 const OP_NS: &str = "sriov-network-operator";
+
+/// Every test holds a read guard; the one counting the apiserver's writes holds the write
+/// guard, so no other test writes meanwhile.
+static EXCLUSIVE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 const LIMIT: Duration = Duration::from_secs(20);
 
 fn nad_ctx() -> NadContext {
@@ -167,6 +171,7 @@ async fn ready(client: &Client, ns: &str, name: &str) -> Option<(String, String,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_gets_exactly_the_nad_render_gives() {
+    let _shared = EXCLUSIVE.read().await;
     let Some(r) = running() else { return };
     let client = r.cluster.client().unwrap();
     ensure_namespace(&client, "render-target").await;
@@ -233,6 +238,7 @@ async fn each_kind_gets_exactly_the_nad_render_gives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_in_its_own_namespace_owns_its_nad_and_the_garbage_collector_deletes_it() {
+    let _shared = EXCLUSIVE.read().await;
     let Some(r) = running() else { return };
     let client = r.cluster.client().unwrap();
     ensure_namespace(&client, "app-owned").await;
@@ -275,6 +281,7 @@ async fn a_network_in_its_own_namespace_owns_its_nad_and_the_garbage_collector_d
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_namespace_network_has_the_finalizer_and_its_deletion_deletes_the_nad() {
+    let _shared = EXCLUSIVE.read().await;
     let Some(r) = running() else { return };
     let client = r.cluster.client().unwrap();
     ensure_namespace(&client, "app-cross").await;
@@ -325,6 +332,7 @@ async fn a_cross_namespace_network_has_the_finalizer_and_its_deletion_deletes_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nad_edited_by_hand_is_restored_and_an_unchanged_one_is_not_rewritten() {
+    let _shared = EXCLUSIVE.read().await;
     let Some(r) = running() else { return };
     let client = r.cluster.client().unwrap();
     ensure_namespace(&client, "app-edit").await;
@@ -374,6 +382,7 @@ async fn a_nad_edited_by_hand_is_restored_and_an_unchanged_one_is_not_rewritten(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nad_deleted_by_hand_comes_back() {
+    let _shared = EXCLUSIVE.read().await;
     let Some(r) = running() else { return };
     let client = r.cluster.client().unwrap();
     ensure_namespace(&client, "app-deleted").await;
@@ -393,6 +402,7 @@ async fn a_nad_deleted_by_hand_comes_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_namespace_created_later_gets_its_nad() {
+    let _shared = EXCLUSIVE.read().await;
     let Some(r) = running() else { return };
     let client = r.cluster.client().unwrap();
     create_sriov(&client, &sriov("late", OP_NS, "app-late")).await;
@@ -422,6 +432,7 @@ async fn a_target_namespace_created_later_gets_its_nad() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditions_say_ready_invalid_or_owned_by_another_with_upstream_reasons_and_events() {
+    let _shared = EXCLUSIVE.read().await;
     let Some(r) = running() else { return };
     let client = r.cluster.client().unwrap();
     ensure_namespace(&client, "app-cond").await;
@@ -490,4 +501,65 @@ async fn conditions_say_ready_invalid_or_owned_by_another_with_upstream_reasons_
             .then_some(())
     })
     .await;
+}
+
+/// `apiserver_request_total` of writes (create, update, patch, delete) to NADs, the network
+/// kinds and Events.
+async fn writes(client: &Client) -> u64 {
+    let text = client
+        .request_text(http::Request::get("/metrics").body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    let resources = [
+        "network-attachment-definitions",
+        "sriovnetworks",
+        "sriovibnetworks",
+        "ovsnetworks",
+        "events",
+    ];
+    let verbs = ["POST", "PUT", "PATCH", "DELETE", "APPLY"];
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| verbs.iter().any(|v| l.contains(&format!("verb=\"{v}\""))))
+        .filter(|l| resources.iter().any(|r| l.contains(&format!("resource=\"{r}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_converged_the_controller_writes_nothing() {
+    let _alone = EXCLUSIVE.write().await;
+    let Some(r) = running() else { return };
+    let client = r.cluster.client().unwrap();
+    ensure_namespace(&client, "app-quiet").await;
+    let start = writes(&client).await;
+    create_sriov(&client, &sriov("quiet", OP_NS, "app-quiet")).await;
+    eventually("Ready=True", || async {
+        ready(&client, OP_NS, "quiet").await.filter(|c| c.0 == "True")
+    })
+    .await;
+    // The counter counts: the network's create, its finalizer, its NAD, its annotation, its
+    // status and the event are all writes.
+    let converged = writes(&client).await;
+    println!("writes to converge one network: {}", converged - start);
+    assert!(converged - start >= 5, "{start} → {converged}");
+    // Whatever earlier tests left in flight (garbage collection, their last reconciles) settles;
+    // then a 5 s window must pass without a single write. A controller that rewrites its status
+    // or its NADs on every event it causes never gets there.
+    let window = Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let before = writes(&client).await;
+        tokio::time::sleep(window).await;
+        let after = writes(&client).await;
+        println!(
+            "writes to NADs, networks and events in {window:?}: {}",
+            after - before
+        );
+        if after == before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the controller never went quiet");
+    }
 }
