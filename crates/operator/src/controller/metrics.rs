@@ -117,8 +117,17 @@ mod tests {
         m.observe_reconcile("node-states", Duration::from_millis(3), false);
         m.observe_reconcile("networks", Duration::from_millis(1), true);
         let text = m.encode().unwrap();
-        assert!(text.contains("sriov_operator_reconcile_errors_total{controller=\"networks\"} 1"), "{text}");
-        assert!(!text.contains("sriov_operator_reconcile_errors_total{controller=\"node-states\"}"), "{text}");
-        assert!(text.contains("sriov_operator_reconcile_duration_seconds_count{controller=\"node-states\"} 1"), "{text}");
+        assert!(
+            text.contains("sriov_operator_reconcile_errors_total{controller=\"networks\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("sriov_operator_reconcile_errors_total{controller=\"node-states\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sriov_operator_reconcile_duration_seconds_count{controller=\"node-states\"} 1"),
+            "{text}"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! shared [`OperatorContext`].
 
 pub mod metrics;
+pub mod sriov_switch;
 
 use std::sync::Arc;
 
