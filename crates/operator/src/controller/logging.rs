@@ -69,15 +69,21 @@ pub fn operator_level_directive(level: i32) -> &'static str {
 
 static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
-/// Installs the global subscriber: `RUST_LOG` when set, else `directive`. Call once.
+/// Installs the global subscriber, writing to stderr (as zap does): `RUST_LOG` when set, else
+/// `directive`. Call once.
 pub fn init(format: LogFormat, directive: &str) -> Result<(), tracing_subscriber::util::TryInitError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directive));
     let (filter, handle) = reload::Layer::new(filter);
     let json = format == LogFormat::Json;
     let result = tracing_subscriber::registry()
         .with(filter)
-        .with(json.then(|| tracing_subscriber::fmt::layer().json().with_current_span(true)))
-        .with((!json).then(tracing_subscriber::fmt::layer))
+        .with(json.then(|| {
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_writer(std::io::stderr)
+        }))
+        .with((!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr)))
         .try_init();
     let _ = FILTER.set(handle);
     result

@@ -105,6 +105,12 @@ impl Controllers {
         let backoff = self.backoff;
         for (name, start) in self.entries {
             tracing::info!(controller = name, "starting controller");
+            // Zero-valued series from the start, so `rate()` and alerts see every controller.
+            let label = ControllerLabel {
+                controller: name.to_string(),
+            };
+            ctx.metrics.controller_restarts.get_or_create(&label);
+            ctx.metrics.reconcile_errors.get_or_create(&label);
             tasks.spawn(supervise(name, start, ctx.clone(), backoff));
         }
         // The supervisors loop forever; join_next only yields if one of them is aborted.
@@ -241,6 +247,20 @@ mod tests {
         assert_eq!(steady_starts.load(Ordering::SeqCst), 1);
         assert_eq!(restarts(&ctx, "flaky"), 2);
         assert_eq!(restarts(&ctx, "steady"), 0);
+        let text = ctx.metrics.encode().unwrap();
+        assert!(
+            text.contains("sriov_operator_controller_restarts_total{controller=\"flaky\"} 2"),
+            "{text}"
+        );
+        // Series exist from the start, at zero.
+        assert!(
+            text.contains("sriov_operator_controller_restarts_total{controller=\"steady\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sriov_operator_reconcile_errors_total{controller=\"steady\"} 0"),
+            "{text}"
+        );
         assert!(!run.is_finished(), "run() never returns on its own");
         run.abort();
     }
