@@ -122,7 +122,11 @@ impl Drop for Replica {
 fn http_get(port: u16, path: &str) -> Option<(u16, String, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).ok()?;
     let (head, body) = raw.split_once("\r\n\r\n")?;
@@ -131,7 +135,8 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String, String)> {
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type").then(|| v.trim().to_string())
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
         })
         .unwrap_or_default();
     Some((status, content_type, body.to_string()))
@@ -253,7 +258,10 @@ async fn creates_the_default_config_serves_probes_and_metrics_and_stops_on_sigte
     assert_eq!(http_get(op.probes, "/metrics").map(|r| r.0), Some(404));
     let (status, content_type, body) = http_get(op.metrics, "/metrics").expect("metrics answer");
     assert_eq!(status, 200);
-    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
     // The other families appear with their first series (per controller, per node status).
     for line in [
         "# TYPE sriov_operator_leader gauge",
@@ -339,17 +347,25 @@ async fn one_replica_leads_and_another_takes_over_within_15s_of_kill_9() {
     .await;
     let gauges = wait_for("both replicas' metrics", Duration::from_secs(30), || {
         let g: Vec<_> = replicas.iter().map(Replica::leader_gauge).collect();
-        async move { g.iter().all(|g| g.is_some()).then(|| g.into_iter().flatten().collect::<Vec<_>>()) }
+        async move {
+            g.iter()
+                .all(|g| g.is_some())
+                .then(|| g.into_iter().flatten().collect::<Vec<_>>())
+        }
     })
     .await;
     assert_eq!(gauges.iter().sum::<i64>(), 1, "{gauges:?}");
     let leader = gauges.iter().position(|g| *g == 1).unwrap();
     let follower = 1 - leader;
     let configs: Api<SriovOperatorConfig> = Api::namespaced(client.clone(), ns);
-    wait_for("the default config, created by the leader", Duration::from_secs(10), || {
-        let configs = configs.clone();
-        async move { configs.get_opt("default").await.unwrap() }
-    })
+    wait_for(
+        "the default config, created by the leader",
+        Duration::from_secs(10),
+        || {
+            let configs = configs.clone();
+            async move { configs.get_opt("default").await.unwrap() }
+        },
+    )
     .await;
     // For three renewals, nothing changes hands.
     for _ in 0..6 {
@@ -362,7 +378,13 @@ async fn one_replica_leads_and_another_takes_over_within_15s_of_kill_9() {
         follower_logs.contains("waiting for the leader's lease to expire"),
         "{follower_logs}"
     );
-    let transitions = leases.get(LEASE_NAME).await.unwrap().spec.unwrap().lease_transitions;
+    let transitions = leases
+        .get(LEASE_NAME)
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .lease_transitions;
 
     // kill -9 the leader: no release, the follower must wait the lease out.
     replicas[leader].signal(nix::sys::signal::Signal::SIGKILL);
@@ -387,11 +409,16 @@ async fn one_replica_leads_and_another_takes_over_within_15s_of_kill_9() {
 
     // A clean stop hands over at once: the Lease is released, the next replica need not wait.
     let third = Replica::start(cluster, ns, &["--leader-elect"]);
-    third.wait_log("waiting for the leader's lease to expire", Duration::from_secs(30));
+    third.wait_log(
+        "waiting for the leader's lease to expire",
+        Duration::from_secs(30),
+    );
     let mut new_leader = new_leader;
     new_leader.signal(nix::sys::signal::Signal::SIGTERM);
     let stopped = Instant::now();
-    let status = new_leader.wait_exit(Duration::from_secs(10)).expect("exits on SIGTERM");
+    let status = new_leader
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits on SIGTERM");
     assert_eq!(status.code(), Some(0), "{}", new_leader.logs());
     let third_holder = wait_for("the third replica leading", Duration::from_secs(15), || {
         let (leases, old) = (leases.clone(), second_holder.clone());
@@ -413,7 +440,9 @@ async fn one_replica_leads_and_another_takes_over_within_15s_of_kill_9() {
         .replace(LEASE_NAME, &PostParams::default(), &lease)
         .await
         .unwrap();
-    let status = third.wait_exit(Duration::from_secs(15)).expect("the deposed leader exits");
+    let status = third
+        .wait_exit(Duration::from_secs(15))
+        .expect("the deposed leader exits");
     assert_eq!(status.code(), Some(1), "{}", third.logs());
     assert!(third.logs().contains("leader election lost"), "{}", third.logs());
     assert!(third.logs().contains("intruder"), "{}", third.logs());
@@ -434,7 +463,12 @@ async fn events_are_published_about_an_object_and_repeats_fold_into_a_series() {
     let events = Events::with_instance(client.clone(), Some("replica-a".into()));
     for _ in 0..2 {
         events
-            .normal(&config, "ConfigApplied", "Apply", "applied the default configuration")
+            .normal(
+                &config,
+                "ConfigApplied",
+                "Apply",
+                "applied the default configuration",
+            )
             .await;
     }
     let k8s_events: Api<K8sEvent> = Api::namespaced(client.clone(), ns);

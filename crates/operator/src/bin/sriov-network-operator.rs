@@ -166,7 +166,10 @@ async fn operate(
         _ = stopped(stop.clone()) => return Ok(ExitCode::SUCCESS),
     };
     if let DefaultConfig::Created { disable_drain } = created {
-        tracing::info!(disable_drain, "the default SriovOperatorConfig was absent and is created");
+        tracing::info!(
+            disable_drain,
+            "the default SriovOperatorConfig was absent and is created"
+        );
     }
     tracing::info!(controllers = ?controllers.names(), "starting controllers");
     let run = controllers.run(ctx);

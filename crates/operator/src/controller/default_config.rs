@@ -14,7 +14,11 @@ use super::settings::{ClusterType, OperatorSettings};
 /// The object upstream creates: the injector and operator webhook as
 /// `ADMISSION_CONTROLLERS_ENABLED` says, the daemon's default node selector (empty map), log
 /// level 2, drain disabled on a single-node cluster (nothing to move pods to), daemon mode.
-pub fn default_operator_config(namespace: &str, admission_controllers_enabled: bool, single_node: bool) -> SriovOperatorConfig {
+pub fn default_operator_config(
+    namespace: &str,
+    admission_controllers_enabled: bool,
+    single_node: bool,
+) -> SriovOperatorConfig {
     SriovOperatorConfig {
         metadata: ObjectMeta {
             name: Some(DEFAULT_OPERATOR_CONFIG_NAME.into()),
@@ -35,7 +39,11 @@ pub fn default_operator_config(namespace: &str, admission_controllers_enabled: b
 
 /// Upstream's `IsSingleNodeCluster`: on Kubernetes exactly one Node; on OpenShift the
 /// `Infrastructure` `cluster`'s `status.controlPlaneTopology` is `SingleReplica`.
-pub fn is_single_node(cluster_type: ClusterType, node_count: usize, openshift_topology: Option<&str>) -> bool {
+pub fn is_single_node(
+    cluster_type: ClusterType,
+    node_count: usize,
+    openshift_topology: Option<&str>,
+) -> bool {
     match cluster_type {
         ClusterType::Kubernetes => node_count == 1,
         ClusterType::Openshift => openshift_topology == Some("SingleReplica"),
@@ -118,7 +126,10 @@ async fn openshift_topology(client: &kube::Client) -> Result<Option<String>, Def
     let gvk = GroupVersionKind::gvk("config.openshift.io", "v1", "Infrastructure");
     let resource = ApiResource::from_gvk_with_plural(&gvk, "infrastructures");
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-    let infra = api.get("cluster").await.map_err(DefaultConfigError::Infrastructure)?;
+    let infra = api
+        .get("cluster")
+        .await
+        .map_err(DefaultConfigError::Infrastructure)?;
     Ok(infra
         .data
         .pointer("/status/controlPlaneTopology")
@@ -157,7 +168,11 @@ mod tests {
         assert!(!is_single_node(ClusterType::Kubernetes, 0, None));
         assert!(!is_single_node(ClusterType::Kubernetes, 2, None));
         assert!(is_single_node(ClusterType::Openshift, 3, Some("SingleReplica")));
-        assert!(!is_single_node(ClusterType::Openshift, 1, Some("HighlyAvailable")));
+        assert!(!is_single_node(
+            ClusterType::Openshift,
+            1,
+            Some("HighlyAvailable")
+        ));
         assert!(!is_single_node(ClusterType::Openshift, 1, None));
     }
 }

@@ -283,11 +283,22 @@ impl LeaderElector {
         };
         let spec = lease.spec.clone().unwrap_or_default();
         let observed_at = self.observe(spec.clone(), now);
-        match decide(Some(&spec), observed_at, Instant::now(), Timestamp::now(), &me, self.config.lease_duration) {
+        match decide(
+            Some(&spec),
+            observed_at,
+            Instant::now(),
+            Timestamp::now(),
+            &me,
+            self.config.lease_duration,
+        ) {
             Step::Follow { holder, expires_in } => Ok(Attempt::Following { holder, expires_in }),
             Step::Write(new) => {
                 lease.spec = Some(new);
-                match self.api.replace(&self.config.name, &PostParams::default(), &lease).await {
+                match self
+                    .api
+                    .replace(&self.config.name, &PostParams::default(), &lease)
+                    .await
+                {
                     Ok(written) => {
                         self.observe(written.spec.unwrap_or_default(), Instant::now());
                         Ok(Attempt::Leading)
@@ -319,7 +330,9 @@ impl LeaderElector {
                         last_holder = Some(holder);
                     }
                     // 5 ms past the expiry, so the next look sees it expired.
-                    self.config.retry_period.min(expires_in + Duration::from_millis(5))
+                    self.config
+                        .retry_period
+                        .min(expires_in + Duration::from_millis(5))
                 }
                 Err(e) => {
                     tracing::warn!(lease = %self.config.name, error = %e, "cannot read or write the Lease");
@@ -351,7 +364,9 @@ impl LeaderElector {
                     return HoldEnd::Lost(format!("the Lease is now held by {holder}"));
                 }
                 Ok(Ok(Attempt::Following { .. })) => {}
-                Ok(Err(e)) => tracing::warn!(lease = %self.config.name, error = %e, "renewing the Lease failed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(lease = %self.config.name, error = %e, "renewing the Lease failed")
+                }
                 Err(_) => {}
             }
             if renewed.elapsed() >= self.config.renew_deadline {
@@ -436,7 +451,14 @@ mod tests {
         let seen = Instant::now();
         let mut spec = held_by("other", 0);
         spec.lease_duration_seconds = Some(137);
-        let step = decide(Some(&spec), seen, seen + Duration::from_secs(100), wall(), "me", LD);
+        let step = decide(
+            Some(&spec),
+            seen,
+            seen + Duration::from_secs(100),
+            wall(),
+            "me",
+            LD,
+        );
         assert!(matches!(step, Step::Follow { expires_in, .. } if expires_in == Duration::from_secs(37)));
     }
 
@@ -467,7 +489,10 @@ mod tests {
         assert_eq!(spec.lease_transitions, Some(6));
         let mut absent = released.clone();
         absent.holder_identity = None;
-        assert!(matches!(decide(Some(&absent), seen, seen, wall(), "me", LD), Step::Write(_)));
+        assert!(matches!(
+            decide(Some(&absent), seen, seen, wall(), "me", LD),
+            Step::Write(_)
+        ));
     }
 
     #[test]
@@ -499,7 +524,10 @@ mod tests {
             config(8, 8, 2).validate(),
             Err(LeaseConfigError::LeaseNotLongerThanRenew { .. })
         ));
-        assert!(matches!(config(10, 2, 2).validate(), Err(LeaseConfigError::RenewTooShort { .. })));
+        assert!(matches!(
+            config(10, 2, 2).validate(),
+            Err(LeaseConfigError::RenewTooShort { .. })
+        ));
         assert_eq!(config(10, 8, 0).validate(), Err(LeaseConfigError::ZeroRetry));
         let defaults = LeaseConfig {
             lease_duration: DEFAULT_LEASE_DURATION,

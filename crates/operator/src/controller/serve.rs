@@ -33,7 +33,11 @@ pub fn metrics_router(metrics: Arc<OperatorMetrics>) -> Router {
             async move {
                 match metrics.encode() {
                     Ok(text) => ([(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)], text).into_response(),
-                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics: {e}")).into_response(),
+                    Err(e) => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("encoding metrics: {e}"),
+                    )
+                        .into_response(),
                 }
             }
         }),

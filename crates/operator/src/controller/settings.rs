@@ -207,7 +207,9 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, BadDuration> {
             .ok_or_else(bad)?;
         let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let seconds = match &rest[..unit_len] {
             "h" => 3600.0,
             "m" => 60.0,
@@ -245,7 +247,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -259,7 +264,11 @@ mod tests {
             OperatorSettings::from_lookup(env(&[("RESOURCE_PREFIX", "")])),
             Err(SettingsError::MissingResourcePrefix)
         );
-        assert!(SettingsError::MissingResourcePrefix.to_string().contains("RESOURCE_PREFIX"));
+        assert!(
+            SettingsError::MissingResourcePrefix
+                .to_string()
+                .contains("RESOURCE_PREFIX")
+        );
     }
 
     #[test]
@@ -299,7 +308,8 @@ mod tests {
 
     #[test]
     fn defaults_follow_upstream_and_are_noted() {
-        let s = OperatorSettings::from_lookup(env(&[("RESOURCE_PREFIX", "p"), ("DEV_MODE", "true")])).unwrap();
+        let s =
+            OperatorSettings::from_lookup(env(&[("RESOURCE_PREFIX", "p"), ("DEV_MODE", "true")])).unwrap();
         assert_eq!(s.namespace, DEFAULT_NAMESPACE);
         assert_eq!(s.cluster_type, ClusterType::Kubernetes);
         assert_eq!(s.cni_bin_path, DEFAULT_CNI_BIN_PATH);
@@ -312,7 +322,8 @@ mod tests {
 
     #[test]
     fn unknown_cluster_type_and_bad_delay_are_refused_with_the_value() {
-        let e = OperatorSettings::from_lookup(env(&[("RESOURCE_PREFIX", "p"), ("CLUSTER_TYPE", "k3s")])).unwrap_err();
+        let e = OperatorSettings::from_lookup(env(&[("RESOURCE_PREFIX", "p"), ("CLUSTER_TYPE", "k3s")]))
+            .unwrap_err();
         assert_eq!(e, SettingsError::UnknownClusterType("k3s".into()));
         assert!(e.to_string().contains("CLUSTER_TYPE \"k3s\""), "{e}");
         let e = OperatorSettings::from_lookup(env(&[
@@ -335,7 +346,10 @@ mod tests {
             parse_bind_address("x", "127.0.0.1:9000"),
             Ok(Some("127.0.0.1:9000".parse().unwrap()))
         );
-        assert_eq!(parse_bind_address("x", "[::1]:9000"), Ok(Some("[::1]:9000".parse().unwrap())));
+        assert_eq!(
+            parse_bind_address("x", "[::1]:9000"),
+            Ok(Some("[::1]:9000".parse().unwrap()))
+        );
         assert_eq!(
             parse_bind_address("x", "localhost:9000"),
             Ok(Some("127.0.0.1:9000".parse().unwrap()))
@@ -348,11 +362,23 @@ mod tests {
 
     #[test]
     fn go_flags_take_one_or_two_dashes() {
-        let args = ["op", "-leader-elect", "--metrics-bind-address=:8080", "-v", "-zap-log-level=2"]
-            .map(String::from);
+        let args = [
+            "op",
+            "-leader-elect",
+            "--metrics-bind-address=:8080",
+            "-v",
+            "-zap-log-level=2",
+        ]
+        .map(String::from);
         assert_eq!(
             go_style_args(args),
-            vec!["op", "--leader-elect", "--metrics-bind-address=:8080", "-v", "--zap-log-level=2"]
+            vec![
+                "op",
+                "--leader-elect",
+                "--metrics-bind-address=:8080",
+                "-v",
+                "--zap-log-level=2"
+            ]
         );
     }
 

@@ -109,8 +109,8 @@ impl Controllers {
             let label = ControllerLabel {
                 controller: name.to_string(),
             };
-            ctx.metrics.controller_restarts.get_or_create(&label);
-            ctx.metrics.reconcile_errors.get_or_create(&label);
+            drop(ctx.metrics.controller_restarts.get_or_create(&label));
+            drop(ctx.metrics.reconcile_errors.get_or_create(&label));
             tasks.spawn(supervise(name, start, ctx.clone(), backoff));
         }
         // The supervisors loop forever; join_next only yields if one of them is aborted.
@@ -190,7 +190,10 @@ mod tests {
         assert_eq!(Ok::<(), String>(()).into_result(), Ok(()));
         assert_eq!(Err::<(), _>("boom").into_result(), Err("boom".to_string()));
         let chained = anyhow::anyhow!("inner").context("outer");
-        assert_eq!(Err::<(), _>(chained).into_result(), Err("outer: inner".to_string()));
+        assert_eq!(
+            Err::<(), _>(chained).into_result(),
+            Err("outer: inner".to_string())
+        );
     }
 
     /// A context whose client never connects: the controllers under test make no request.
@@ -298,7 +301,10 @@ mod tests {
         while !stopped.load(Ordering::SeqCst) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert!(stopped.load(Ordering::SeqCst), "the controller's future was dropped");
+        assert!(
+            stopped.load(Ordering::SeqCst),
+            "the controller's future was dropped"
+        );
     }
 
     #[test]
