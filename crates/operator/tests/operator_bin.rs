@@ -448,6 +448,102 @@ async fn one_replica_leads_and_another_takes_over_within_15s_of_kill_9() {
     assert!(third.logs().contains("intruder"), "{}", third.logs());
 }
 
+/// A TCP forwarder on 127.0.0.1 to the API server that can be cut, as a network partition
+/// between the leader and the API server (the API server itself keeps serving the others).
+struct Partitionable {
+    port: u16,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Partitionable {
+    async fn start(target: std::net::SocketAddr) -> Partitionable {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tasks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let registry = tasks.clone();
+        let acceptor = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                registry.lock().unwrap().push(conn);
+            }
+        });
+        tasks.lock().unwrap().push(acceptor);
+        Partitionable { port, tasks }
+    }
+
+    /// Stops accepting and drops every forwarded connection.
+    fn cut(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_api_server_stops_leading_before_its_lease_expires() {
+    use sriov_operator::controller::leader::{HoldEnd, LeaderElector, LeaseConfig};
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    let ns = "op-partition";
+    let client = prepared(cluster, ns).await;
+    let api_addr: std::net::SocketAddr = cluster.server().trim_start_matches("https://").parse().unwrap();
+    let proxy = Partitionable::start(api_addr).await;
+    let mut config = cluster.config().clone();
+    config.cluster_url = format!("https://127.0.0.1:{}", proxy.port).parse().unwrap();
+    let through_proxy = kube::Client::try_from(config).unwrap();
+    let lease = LeaseConfig {
+        name: LEASE_NAME.into(),
+        namespace: ns.into(),
+        identity: "partitioned-leader".into(),
+        lease_duration: Duration::from_secs(4),
+        renew_deadline: Duration::from_secs(3),
+        retry_period: Duration::from_secs(1),
+    };
+    let mut elector = LeaderElector::new(through_proxy, lease).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), elector.acquire())
+        .await
+        .expect("leads on an empty Lease");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), ns);
+    assert_eq!(holder(&leases).await.as_deref(), Some("partitioned-leader"));
+
+    let hold = tokio::spawn(async move {
+        let end = elector.hold(std::future::pending()).await;
+        (end, k8s_openapi::jiff::Timestamp::now())
+    });
+    // Let it renew twice, then cut it off.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    proxy.cut();
+    let (end, ended_at) = tokio::time::timeout(Duration::from_secs(10), hold)
+        .await
+        .expect("hold() returns")
+        .unwrap();
+    let HoldEnd::Lost(reason) = end else {
+        panic!("expected Lost, got {end:?}")
+    };
+    assert!(reason.contains("renew deadline"), "{reason}");
+    // Nothing renewed after the cut: renewTime is its last renewal.
+    let last_renew = leases
+        .get(LEASE_NAME)
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .renew_time
+        .unwrap()
+        .0;
+    let led_on = ended_at.duration_since(last_renew).as_secs_f64();
+    eprintln!(
+        "partitioned leader stopped {led_on:.2} s after its last renewal (renew deadline 3 s, lease 4 s)"
+    );
+    // Within the renew deadline (plus scheduling), so before the lease could expire for others.
+    assert!(led_on < 3.5, "{led_on}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_published_about_an_object_and_repeats_fold_into_a_series() {
     let Some(cluster) = Cluster::shared() else {

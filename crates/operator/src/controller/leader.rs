@@ -348,12 +348,22 @@ impl LeaderElector {
     pub async fn hold(&mut self, stop: impl Future<Output = ()>) -> HoldEnd {
         tokio::pin!(stop);
         let mut renewed = Instant::now();
+        let deadline_passed = |d: Duration| {
+            HoldEnd::Lost(format!(
+                "the Lease was not renewed within the renew deadline ({d:?})"
+            ))
+        };
         loop {
+            // Wake at the deadline at the latest, so leadership ends within it, not a retry later.
+            let until_deadline = self.config.renew_deadline.saturating_sub(renewed.elapsed());
             tokio::select! {
                 _ = &mut stop => return HoldEnd::Stopped,
-                _ = tokio::time::sleep(self.config.retry_period) => {}
+                _ = tokio::time::sleep(self.config.retry_period.min(until_deadline)) => {}
             }
             let left = self.config.renew_deadline.saturating_sub(renewed.elapsed());
+            if left.is_zero() {
+                return deadline_passed(self.config.renew_deadline);
+            }
             let outcome = tokio::select! {
                 _ = &mut stop => return HoldEnd::Stopped,
                 r = tokio::time::timeout(left, self.attempt()) => r,
@@ -370,10 +380,7 @@ impl LeaderElector {
                 Err(_) => {}
             }
             if renewed.elapsed() >= self.config.renew_deadline {
-                return HoldEnd::Lost(format!(
-                    "the Lease was not renewed within the renew deadline ({:?})",
-                    self.config.renew_deadline
-                ));
+                return deadline_passed(self.config.renew_deadline);
             }
         }
     }
