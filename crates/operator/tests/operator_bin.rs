@@ -582,3 +582,98 @@ async fn events_are_published_about_an_object_and_repeats_fold_into_a_series() {
     assert_eq!(regarding.uid, config.metadata.uid);
     assert_eq!(event.series.map(|s| s.count), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_upstreams_rbac_events_are_written_to_the_core_api() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    let ns = "op-events-rbac";
+    let admin = prepared(cluster, ns).await;
+    // Upstream's Helm Role: core `events` only (no `events.k8s.io`), plus what the test reads.
+    let role = Role {
+        metadata: ObjectMeta {
+            name: Some("sriov-network-operator".into()),
+            ..ObjectMeta::default()
+        },
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["events".into()]),
+            verbs: vec!["*".into()],
+            ..PolicyRule::default()
+        }]),
+    };
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some("sriov-network-operator".into()),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "sriov-network-operator".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "Group".into(),
+            name: "sriov-operators".into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            ..Subject::default()
+        }]),
+    };
+    Api::<Role>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let config = Api::<SriovOperatorConfig>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &default_operator_config(ns, false, false))
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("operator.kubeconfig");
+    cluster
+        .kubeconfig_for("sriov-operator", "sriov-operators", &kubeconfig)
+        .unwrap();
+    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+    let restricted = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let events = Events::with_instance(restricted, Some("replica-b".into()));
+    events
+        .publish(
+            &config,
+            kube::runtime::events::EventType::Warning,
+            "SyncFailed",
+            "Sync",
+            "could not render",
+        )
+        .await
+        .expect("published through the core API");
+    // The 403 on events.k8s.io switched it to the core API (both views share one storage).
+    assert!(events.writes_core_events());
+    let core: Vec<CoreEvent> = Api::<CoreEvent>::namespaced(admin, ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(core.len(), 1, "{core:?}");
+    let event = &core[0];
+    assert_eq!(event.reason.as_deref(), Some("SyncFailed"));
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert_eq!(event.message.as_deref(), Some("could not render"));
+    assert_eq!(event.involved_object.kind.as_deref(), Some("SriovOperatorConfig"));
+    assert_eq!(event.involved_object.uid, config.metadata.uid);
+    assert_eq!(
+        event.source.as_ref().and_then(|s| s.component.as_deref()),
+        Some(REPORTING_CONTROLLER)
+    );
+}
