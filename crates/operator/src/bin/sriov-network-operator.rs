@@ -161,38 +161,45 @@ async fn operate(
     }
     metrics.leader.set(1);
 
-    let created = tokio::select! {
-        r = ensure_default_operator_config(&client, &settings) => r?,
-        _ = stopped(stop.clone()) => return Ok(ExitCode::SUCCESS),
+    // What runs while leading; with --leader-elect, raced against the renewals, so even the
+    // default config is written only while the Lease is ours.
+    let leading = async {
+        if let DefaultConfig::Created { disable_drain } =
+            ensure_default_operator_config(&client, &settings).await?
+        {
+            tracing::info!(
+                disable_drain,
+                "the default SriovOperatorConfig was absent and is created"
+            );
+        }
+        tracing::info!(controllers = ?controllers.names(), "starting controllers");
+        controllers.run(ctx).await;
+        anyhow::Ok(())
     };
-    if let DefaultConfig::Created { disable_drain } = created {
-        tracing::info!(
-            disable_drain,
-            "the default SriovOperatorConfig was absent and is created"
-        );
-    }
-    tracing::info!(controllers = ?controllers.names(), "starting controllers");
-    let run = controllers.run(ctx);
 
     let Some(mut elector) = elector else {
         tokio::select! {
-            _ = run => {}
+            r = leading => r?,
             _ = stopped(stop) => tracing::info!("stopping"),
         }
         return Ok(ExitCode::SUCCESS);
     };
     let end = tokio::select! {
         end = elector.hold(stopped(stop)) => end,
-        _ = run => HoldEnd::Stopped,
+        r = leading => match r {
+            Ok(()) => HoldEnd::Stopped,
+            Err(e) => {
+                release(&mut elector).await;
+                return Err(e);
+            }
+        },
     };
-    // `run` is dropped here: every controller is stopped before the Lease changes hands.
+    // `leading` is dropped here: every controller is stopped before the Lease changes hands.
     metrics.leader.set(0);
     match end {
         HoldEnd::Stopped => {
-            tracing::info!("stopping; releasing the Lease");
-            if let Err(e) = elector.release().await {
-                tracing::warn!(error = %e, "cannot release the Lease; the next leader waits for it to expire");
-            }
+            tracing::info!("stopping");
+            release(&mut elector).await;
             Ok(ExitCode::SUCCESS)
         }
         HoldEnd::Lost(reason) => {
@@ -200,6 +207,13 @@ async fn operate(
             eprintln!("sriov-network-operator: leader election lost: {reason}");
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Gives the Lease up (when leading) so the next replica need not wait for it to expire.
+async fn release(elector: &mut LeaderElector) {
+    if let Err(e) = elector.release().await {
+        tracing::warn!(error = %e, "cannot release the Lease; the next leader waits for it to expire");
     }
 }
 
