@@ -24,7 +24,8 @@ pub use network::{
 };
 pub use node_state::{NodeStateInterface, NodeStateSpec, NodeStateStatus, SriovNetworkNodeState, VfGroup};
 pub use operator_config::{
-    OperatorConfigSpec, OperatorConfigStatus, PoolConfigSpec, SriovNetworkPoolConfig, SriovOperatorConfig,
+    OperatorConfigSpec, OperatorConfigStatus, PoolConfigSpec, SRIOV_SWITCH_LABEL, SRIOV_SWITCH_LABEL_VALUE,
+    SriovNetworkPoolConfig, SriovOperatorConfig, SriovSwitch,
 };
 pub use parse::{ApiError, Object, parse_documents, parse_object};
 pub use policy::{NicSelector, NodePolicySpec, SriovNetworkNodePolicy};
@@ -39,6 +40,9 @@ pub const NAD_API_VERSION: &str = "k8s.cni.cncf.io/v1";
 /// Well-known label and annotation keys (upstream `pkg/consts`), shared by the operator, the
 /// daemon and the drain controller.
 pub mod keys {
+    /// Node label for SR-IOV capable nodes (node-feature-discovery's name, as Harvester expects);
+    /// the config daemon sets it, the one switch selects on it by default.
+    pub const SRIOV_CAPABLE_LABEL: &str = "feature.node.kubernetes.io/network-sriov.capable";
     /// Node label gating the device-plugin DaemonSet: `Enabled` / `Disabled`.
     pub const DEVICE_PLUGIN_LABEL: &str = "sriovnetwork.openshift.io/device-plugin";
     pub const DEVICE_PLUGIN_ENABLED: &str = "Enabled";

@@ -68,7 +68,47 @@ pub struct OperatorConfigSpec {
     pub feature_gates: BTreeMap<String, bool>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config_daemon_env_vars: BTreeMap<String, String>,
+    /// sriov-rs extension, Harvester's `sriov-config` switch: N VFs on every SR-IOV capable NIC
+    /// of the selected nodes, through policies the operator generates and owns. Upstream has
+    /// no such field; an upstream operator ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sriov_config: Option<SriovSwitch>,
 }
+
+/// `SriovOperatorConfig.spec.sriovConfig`: the one switch. Enabled, the operator keeps one
+/// `SriovNetworkNodePolicy` per NIC model (vendor + device ID) found on the selected nodes,
+/// named `sriov-config-<vendor>-<device>` and labelled [`SRIOV_SWITCH_LABEL`]; disabled or
+/// removed, it deletes them and the nodes return their NICs to 0 VFs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SriovSwitch {
+    #[serde(default)]
+    pub enabled: bool,
+    /// VFs per NIC; a NIC model whose smallest `totalvfs` is lower gets that many instead.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub num_vfs: i32,
+    /// Device-plugin resource name of the pool (default `sriov_vfs`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_name: String,
+    /// `netdevice` (default) or `vfio-pci` (VFs for VMs, as Harvester uses them).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(extend("enum" = ["netdevice", "vfio-pci"]))]
+    pub device_type: String,
+    /// Nodes to configure (default: `feature.node.kubernetes.io/network-sriov.capable: "true"`,
+    /// the label the config daemon puts on nodes with an SR-IOV NIC).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// MTU of the PFs and VFs (unset: left as it is).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0))]
+    pub mtu: i32,
+}
+
+/// Label on the policies the one switch generates: the operator deletes only these.
+pub const SRIOV_SWITCH_LABEL: &str = "sriovnetwork.openshift.io/generated-by";
+/// [`SRIOV_SWITCH_LABEL`]'s value.
+pub const SRIOV_SWITCH_LABEL_VALUE: &str = "sriov-config";
 
 /// `SriovOperatorConfig.status`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

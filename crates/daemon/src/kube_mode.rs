@@ -24,8 +24,7 @@ use tokio::runtime::Handle;
 use crate::engine::{Backend, Desired, DrainAnswer, Engine, IN_PROGRESS, SyncReport};
 use crate::plan::Plan;
 
-/// Node label for SR-IOV capable nodes (node-feature-discovery's name, as Harvester expects).
-pub const SRIOV_CAPABLE_LABEL: &str = "feature.node.kubernetes.io/network-sriov.capable";
+pub use sriov_api::keys::SRIOV_CAPABLE_LABEL;
 /// Drain handshake values.
 pub const IDLE: &str = "Idle";
 pub const DRAIN_REQUIRED: &str = "Drain_Required";

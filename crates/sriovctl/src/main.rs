@@ -7,6 +7,7 @@ mod plan;
 mod pod_resources;
 mod render;
 mod render_diff;
+mod status;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,8 @@ enum Command {
     /// Which pod holds which device, from the kubelet's PodResources API (what Kuryr and Multus
     /// read).
     PodResources(pod_resources::PodResourcesArgs),
+    /// The cluster's SR-IOV state: nodes, PFs, VFs per pool and the pods holding them.
+    Status(status::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,5 +54,6 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::PodResources(args) => pod_resources::run(&args),
+        Command::Status(args) => status::run(&args),
     }
 }

@@ -38,6 +38,10 @@ pub struct OperatorMetrics {
     pub reconcile_errors: Family<ControllerLabel, Counter>,
     pub nodes_by_sync_status: Family<SyncStatusLabel, Gauge>,
     pub vfs_per_resource: Family<ResourceLabel, Gauge>,
+    /// Times a controller ended (error, panic, or an unexpected return) and was started again.
+    pub controller_restarts: Family<ControllerLabel, Counter>,
+    /// 1 while this replica leads (always 1 without `--leader-elect`), else 0.
+    pub leader: Gauge,
 }
 
 impl Default for OperatorMetrics {
@@ -56,6 +60,8 @@ impl OperatorMetrics {
         let reconcile_errors = Family::<ControllerLabel, Counter>::default();
         let nodes_by_sync_status = Family::<SyncStatusLabel, Gauge>::default();
         let vfs_per_resource = Family::<ResourceLabel, Gauge>::default();
+        let controller_restarts = Family::<ControllerLabel, Counter>::default();
+        let leader = Gauge::default();
         registry.register(
             "reconcile_duration_seconds",
             "Time one reconcile took, per controller",
@@ -76,12 +82,24 @@ impl OperatorMetrics {
             "VFs configured for each device-plugin resource, summed over nodes",
             vfs_per_resource.clone(),
         );
+        registry.register(
+            "controller_restarts",
+            "Times a controller stopped or failed and was started again, per controller",
+            controller_restarts.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease (or runs without --leader-elect)",
+            leader.clone(),
+        );
         OperatorMetrics {
             registry,
             reconcile_duration,
             reconcile_errors,
             nodes_by_sync_status,
             vfs_per_resource,
+            controller_restarts,
+            leader,
         }
     }
 
@@ -117,8 +135,17 @@ mod tests {
         m.observe_reconcile("node-states", Duration::from_millis(3), false);
         m.observe_reconcile("networks", Duration::from_millis(1), true);
         let text = m.encode().unwrap();
-        assert!(text.contains("sriov_operator_reconcile_errors_total{controller=\"networks\"} 1"), "{text}");
-        assert!(!text.contains("sriov_operator_reconcile_errors_total{controller=\"node-states\"}"), "{text}");
-        assert!(text.contains("sriov_operator_reconcile_duration_seconds_count{controller=\"node-states\"} 1"), "{text}");
+        assert!(
+            text.contains("sriov_operator_reconcile_errors_total{controller=\"networks\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("sriov_operator_reconcile_errors_total{controller=\"node-states\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sriov_operator_reconcile_duration_seconds_count{controller=\"node-states\"} 1"),
+            "{text}"
+        );
     }
 }

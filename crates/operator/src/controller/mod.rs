@@ -5,8 +5,16 @@
 //! manager [`FIELD_MANAGER`]. The binary (`bin/sriov-network-operator.rs`) starts them with one
 //! shared [`OperatorContext`].
 
+pub mod default_config;
+pub mod events;
+pub mod leader;
+pub mod logging;
 pub mod metrics;
 pub mod networks;
+pub mod serve;
+pub mod settings;
+pub mod sriov_switch;
+pub mod supervise;
 
 use std::sync::Arc;
 

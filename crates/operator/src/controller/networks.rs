@@ -22,7 +22,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -32,14 +31,15 @@ use serde_json::json;
 use sriov_api::keys::{LAST_NETWORK_NAMESPACE, OWNER_REF};
 use sriov_api::{NetworkAttachmentDefinition, OVSNetwork, SriovIBNetwork, SriovNetwork};
 
+use super::events::Events;
 use super::{FIELD_MANAGER, OperatorContext};
 use crate::render::{
     NadContext, RenderError, render_ib_network_nad, render_ovs_network_nad, render_sriov_network_nad,
 };
 use plan::{NAD_FINALIZER, Readiness, Step};
 
-/// The label of this controller's metrics.
-const METRICS_NAME: &str = "networks";
+/// The controller's name: its metrics label and its name in the operator's supervisor.
+pub const CONTROLLER: &str = "networks";
 /// Retry delay after a failed reconcile (upstream's controller-runtime backs off from 5 ms; a
 /// fixed 5 s keeps a broken apiserver from being hammered).
 const RETRY: Duration = Duration::from_secs(5);
@@ -126,7 +126,7 @@ struct State {
     nad: NadContext,
     nads: Store<NetworkAttachmentDefinition>,
     namespaces: Store<PartialObjectMeta<Namespace>>,
-    recorder: Recorder,
+    events: Events,
 }
 
 async fn run_kind<K: NetworkKind>(ctx: OperatorContext, nad: NadContext) -> Result<(), NetworkError> {
@@ -186,19 +186,13 @@ async fn run_kind<K: NetworkKind>(ctx: OperatorContext, nad: NadContext) -> Resu
             .collect::<Vec<_>>()
     };
 
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: FIELD_MANAGER.to_string(),
-            instance: std::env::var("POD_NAME").ok(),
-        },
-    );
+    let events = Events::new(client.clone());
     let state = Arc::new(State {
         ctx,
         nad,
         nads,
         namespaces,
-        recorder,
+        events,
     });
     let controller = Controller::for_stream(network_stream, networks)
         .watches_stream(nad_stream, nad_mapper)
@@ -239,7 +233,7 @@ async fn reconcile<K: NetworkKind>(obj: Arc<K>, state: Arc<State>) -> Result<Act
     state
         .ctx
         .metrics
-        .observe_reconcile(METRICS_NAME, started.elapsed(), result.is_err());
+        .observe_reconcile(CONTROLLER, started.elapsed(), result.is_err());
     result
 }
 
@@ -435,16 +429,16 @@ async fn set_ready<K: NetworkKind>(
     )
     .await
     .map_err(api_error(obj, "apply status"))?;
-    let event = Event {
-        type_: EventType::Normal,
-        reason: plan::transition_reason(current).to_string(),
-        note: Some(readiness.message.clone()),
-        action: "StatusChange".to_string(),
-        secondary: None,
-    };
-    // An event is a courtesy: failing to record one does not fail the reconcile.
-    if let Err(e) = state.recorder.publish(&event, &obj.object_ref(&())).await {
-        tracing::debug!("event for {}: {e}", obj.name_any());
-    }
+    // Upstream's recorder call: `Normal`, reason `ReadyAdded`/`ReadyChanged`, the message as
+    // note. An event is advisory: a failure to record one is logged, not returned.
+    state
+        .events
+        .normal(
+            obj,
+            plan::transition_reason(current),
+            "StatusChange",
+            readiness.message.clone(),
+        )
+        .await;
     Ok(())
 }
