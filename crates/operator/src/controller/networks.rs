@@ -112,12 +112,13 @@ pub async fn run(ctx: OperatorContext) -> Result<(), NetworkError> {
 
 /// [`run`] with the render context given (tests; a binary that already parsed its environment).
 pub async fn run_with(ctx: OperatorContext, nad: NadContext) -> Result<(), NetworkError> {
-    let (a, b, c) = tokio::join!(
+    // The first to stop stops all three (the supervisor then restarts them together).
+    tokio::try_join!(
         run_kind::<SriovNetwork>(ctx.clone(), nad.clone()),
         run_kind::<SriovIBNetwork>(ctx.clone(), nad.clone()),
         run_kind::<OVSNetwork>(ctx, nad),
-    );
-    a.and(b).and(c)
+    )
+    .map(|_| ())
 }
 
 /// What one kind's reconciles share.
