@@ -5,6 +5,8 @@
 //! manager [`FIELD_MANAGER`]. The binary (`bin/sriov-network-operator.rs`) starts them with one
 //! shared [`OperatorContext`].
 
+pub mod drain;
+pub mod drain_plan;
 pub mod metrics;
 
 use std::sync::Arc;

@@ -1,0 +1,672 @@
+//! The drain controller: upstream's annotation handshake (§1.10) as thin I/O around
+//! [`drain_plan`](super::drain_plan).
+//!
+//! Reflectors on Nodes, node states and pools feed one loop: every change (or a finished
+//! eviction task) re-plans from the caches, so a quiet cluster costs no request. Starting a
+//! drain cordons the node (`spec.unschedulable`) and sets `current-state: Draining`; a task
+//! per draining node then lists the node's pods (`spec.nodeName` field selector: one LIST per
+//! attempt instead of a cluster-wide pod cache, which at thousands of pods would cost more
+//! memory than the whole operator), evicts through the `policy/v1` Eviction API, and waits for
+//! the pods to be gone; the loop then answers `DrainComplete`. When the daemon is back to
+//! `Idle` the loop uncordons and answers `Idle`.
+//!
+//! An eviction refused with 429 (a PodDisruptionBudget) is retried with backoff, and — unlike
+//! upstream, which retries silently for ever — shown on the node state as the condition
+//! `DrainDegraded=True` naming the pod and the budget, with a Warning Event.
+//!
+//! Writes are JSON merge patches under [`FIELD_MANAGER`], not server-side apply: the node-state
+//! controller applies the same objects' spec with that manager, and an apply here that carried
+//! only annotations would remove its fields.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use sriov_api::drain::{DRAIN_COMPLETE, DRAINING, IDLE};
+use sriov_api::keys::{CURRENT_STATE, DESIRED_STATE, NODE_DRAIN_STATE, USE_EXTERNAL_DRAINER};
+use sriov_api::{SriovNetworkNodeState, SriovNetworkPoolConfig};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use super::drain_plan::{
+    Action, DrainCondition, DrainMode, NodeFacts, StateFacts, conditions_differ, describe_blocked_eviction,
+    drain_conditions, drain_work, merge_conditions, plan,
+};
+use super::{FIELD_MANAGER, OperatorContext};
+
+/// Upstream's event reason; the action says which step (`DrainNode`, `CompleteDrain`).
+const EVENT_REASON: &str = "DrainController";
+/// After a failed write the loop tries again this much later (upstream's
+/// `DrainControllerRequeueTime`).
+const RETRY: Duration = Duration::from_secs(5);
+/// Between two looks at pods that are terminating.
+const POLL_TERMINATING: Duration = Duration::from_secs(1);
+/// Backoff for refused evictions: first retry, and the longest wait between two.
+const BLOCKED_FIRST: Duration = Duration::from_secs(1);
+const BLOCKED_MAX: Duration = Duration::from_secs(30);
+
+/// What stops the drain controller (it runs until the process ends otherwise).
+#[derive(Debug, thiserror::Error)]
+pub enum DrainError {
+    #[error("the {0} watch ended")]
+    WatchEnded(&'static str),
+}
+
+/// Runs the drain controller until a watch fails for good. `resource_prefix` is the
+/// operator's `RESOURCE_PREFIX`: a `Drain_Required` evicts pods requesting `<prefix>…`.
+pub async fn run(ctx: OperatorContext, resource_prefix: String) -> Result<(), DrainError> {
+    let client = ctx.client.clone();
+    let wake = Arc::new(Notify::new());
+    let (nodes, nodes_w) = reflector::store::<Node>();
+    let (states, states_w) = reflector::store::<SriovNetworkNodeState>();
+    let (pools, pools_w) = reflector::store::<SriovNetworkPoolConfig>();
+    let watches = futures::future::try_join3(
+        follow(
+            "Nodes",
+            watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+            nodes_w,
+            wake.clone(),
+        ),
+        follow(
+            "SriovNetworkNodeStates",
+            watcher(
+                Api::<SriovNetworkNodeState>::namespaced(client.clone(), &ctx.namespace),
+                watcher::Config::default(),
+            ),
+            states_w,
+            wake.clone(),
+        ),
+        follow(
+            "SriovNetworkPoolConfigs",
+            watcher(
+                Api::<SriovNetworkPoolConfig>::namespaced(client.clone(), &ctx.namespace),
+                watcher::Config::default(),
+            ),
+            pools_w,
+            wake.clone(),
+        ),
+    );
+    let mut controller = Controller::new(ctx, resource_prefix, nodes, states, pools, wake.clone());
+    let looping = async {
+        // Plan only from complete caches: a half-listed pool would look like spare capacity.
+        // (`wait_until_ready` fails only when its writer is dropped, i.e. the watch ended,
+        // which the `watches` branch reports.)
+        let _ = controller.nodes.wait_until_ready().await;
+        let _ = controller.states.wait_until_ready().await;
+        let _ = controller.pools.wait_until_ready().await;
+        controller.run_loop().await
+    };
+    tokio::select! {
+        r = watches => r.map(|_| ()),
+        never = looping => match never {},
+    }
+}
+
+/// Feeds one watch into its store and wakes the loop on every event.
+async fn follow<K>(
+    what: &'static str,
+    stream: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+    writer: reflector::store::Writer<K>,
+    wake: Arc<Notify>,
+) -> Result<(), DrainError>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default,
+{
+    let mut events = std::pin::pin!(stream.default_backoff().reflect(writer));
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(_) => wake.notify_one(),
+            Err(source) => {
+                // default_backoff retries; a hard error here is logged and the watch goes on.
+                tracing::warn!(what, error = %source, "watch error");
+            }
+        }
+    }
+    Err(DrainError::WatchEnded(what))
+}
+
+/// One node's eviction task and the mode it runs in.
+struct Task {
+    mode: DrainMode,
+    handle: JoinHandle<bool>,
+}
+
+/// The loop's state: caches, the clients, the `current-state` values written but maybe not
+/// yet in the cache, and the eviction tasks.
+struct Controller {
+    ctx: OperatorContext,
+    prefix: String,
+    nodes: Store<Node>,
+    states: Store<SriovNetworkNodeState>,
+    pools: Store<SriovNetworkPoolConfig>,
+    wake: Arc<Notify>,
+    recorder: Recorder,
+    /// `current-state` we wrote, by node: the cache may not show it yet, and counting a node
+    /// as Idle that we just started would let two nodes of a `maxUnavailable: 1` pool drain.
+    written: HashMap<String, String>,
+    tasks: HashMap<String, Task>,
+    /// Last `Wait` reported per node (so the Pending condition is written once, not per pass).
+    waiting: HashMap<String, String>,
+}
+
+impl Controller {
+    fn new(
+        ctx: OperatorContext,
+        prefix: String,
+        nodes: Store<Node>,
+        states: Store<SriovNetworkNodeState>,
+        pools: Store<SriovNetworkPoolConfig>,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let recorder = Recorder::new(
+            ctx.client.clone(),
+            Reporter {
+                controller: FIELD_MANAGER.to_string(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Controller {
+            ctx,
+            prefix,
+            nodes,
+            states,
+            pools,
+            wake,
+            recorder,
+            written: HashMap::new(),
+            tasks: HashMap::new(),
+            waiting: HashMap::new(),
+        }
+    }
+
+    async fn run_loop(&mut self) -> std::convert::Infallible {
+        let mut retry_at: Option<Instant> = None;
+        loop {
+            let retry = async {
+                match retry_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = retry => {}
+            }
+            let started = Instant::now();
+            let failed = self.pass().await;
+            self.ctx
+                .metrics
+                .observe_reconcile("drain", started.elapsed(), failed);
+            retry_at = failed.then(|| Instant::now() + RETRY);
+        }
+    }
+
+    /// The facts the planner needs, from the caches plus our own recent writes.
+    fn facts(&mut self) -> Vec<NodeFacts> {
+        let ns = self.ctx.namespace.clone();
+        let mut facts = Vec::new();
+        for node in self.nodes.state() {
+            let name = node.name_any();
+            let state = self
+                .states
+                .get(&reflector::ObjectRef::new(&name).within(&ns));
+            let state = state.map(|s| {
+                let ann = s.annotations();
+                let mut current = ann.get(CURRENT_STATE).cloned();
+                if let Some(ours) = self.written.get(&name) {
+                    if current.as_ref() == Some(ours) {
+                        // The cache caught up: from now on it is the truth again.
+                        self.written.remove(&name);
+                    } else {
+                        current = Some(ours.clone());
+                    }
+                }
+                StateFacts {
+                    current,
+                    desired: ann.get(DESIRED_STATE).cloned(),
+                    external_drainer: ann.get(USE_EXTERNAL_DRAINER).map(String::as_str) == Some("true"),
+                }
+            });
+            facts.push(NodeFacts {
+                name: name.clone(),
+                labels: node.labels().clone(),
+                request: node.annotations().get(NODE_DRAIN_STATE).cloned(),
+                state,
+            });
+        }
+        facts
+    }
+
+    /// One pass: plan, act. Returns whether anything failed (the loop then retries soon).
+    async fn pass(&mut self) -> bool {
+        let facts = self.facts();
+        let pools = self.pools.state();
+        let pool_refs: Vec<&SriovNetworkPoolConfig> = pools.iter().map(|p| p.as_ref()).collect();
+        let actions = plan(&facts, &pool_refs);
+        // Tasks of nodes no longer draining (released, node or state gone) stop.
+        let draining: Vec<&str> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Drain { node, .. } => Some(node.as_str()),
+                _ => None,
+            })
+            .collect();
+        let stale: Vec<String> = self
+            .tasks
+            .keys()
+            .filter(|n| !draining.contains(&n.as_str()))
+            .cloned()
+            .collect();
+        for node in stale {
+            self.stop_task(&node).await;
+        }
+        let mut failed = false;
+        for action in actions {
+            if let Err(e) = self.act(&action).await {
+                tracing::warn!(?action, error = %e, "drain step failed");
+                failed = true;
+            }
+        }
+        failed
+    }
+
+    async fn act(&mut self, action: &Action) -> Result<(), kube::Error> {
+        match action {
+            Action::InitAnnotations {
+                node,
+                node_request,
+                current,
+                desired,
+            } => {
+                if *node_request {
+                    self.annotate_node(node, IDLE).await?;
+                }
+                let mut ann = serde_json::Map::new();
+                if *current {
+                    ann.insert(CURRENT_STATE.into(), json!(IDLE));
+                }
+                if *desired {
+                    ann.insert(DESIRED_STATE.into(), json!(IDLE));
+                }
+                if !ann.is_empty() {
+                    self.patch_state(node, json!({"metadata": {"annotations": ann}}))
+                        .await?;
+                }
+                Ok(())
+            }
+            Action::Wait {
+                node,
+                pool,
+                limit,
+                busy,
+            } => {
+                let why = format!(
+                    "waiting for a drain slot: pool {pool} allows {limit} node(s) at once and has {busy} draining"
+                );
+                if self.waiting.get(node) != Some(&why) {
+                    tracing::info!(node, %why, "drain pending");
+                    self.set_conditions(node, DrainCondition::Pending(why.clone()))
+                        .await?;
+                    self.waiting.insert(node.clone(), why);
+                }
+                Ok(())
+            }
+            Action::Invalid { node, message } => {
+                if self.waiting.get(node) != Some(message) {
+                    tracing::error!(node, %message, "cannot drain");
+                    self.event(node, EventType::Warning, "DrainNode", message.clone())
+                        .await;
+                    self.set_conditions(node, DrainCondition::Pending(message.clone()))
+                        .await?;
+                    self.waiting.insert(node.clone(), message.clone());
+                }
+                Ok(())
+            }
+            Action::Start { node, mode } => {
+                self.waiting.remove(node);
+                if *mode == DrainMode::Skip {
+                    // Single node and a reboot: nowhere to move pods, no cordon (upstream).
+                    self.set_current(node, DRAIN_COMPLETE).await?;
+                    self.set_conditions(node, DrainCondition::Complete).await?;
+                    self.event(node, EventType::Normal, "DrainNode", "single node: drain skipped before reboot".into())
+                        .await;
+                    return Ok(());
+                }
+                self.cordon(node, true).await?;
+                self.set_current(node, DRAINING).await?;
+                self.set_conditions(node, DrainCondition::Draining).await?;
+                self.event(node, EventType::Normal, "DrainNode", format!("node drain started ({})", mode_text(*mode)))
+                    .await;
+                self.spawn_task(node, *mode);
+                Ok(())
+            }
+            Action::Drain { node, mode } => self.drive(node, *mode).await,
+            Action::Release { node } => {
+                self.waiting.remove(node);
+                self.stop_task(node).await;
+                self.cordon(node, false).await?;
+                self.set_current(node, IDLE).await?;
+                self.set_conditions(node, DrainCondition::Idle).await?;
+                self.event(node, EventType::Normal, "CompleteDrain", "node un drain completed".into())
+                    .await;
+                Ok(())
+            }
+        }
+    }
+
+    /// A `Draining` node: make sure its task runs (after a restart or a mode change), and once
+    /// it reports the pods gone, answer `DrainComplete`.
+    async fn drive(&mut self, node: &str, mode: DrainMode) -> Result<(), kube::Error> {
+        let finished = match self.tasks.get(node) {
+            Some(task) if task.mode != mode => {
+                self.stop_task(node).await;
+                None
+            }
+            Some(task) if task.handle.is_finished() => {
+                let task = self.tasks.remove(node);
+                match task {
+                    Some(t) => Some(t.handle.await.unwrap_or(false)),
+                    None => None,
+                }
+            }
+            Some(_) => return Ok(()),
+            None => None,
+        };
+        match finished {
+            Some(true) => {
+                self.set_conditions(node, DrainCondition::Complete).await?;
+                self.set_current(node, DRAIN_COMPLETE).await?;
+                self.event(node, EventType::Normal, "DrainNode", "node drain completed".into())
+                    .await;
+                Ok(())
+            }
+            _ => {
+                // Not started (controller restarted mid-drain) or ended abnormally: (re)cordon
+                // and run it, as upstream re-runs cordon + drain.
+                self.cordon(node, true).await?;
+                self.spawn_task(node, mode);
+                Ok(())
+            }
+        }
+    }
+
+    fn spawn_task(&mut self, node: &str, mode: DrainMode) {
+        let worker = Evictor {
+            client: self.ctx.client.clone(),
+            namespace: self.ctx.namespace.clone(),
+            node: node.to_string(),
+            mode,
+            prefix: self.prefix.clone(),
+            recorder: self.recorder.clone(),
+        };
+        let wake = self.wake.clone();
+        let handle = tokio::spawn(async move {
+            let drained = worker.drain().await;
+            wake.notify_one();
+            drained
+        });
+        self.tasks.insert(node.to_string(), Task { mode, handle });
+    }
+
+    async fn stop_task(&mut self, node: &str) {
+        if let Some(task) = self.tasks.remove(node) {
+            task.handle.abort();
+            let _ = task.handle.await;
+        }
+    }
+
+    async fn cordon(&self, node: &str, unschedulable: bool) -> Result<(), kube::Error> {
+        let cached = self
+            .nodes
+            .get(&reflector::ObjectRef::new(node))
+            .and_then(|n| n.spec.as_ref().and_then(|s| s.unschedulable))
+            .unwrap_or(false);
+        if cached == unschedulable {
+            return Ok(());
+        }
+        let value = if unschedulable { json!(true) } else { json!(null) };
+        Api::<Node>::all(self.ctx.client.clone())
+            .patch(
+                node,
+                &patch_params(),
+                &Patch::Merge(json!({"spec": {"unschedulable": value}})),
+            )
+            .await?;
+        tracing::info!(node, unschedulable, "cordon");
+        Ok(())
+    }
+
+    async fn annotate_node(&self, node: &str, value: &str) -> Result<(), kube::Error> {
+        Api::<Node>::all(self.ctx.client.clone())
+            .patch(
+                node,
+                &patch_params(),
+                &Patch::Merge(json!({"metadata": {"annotations": {NODE_DRAIN_STATE: value}}})),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn patch_state(&self, node: &str, patch: serde_json::Value) -> Result<(), kube::Error> {
+        Api::<SriovNetworkNodeState>::namespaced(self.ctx.client.clone(), &self.ctx.namespace)
+            .patch(node, &patch_params(), &Patch::Merge(patch))
+            .await?;
+        Ok(())
+    }
+
+    async fn set_current(&mut self, node: &str, value: &str) -> Result<(), kube::Error> {
+        self.patch_state(node, json!({"metadata": {"annotations": {CURRENT_STATE: value}}}))
+            .await?;
+        tracing::info!(node, current_state = value, "drain state");
+        self.written.insert(node.to_string(), value.to_string());
+        Ok(())
+    }
+
+    async fn set_conditions(&self, node: &str, state: DrainCondition) -> Result<(), kube::Error> {
+        let api = Api::<SriovNetworkNodeState>::namespaced(self.ctx.client.clone(), &self.ctx.namespace);
+        let cached = self
+            .states
+            .get(&reflector::ObjectRef::new(node).within(&self.ctx.namespace));
+        write_conditions(&api, node, cached.as_deref(), state).await
+    }
+
+    async fn event(&self, node: &str, type_: EventType, action: &str, note: String) {
+        let cached = self
+            .states
+            .get(&reflector::ObjectRef::new(node).within(&self.ctx.namespace));
+        if let Some(state) = cached {
+            publish(&self.recorder, &state, type_, action, note).await;
+        }
+    }
+}
+
+fn mode_text(mode: DrainMode) -> &'static str {
+    match mode {
+        DrainMode::SriovPods => "pods using SR-IOV resources",
+        DrainMode::AllPods => "all pods",
+        DrainMode::Skip => "skipped",
+    }
+}
+
+fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    }
+}
+
+/// Writes the drain conditions to the node state's status when they differ from `cached`.
+async fn write_conditions(
+    api: &Api<SriovNetworkNodeState>,
+    node: &str,
+    cached: Option<&SriovNetworkNodeState>,
+    state: DrainCondition,
+) -> Result<(), kube::Error> {
+    let current = cached
+        .and_then(|s| s.status.as_ref())
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let generation = cached.and_then(|s| s.metadata.generation);
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let ours = drain_conditions(&state, generation, &now, &current);
+    if !conditions_differ(&current, &ours) {
+        return Ok(());
+    }
+    let conditions = merge_conditions(&current, ours);
+    api.patch_status(
+        node,
+        &patch_params(),
+        &Patch::Merge(json!({"status": {"conditions": conditions}})),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn publish(recorder: &Recorder, state: &SriovNetworkNodeState, type_: EventType, action: &str, note: String) {
+    let event = Event {
+        type_,
+        reason: EVENT_REASON.to_string(),
+        note: Some(note),
+        action: action.to_string(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &state.object_ref(&())).await {
+        tracing::warn!(node = %state.name_any(), error = %e, "cannot record event");
+    }
+}
+
+/// The eviction work for one node, run as its own task so a slow or blocked node does not
+/// hold up the others.
+struct Evictor {
+    client: Client,
+    namespace: String,
+    node: String,
+    mode: DrainMode,
+    prefix: String,
+    recorder: Recorder,
+}
+
+impl Evictor {
+    /// Evicts until the node's pods (as the mode selects them) are gone. Returns `true` then;
+    /// runs until aborted otherwise.
+    async fn drain(&self) -> bool {
+        let pods: Api<Pod> = Api::all(self.client.clone());
+        let states: Api<SriovNetworkNodeState> = Api::namespaced(self.client.clone(), &self.namespace);
+        let lp = ListParams::default().fields(&format!("spec.nodeName={}", self.node));
+        let mut backoff = BLOCKED_FIRST;
+        let mut reported: Option<String> = None;
+        loop {
+            let listed = match pods.list(&lp).await {
+                Ok(l) => l.items,
+                Err(e) => {
+                    tracing::warn!(node = %self.node, error = %e, "cannot list the node's pods");
+                    tokio::time::sleep(RETRY).await;
+                    continue;
+                }
+            };
+            let work = drain_work(&listed, self.mode, &self.prefix);
+            if work.is_done() {
+                tracing::info!(node = %self.node, "drained");
+                return true;
+            }
+            let mut blocked = Vec::new();
+            for pod in &work.evict {
+                match evict(&self.client, &pod.0, &pod.1).await {
+                    Ok(()) => tracing::info!(node = %self.node, pod = %format!("{}/{}", pod.0, pod.1), "evicted"),
+                    Err(e) => blocked.push(e.describe(pod)),
+                }
+            }
+            if blocked.is_empty() {
+                if reported.take().is_some() {
+                    self.report(&states, DrainCondition::Draining, None).await;
+                }
+                backoff = BLOCKED_FIRST;
+                tokio::time::sleep(POLL_TERMINATING).await;
+                continue;
+            }
+            let message = blocked.join("; ");
+            if reported.as_ref() != Some(&message) {
+                tracing::warn!(node = %self.node, %message, "eviction refused, retrying with backoff");
+                self.report(&states, DrainCondition::DrainingWithErrors(message.clone()), Some(&message))
+                    .await;
+                reported = Some(message);
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BLOCKED_MAX);
+        }
+    }
+
+    /// Conditions (and, for an error, a Warning Event) on the node state; failures to report
+    /// are logged, the drain goes on.
+    async fn report(&self, states: &Api<SriovNetworkNodeState>, state: DrainCondition, error: Option<&str>) {
+        let cached = match states.get_opt(&self.node).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(node = %self.node, error = %e, "cannot read the node state");
+                return;
+            }
+        };
+        if let Err(e) = write_conditions(states, &self.node, cached.as_ref(), state).await {
+            tracing::warn!(node = %self.node, error = %e, "cannot write drain conditions");
+        }
+        if let (Some(err), Some(obj)) = (error, cached) {
+            publish(&self.recorder, &obj, EventType::Warning, "DrainNode", format!("failed to drain node: {err}")).await;
+        }
+    }
+}
+
+/// Why an eviction did not happen.
+enum EvictError {
+    /// 429: a PodDisruptionBudget does not allow it now.
+    Blocked { message: String, causes: Vec<String> },
+    Other(kube::Error),
+}
+
+impl EvictError {
+    fn describe(&self, pod: &(String, String)) -> String {
+        match self {
+            EvictError::Blocked { message, causes } => describe_blocked_eviction(pod, message, causes),
+            EvictError::Other(e) => format!("cannot evict pod {}/{}: {e}", pod.0, pod.1),
+        }
+    }
+}
+
+/// POSTs a `policy/v1` Eviction for one pod. A pod already gone (404) counts as evicted.
+async fn evict(client: &Client, namespace: &str, name: &str) -> Result<(), EvictError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let body = json!({
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": name, "namespace": namespace},
+    });
+    let bytes = serde_json::to_vec(&body).map_err(|e| EvictError::Other(kube::Error::SerdeError(e)))?;
+    match api
+        .create_subresource::<serde_json::Value>("eviction", name, &PostParams::default(), bytes)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 429 => {
+            let causes = status
+                .details
+                .as_ref()
+                .map(|d| d.causes.iter().map(|c| c.message.clone()).collect())
+                .unwrap_or_default();
+            Err(EvictError::Blocked {
+                message: status.message.clone(),
+                causes,
+            })
+        }
+        Err(e) => Err(EvictError::Other(e)),
+    }
+}
