@@ -4,7 +4,6 @@
 //! every controller records each reconcile's duration and outcome under its own `controller`
 //! label, so a slow or failing controller is visible without reading logs.
 
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -37,8 +36,8 @@ pub struct OperatorMetrics {
     registry: Registry,
     pub reconcile_duration: Family<ControllerLabel, Histogram>,
     pub reconcile_errors: Family<ControllerLabel, Counter>,
-    pub nodes_by_sync_status: Family<SyncStatusLabel, Gauge<i64, AtomicU64>>,
-    pub vfs_per_resource: Family<ResourceLabel, Gauge<i64, AtomicU64>>,
+    pub nodes_by_sync_status: Family<SyncStatusLabel, Gauge>,
+    pub vfs_per_resource: Family<ResourceLabel, Gauge>,
 }
 
 impl Default for OperatorMetrics {
@@ -55,8 +54,8 @@ impl OperatorMetrics {
             Histogram::new(exponential_buckets(0.0001, 4.0, 9))
         });
         let reconcile_errors = Family::<ControllerLabel, Counter>::default();
-        let nodes_by_sync_status = Family::<SyncStatusLabel, Gauge<i64, AtomicU64>>::default();
-        let vfs_per_resource = Family::<ResourceLabel, Gauge<i64, AtomicU64>>::default();
+        let nodes_by_sync_status = Family::<SyncStatusLabel, Gauge>::default();
+        let vfs_per_resource = Family::<ResourceLabel, Gauge>::default();
         registry.register(
             "reconcile_duration_seconds",
             "Time one reconcile took, per controller",
