@@ -4,9 +4,11 @@
 //! controller-manager's garbage collector and DaemonSet controller would act on that file's
 //! hand-made objects.
 //!
-//! The pod has no kubelet, so it never becomes Ready: the budget (`minAvailable: 1`) counts 0
-//! healthy pods and allows no disruption, and the Eviction API answers 429. Upstream retries
-//! that silently for ever with the node cordoned; here the node state says so.
+//! There is no kubelet, so the test writes the pod's status as a kubelet would (Running,
+//! Ready): the Eviction API ignores budgets for Pending pods. The budget (`minAvailable: 1`)
+//! then counts 1 healthy pod of 1 needed and allows no disruption, and the Eviction API
+//! answers 429. Upstream retries that silently for ever with the node cordoned; here the node
+//! state says so.
 #![allow(clippy::unwrap_used)]
 
 mod drain_support;
@@ -14,7 +16,7 @@ mod drain_support;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sriov_testcluster::{Cluster, require};
 
@@ -41,6 +43,16 @@ async fn a_pdb_blocking_eviction_is_reported_in_the_node_state_and_retried() {
         json!({"spec": {"terminationGracePeriodSeconds": 0}}),
     )
     .await;
+    // The kubelet's part: the pod runs and is Ready.
+    w.pods()
+        .patch_status(
+            "guarded",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Running", "conditions": [
+                {"type": "Ready", "status": "True"}]}})),
+        )
+        .await
+        .unwrap();
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(w.client.clone(), &w.app);
     let pdb: PodDisruptionBudget = serde_json::from_value(json!({
         "metadata": {"name": "keep-one"},
@@ -53,7 +65,10 @@ async fn a_pdb_blocking_eviction_is_reported_in_the_node_state_and_retried() {
     eventually("the disruption controller observed the budget", Duration::from_secs(30), || async {
         let p = pdbs.get("keep-one").await.unwrap();
         let st = p.status?;
-        (st.observed_generation == p.metadata.generation && st.expected_pods == 1).then_some(())
+        (st.observed_generation == p.metadata.generation
+            && st.expected_pods == 1
+            && st.current_healthy == 1)
+            .then_some(())
     })
     .await;
 

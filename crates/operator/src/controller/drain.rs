@@ -34,7 +34,7 @@ use serde_json::json;
 use sriov_api::drain::{DRAIN_COMPLETE, DRAINING, IDLE};
 use sriov_api::keys::{CURRENT_STATE, DESIRED_STATE, NODE_DRAIN_STATE, USE_EXTERNAL_DRAINER};
 use sriov_api::{SriovNetworkNodeState, SriovNetworkPoolConfig};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::drain_plan::{
@@ -367,19 +367,17 @@ impl Controller {
     /// A `Draining` node: make sure its task runs (after a restart or a mode change), and once
     /// it reports the pods gone, answer `DrainComplete`.
     async fn drive(&mut self, node: &str, mode: DrainMode) -> Result<(), kube::Error> {
-        let finished = match self.tasks.get(node) {
-            Some(task) if task.mode != mode => {
+        let running_mode = self.tasks.get(node).map(|t| (t.mode, t.handle.is_finished()));
+        let finished = match running_mode {
+            Some((m, _)) if m != mode => {
                 self.stop_task(node).await;
                 None
             }
-            Some(task) if task.handle.is_finished() => {
-                let task = self.tasks.remove(node);
-                match task {
-                    Some(t) => Some(t.handle.await.unwrap_or(false)),
-                    None => None,
-                }
-            }
-            Some(_) => return Ok(()),
+            Some((_, true)) => match self.tasks.remove(node) {
+                Some(t) => Some(t.handle.await.unwrap_or(false)),
+                None => None,
+            },
+            Some((_, false)) => return Ok(()),
             None => None,
         };
         match finished {
@@ -649,9 +647,8 @@ async fn evict(client: &Client, namespace: &str, name: &str) -> Result<(), Evict
         "kind": "Eviction",
         "metadata": {"name": name, "namespace": namespace},
     });
-    let bytes = serde_json::to_vec(&body).map_err(|e| EvictError::Other(kube::Error::SerdeError(e)))?;
     match api
-        .create_subresource::<serde_json::Value>("eviction", name, &PostParams::default(), bytes)
+        .create_subresource::<_, serde_json::Value>("eviction", name, &PostParams::default(), &body)
         .await
     {
         Ok(_) => Ok(()),

@@ -354,7 +354,6 @@ pub fn drain_conditions(
     now: &Time,
     previous: &[Condition],
 ) -> Vec<Condition> {
-    use condition::*;
     let (progressing, degraded, complete) = match state {
         DrainCondition::Idle => (
             (false, "NotProgressing", String::new()),
@@ -383,9 +382,9 @@ pub fn drain_conditions(
         ),
     };
     [
-        (DRAIN_PROGRESSING, progressing),
-        (DRAIN_DEGRADED, degraded),
-        (DRAIN_COMPLETE, complete),
+        (condition::DRAIN_PROGRESSING, progressing),
+        (condition::DRAIN_DEGRADED, degraded),
+        (condition::DRAIN_COMPLETE, complete),
     ]
     .into_iter()
     .map(|(type_, (status, reason, message))| {
