@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -138,7 +139,10 @@ where
 /// One node's eviction task and the mode it runs in.
 struct Task {
     mode: DrainMode,
-    handle: JoinHandle<bool>,
+    handle: JoinHandle<()>,
+    /// Set by the task when the node's pods are gone, before it wakes the loop (the loop may
+    /// look before the task has returned, so the handle's state is not the signal).
+    drained: Arc<AtomicBool>,
 }
 
 /// The loop's state: caches, the clients, the `current-state` values written but maybe not
@@ -150,7 +154,7 @@ struct Controller {
     states: Store<SriovNetworkNodeState>,
     pools: Store<SriovNetworkPoolConfig>,
     wake: Arc<Notify>,
-    recorder: Recorder,
+    recorder: EventSink,
     /// `current-state` we wrote, by node: the cache may not show it yet, and counting a node
     /// as Idle that we just started would let two nodes of a `maxUnavailable: 1` pool drain.
     written: HashMap<String, String>,
@@ -168,13 +172,13 @@ impl Controller {
         pools: Store<SriovNetworkPoolConfig>,
         wake: Arc<Notify>,
     ) -> Self {
-        let recorder = Recorder::new(
-            ctx.client.clone(),
-            Reporter {
+        let recorder = EventSink {
+            client: ctx.client.clone(),
+            reporter: Reporter {
                 controller: FIELD_MANAGER.to_string(),
                 instance: std::env::var("POD_NAME").ok(),
             },
-        );
+        };
         Controller {
             ctx,
             prefix,
@@ -367,17 +371,26 @@ impl Controller {
     /// A `Draining` node: make sure its task runs (after a restart or a mode change), and once
     /// it reports the pods gone, answer `DrainComplete`.
     async fn drive(&mut self, node: &str, mode: DrainMode) -> Result<(), kube::Error> {
-        let running_mode = self.tasks.get(node).map(|t| (t.mode, t.handle.is_finished()));
-        let finished = match running_mode {
-            Some((m, _)) if m != mode => {
+        let running = self
+            .tasks
+            .get(node)
+            .map(|t| (t.mode, t.drained.load(Ordering::SeqCst), t.handle.is_finished()));
+        let finished = match running {
+            Some((m, _, _)) if m != mode => {
                 self.stop_task(node).await;
                 None
             }
-            Some((_, true)) => match self.tasks.remove(node) {
-                Some(t) => Some(t.handle.await.unwrap_or(false)),
-                None => None,
-            },
-            Some((_, false)) => return Ok(()),
+            Some((_, true, _)) => {
+                self.tasks.remove(node);
+                Some(true)
+            }
+            // Still evicting or waiting.
+            Some((_, false, false)) => return Ok(()),
+            // Ended without draining (it panicked): run it again.
+            Some((_, false, true)) => {
+                self.tasks.remove(node);
+                None
+            }
             None => None,
         };
         match finished {
@@ -408,12 +421,21 @@ impl Controller {
             recorder: self.recorder.clone(),
         };
         let wake = self.wake.clone();
+        let drained = Arc::new(AtomicBool::new(false));
+        let flag = drained.clone();
         let handle = tokio::spawn(async move {
-            let drained = worker.drain().await;
+            worker.drain().await;
+            flag.store(true, Ordering::SeqCst);
             wake.notify_one();
-            drained
         });
-        self.tasks.insert(node.to_string(), Task { mode, handle });
+        self.tasks.insert(
+            node.to_string(),
+            Task {
+                mode,
+                handle,
+                drained,
+            },
+        );
     }
 
     async fn stop_task(&mut self, node: &str) {
@@ -530,7 +552,16 @@ async fn write_conditions(
     Ok(())
 }
 
-async fn publish(recorder: &Recorder, state: &SriovNetworkNodeState, type_: EventType, action: &str, note: String) {
+/// Where Events go. A fresh [`Recorder`] per Event: kube's recorder folds events with the same
+/// reason and action into one series that keeps the *first* note, so "drain started" would
+/// hide "drain completed" (both upstream's `DrainController`/`DrainNode`).
+#[derive(Clone)]
+struct EventSink {
+    client: Client,
+    reporter: Reporter,
+}
+
+async fn publish(sink: &EventSink, state: &SriovNetworkNodeState, type_: EventType, action: &str, note: String) {
     let event = Event {
         type_,
         reason: EVENT_REASON.to_string(),
@@ -538,6 +569,7 @@ async fn publish(recorder: &Recorder, state: &SriovNetworkNodeState, type_: Even
         action: action.to_string(),
         secondary: None,
     };
+    let recorder = Recorder::new(sink.client.clone(), sink.reporter.clone());
     if let Err(e) = recorder.publish(&event, &state.object_ref(&())).await {
         tracing::warn!(node = %state.name_any(), error = %e, "cannot record event");
     }
@@ -551,13 +583,13 @@ struct Evictor {
     node: String,
     mode: DrainMode,
     prefix: String,
-    recorder: Recorder,
+    recorder: EventSink,
 }
 
 impl Evictor {
-    /// Evicts until the node's pods (as the mode selects them) are gone. Returns `true` then;
-    /// runs until aborted otherwise.
-    async fn drain(&self) -> bool {
+    /// Evicts until the node's pods (as the mode selects them) are gone; runs until aborted
+    /// otherwise.
+    async fn drain(&self) {
         let pods: Api<Pod> = Api::all(self.client.clone());
         let states: Api<SriovNetworkNodeState> = Api::namespaced(self.client.clone(), &self.namespace);
         let lp = ListParams::default().fields(&format!("spec.nodeName={}", self.node));
@@ -575,7 +607,7 @@ impl Evictor {
             let work = drain_work(&listed, self.mode, &self.prefix);
             if work.is_done() {
                 tracing::info!(node = %self.node, "drained");
-                return true;
+                return;
             }
             let mut blocked = Vec::new();
             for pod in &work.evict {
