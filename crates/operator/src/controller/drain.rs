@@ -64,8 +64,39 @@ pub enum DrainError {
 
 /// Runs the drain controller until a watch fails for good. `resource_prefix` is the
 /// operator's `RESOURCE_PREFIX`: a `Drain_Required` evicts pods requesting `<prefix>…`.
+/// Evictions go through a client built from the inferred configuration (in-cluster or
+/// `KUBECONFIG`, as the binary's) without kube's retry layer: see [`run_with_config`].
 pub async fn run(ctx: OperatorContext, resource_prefix: String) -> Result<(), DrainError> {
+    let config = kube::Config::infer().await.ok();
+    run_with_config(ctx, resource_prefix, config).await
+}
+
+/// [`run`], with the configuration for the eviction client given (`config` must point at the
+/// cluster `ctx.client` talks to). kube's default client retries a 429 up to 15 times and
+/// honours the apiserver's `Retry-After: 10`: a PodDisruptionBudget refusal would surface
+/// only after ~150 s per pod. Evictions therefore use a client with `default_retry` off, so
+/// the 429 comes back at once and is reported; this controller does its own backoff.
+/// Without a configuration `ctx.client` evicts (reports then come late, not never).
+pub async fn run_with_config(
+    ctx: OperatorContext,
+    resource_prefix: String,
+    config: Option<kube::Config>,
+) -> Result<(), DrainError> {
     let client = ctx.client.clone();
+    let evicting = match config.map(|mut c| {
+        c.default_retry = false;
+        Client::try_from(c)
+    }) {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "no eviction client without retries; using the shared client");
+            client.clone()
+        }
+        None => {
+            tracing::warn!("no client configuration; evictions use the shared client (429s retried by kube)");
+            client.clone()
+        }
+    };
     let wake = Arc::new(Notify::new());
     let (nodes, nodes_w) = reflector::store::<Node>();
     let (states, states_w) = reflector::store::<SriovNetworkNodeState>();
@@ -96,7 +127,7 @@ pub async fn run(ctx: OperatorContext, resource_prefix: String) -> Result<(), Dr
             wake.clone(),
         ),
     );
-    let mut controller = Controller::new(ctx, resource_prefix, nodes, states, pools, wake.clone());
+    let mut controller = Controller::new(ctx, resource_prefix, evicting, nodes, states, pools, wake.clone());
     let looping = async {
         // Plan only from complete caches: a half-listed pool would look like spare capacity.
         // (`wait_until_ready` fails only when its writer is dropped, i.e. the watch ended,
@@ -150,6 +181,8 @@ struct Task {
 struct Controller {
     ctx: OperatorContext,
     prefix: String,
+    /// Evictions only: no retry layer (see [`run_with_config`]).
+    evicting: Client,
     nodes: Store<Node>,
     states: Store<SriovNetworkNodeState>,
     pools: Store<SriovNetworkPoolConfig>,
@@ -167,6 +200,7 @@ impl Controller {
     fn new(
         ctx: OperatorContext,
         prefix: String,
+        evicting: Client,
         nodes: Store<Node>,
         states: Store<SriovNetworkNodeState>,
         pools: Store<SriovNetworkPoolConfig>,
@@ -182,6 +216,7 @@ impl Controller {
         Controller {
             ctx,
             prefix,
+            evicting,
             nodes,
             states,
             pools,
@@ -414,6 +449,7 @@ impl Controller {
     fn spawn_task(&mut self, node: &str, mode: DrainMode) {
         let worker = Evictor {
             client: self.ctx.client.clone(),
+            evicting: self.evicting.clone(),
             namespace: self.ctx.namespace.clone(),
             node: node.to_string(),
             mode,
@@ -579,6 +615,7 @@ async fn publish(sink: &EventSink, state: &SriovNetworkNodeState, type_: EventTy
 /// hold up the others.
 struct Evictor {
     client: Client,
+    evicting: Client,
     namespace: String,
     node: String,
     mode: DrainMode,
@@ -611,7 +648,7 @@ impl Evictor {
             }
             let mut blocked = Vec::new();
             for pod in &work.evict {
-                match evict(&self.client, &pod.0, &pod.1).await {
+                match evict(&self.evicting, &pod.0, &pod.1).await {
                     Ok(()) => tracing::info!(node = %self.node, pod = %format!("{}/{}", pod.0, pod.1), "evicted"),
                     Err(e) => blocked.push(e.describe(pod)),
                 }

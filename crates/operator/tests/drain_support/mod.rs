@@ -62,7 +62,8 @@ impl World {
             metrics: metrics.clone(),
         };
         let controller = tokio::spawn(async move {
-            if let Err(e) = sriov_operator::controller::drain::run(ctx, PREFIX.to_string()).await {
+            let config = Some(cluster.config().clone());
+            if let Err(e) = sriov_operator::controller::drain::run_with_config(ctx, PREFIX.to_string(), config).await {
                 panic!("drain controller stopped: {e}");
             }
         });
