@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::ResourceExt;
 use serde_json::json;
 use sriov_api::keys::CURRENT_STATE;
 use sriov_api::{SriovNetworkNodeState, SriovNetworkPoolConfig};
@@ -80,9 +80,15 @@ async fn drain_required_evicts_only_sriov_pods_cordons_and_uncordons() {
         let p = w.pods().get(untouched).await.unwrap();
         assert!(p.metadata.deletion_timestamp.is_none(), "{untouched} was evicted");
     }
-    assert!(w.unschedulable(node).await, "still cordoned while the daemon applies");
+    assert!(
+        w.unschedulable(node).await,
+        "still cordoned while the daemon applies"
+    );
     let complete = w.condition(node, "DrainComplete").await.unwrap();
-    assert_eq!((complete.0.as_str(), complete.1.as_str()), ("True", "DrainCompleted"));
+    assert_eq!(
+        (complete.0.as_str(), complete.1.as_str()),
+        ("True", "DrainCompleted")
+    );
 
     // The daemon applied and says Idle.
     w.request(node, "Idle").await;
@@ -106,10 +112,7 @@ async fn drain_required_evicts_only_sriov_pods_cordons_and_uncordons() {
     assert!(events.iter().all(|e| e.0 == "DrainController"), "{events:?}");
     let actions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
     assert!(actions.contains(&"DrainNode"), "{events:?}");
-    assert!(
-        events.iter().any(|e| e.3 == "node drain completed"),
-        "{events:?}"
-    );
+    assert!(events.iter().any(|e| e.3 == "node drain completed"), "{events:?}");
     let metrics = w.metrics.encode().unwrap();
     assert!(
         metrics.contains("sriov_operator_reconcile_duration_seconds_count{controller=\"drain\"}"),
@@ -242,7 +245,11 @@ async fn a_pool_with_max_unavailable_one_drains_one_node_at_a_time() {
     .await;
     assert!(pending.2.contains("pool rack-a allows 1"), "{pending:?}");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(w.current(second).await, "Idle", "the second waits while the first holds the slot");
+    assert_eq!(
+        w.current(second).await,
+        "Idle",
+        "the second waits while the first holds the slot"
+    );
     assert!(!w.unschedulable(second).await);
 
     w.request(first, "Idle").await;

@@ -62,21 +62,27 @@ async fn a_pdb_blocking_eviction_is_reported_in_the_node_state_and_retried() {
     pdbs.create(&PostParams::default(), &pdb).await.unwrap();
     // The disruption controller has looked at it (else the API refuses every eviction with
     // "still being processed", which would test something else).
-    eventually("the disruption controller observed the budget", Duration::from_secs(30), || async {
-        let p = pdbs.get("keep-one").await.unwrap();
-        let st = p.status?;
-        (st.observed_generation == p.metadata.generation
-            && st.expected_pods == 1
-            && st.current_healthy == 1)
-            .then_some(())
-    })
+    eventually(
+        "the disruption controller observed the budget",
+        Duration::from_secs(30),
+        || async {
+            let p = pdbs.get("keep-one").await.unwrap();
+            let st = p.status?;
+            (st.observed_generation == p.metadata.generation
+                && st.expected_pods == 1
+                && st.current_healthy == 1)
+                .then_some(())
+        },
+    )
     .await;
 
     let asked = Instant::now();
     w.request(node, "Drain_Required").await;
-    let degraded = eventually("DrainDegraded names the budget", Duration::from_secs(20), || async {
-        w.condition(node, "DrainDegraded").await.filter(|c| c.0 == "True")
-    })
+    let degraded = eventually(
+        "DrainDegraded names the budget",
+        Duration::from_secs(20),
+        || async { w.condition(node, "DrainDegraded").await.filter(|c| c.0 == "True") },
+    )
     .await;
     let reported_after = asked.elapsed();
     assert_eq!(degraded.1, "DrainFailed");
@@ -102,9 +108,11 @@ async fn a_pdb_blocking_eviction_is_reported_in_the_node_state_and_retried() {
     // The budget goes away: the next retry evicts, the drain completes, the report clears.
     pdbs.delete("keep-one", &DeleteParams::default()).await.unwrap();
     let unblocked = Instant::now();
-    eventually("DrainComplete once the budget is gone", Duration::from_secs(45), || async {
-        (w.current(node).await == "DrainComplete").then_some(())
-    })
+    eventually(
+        "DrainComplete once the budget is gone",
+        Duration::from_secs(45),
+        || async { (w.current(node).await == "DrainComplete").then_some(()) },
+    )
     .await;
     let degraded = w.condition(node, "DrainDegraded").await.unwrap();
     assert_eq!(degraded.0, "False", "{degraded:?}");

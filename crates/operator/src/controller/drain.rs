@@ -256,9 +256,7 @@ impl Controller {
         let mut facts = Vec::new();
         for node in self.nodes.state() {
             let name = node.name_any();
-            let state = self
-                .states
-                .get(&reflector::ObjectRef::new(&name).within(&ns));
+            let state = self.states.get(&reflector::ObjectRef::new(&name).within(&ns));
             let state = state.map(|s| {
                 let ann = s.annotations();
                 let mut current = ann.get(CURRENT_STATE).cloned();
@@ -377,15 +375,25 @@ impl Controller {
                     // Single node and a reboot: nowhere to move pods, no cordon (upstream).
                     self.set_current(node, DRAIN_COMPLETE).await?;
                     self.set_conditions(node, DrainCondition::Complete).await?;
-                    self.event(node, EventType::Normal, "DrainNode", "single node: drain skipped before reboot".into())
-                        .await;
+                    self.event(
+                        node,
+                        EventType::Normal,
+                        "DrainNode",
+                        "single node: drain skipped before reboot".into(),
+                    )
+                    .await;
                     return Ok(());
                 }
                 self.cordon(node, true).await?;
                 self.set_current(node, DRAINING).await?;
                 self.set_conditions(node, DrainCondition::Draining).await?;
-                self.event(node, EventType::Normal, "DrainNode", format!("node drain started ({})", mode_text(*mode)))
-                    .await;
+                self.event(
+                    node,
+                    EventType::Normal,
+                    "DrainNode",
+                    format!("node drain started ({})", mode_text(*mode)),
+                )
+                .await;
                 self.spawn_task(node, *mode);
                 Ok(())
             }
@@ -396,8 +404,13 @@ impl Controller {
                 self.cordon(node, false).await?;
                 self.set_current(node, IDLE).await?;
                 self.set_conditions(node, DrainCondition::Idle).await?;
-                self.event(node, EventType::Normal, "CompleteDrain", "node un drain completed".into())
-                    .await;
+                self.event(
+                    node,
+                    EventType::Normal,
+                    "CompleteDrain",
+                    "node un drain completed".into(),
+                )
+                .await;
                 Ok(())
             }
         }
@@ -432,8 +445,13 @@ impl Controller {
             Some(true) => {
                 self.set_conditions(node, DrainCondition::Complete).await?;
                 self.set_current(node, DRAIN_COMPLETE).await?;
-                self.event(node, EventType::Normal, "DrainNode", "node drain completed".into())
-                    .await;
+                self.event(
+                    node,
+                    EventType::Normal,
+                    "DrainNode",
+                    "node drain completed".into(),
+                )
+                .await;
                 Ok(())
             }
             _ => {
@@ -597,7 +615,13 @@ struct EventSink {
     reporter: Reporter,
 }
 
-async fn publish(sink: &EventSink, state: &SriovNetworkNodeState, type_: EventType, action: &str, note: String) {
+async fn publish(
+    sink: &EventSink,
+    state: &SriovNetworkNodeState,
+    type_: EventType,
+    action: &str,
+    note: String,
+) {
     let event = Event {
         type_,
         reason: EVENT_REASON.to_string(),
@@ -649,7 +673,9 @@ impl Evictor {
             let mut blocked = Vec::new();
             for pod in &work.evict {
                 match evict(&self.evicting, &pod.0, &pod.1).await {
-                    Ok(()) => tracing::info!(node = %self.node, pod = %format!("{}/{}", pod.0, pod.1), "evicted"),
+                    Ok(()) => {
+                        tracing::info!(node = %self.node, pod = %format!("{}/{}", pod.0, pod.1), "evicted")
+                    }
                     Err(e) => blocked.push(e.describe(pod)),
                 }
             }
@@ -664,8 +690,12 @@ impl Evictor {
             let message = blocked.join("; ");
             if reported.as_ref() != Some(&message) {
                 tracing::warn!(node = %self.node, %message, "eviction refused, retrying with backoff");
-                self.report(&states, DrainCondition::DrainingWithErrors(message.clone()), Some(&message))
-                    .await;
+                self.report(
+                    &states,
+                    DrainCondition::DrainingWithErrors(message.clone()),
+                    Some(&message),
+                )
+                .await;
                 reported = Some(message);
             }
             tokio::time::sleep(backoff).await;
@@ -687,7 +717,14 @@ impl Evictor {
             tracing::warn!(node = %self.node, error = %e, "cannot write drain conditions");
         }
         if let (Some(err), Some(obj)) = (error, cached) {
-            publish(&self.recorder, &obj, EventType::Warning, "DrainNode", format!("failed to drain node: {err}")).await;
+            publish(
+                &self.recorder,
+                &obj,
+                EventType::Warning,
+                "DrainNode",
+                format!("failed to drain node: {err}"),
+            )
+            .await;
         }
     }
 }
@@ -695,7 +732,10 @@ impl Evictor {
 /// Why an eviction did not happen.
 enum EvictError {
     /// 429: a PodDisruptionBudget does not allow it now.
-    Blocked { message: String, causes: Vec<String> },
+    Blocked {
+        message: String,
+        causes: Vec<String>,
+    },
     Other(kube::Error),
 }
 

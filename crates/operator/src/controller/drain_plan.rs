@@ -36,7 +36,10 @@ pub enum MaxUnavailableError {
 /// Upstream semantics (`SriovNetworkPoolConfig.MaxUnavailable`): an integer as is, `"N%"` with
 /// N in 1..=100 scaled by the pool size and rounded **down** (so 10% of 3 nodes is 0: nothing
 /// drains, as upstream).
-pub fn max_unavailable(value: Option<&IntOrString>, nodes: usize) -> Result<Option<usize>, MaxUnavailableError> {
+pub fn max_unavailable(
+    value: Option<&IntOrString>,
+    nodes: usize,
+) -> Result<Option<usize>, MaxUnavailableError> {
     match value {
         None => Ok(None),
         Some(IntOrString::Int(n)) if *n < 0 => Err(MaxUnavailableError::Negative(*n)),
@@ -160,10 +163,7 @@ pub fn plan(nodes: &[NodeFacts], pools: &[&SriovNetworkPoolConfig]) -> Vec<Actio
         })
     };
     let slot_of = |node: &str| -> Result<PoolSlot, String> {
-        let pool = membership
-            .get(node)
-            .cloned()
-            .unwrap_or(Ok(None))?;
+        let pool = membership.get(node).cloned().unwrap_or(Ok(None))?;
         let limit = limit_of(&pool)?;
         Ok((pool, limit))
     };
@@ -372,7 +372,11 @@ pub fn drain_conditions(
         ),
         DrainCondition::DrainingWithErrors(err) => (
             (true, "DrainingNode", "Node is being drained".to_string()),
-            (true, "DrainFailed", format!("Node drain encountered errors: {err}")),
+            (
+                true,
+                "DrainFailed",
+                format!("Node drain encountered errors: {err}"),
+            ),
             (false, "DrainPending", String::new()),
         ),
         DrainCondition::Complete => (

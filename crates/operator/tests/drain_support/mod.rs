@@ -63,7 +63,9 @@ impl World {
         };
         let controller = tokio::spawn(async move {
             let config = Some(cluster.config().clone());
-            if let Err(e) = sriov_operator::controller::drain::run_with_config(ctx, PREFIX.to_string(), config).await {
+            if let Err(e) =
+                sriov_operator::controller::drain::run_with_config(ctx, PREFIX.to_string(), config).await
+            {
                 panic!("drain controller stopped: {e}");
             }
         });
@@ -101,7 +103,10 @@ impl World {
             "spec": {}
         }))
         .unwrap();
-        self.states().create(&PostParams::default(), &state).await.unwrap();
+        self.states()
+            .create(&PostParams::default(), &state)
+            .await
+            .unwrap();
     }
 
     /// The config daemon's side: Node `state` and node state `desired-state`.

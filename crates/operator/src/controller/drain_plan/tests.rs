@@ -6,7 +6,10 @@ use serde_json::json;
 fn node(name: &str, labels: &[(&str, &str)], request: &str, current: &str) -> NodeFacts {
     NodeFacts {
         name: name.to_string(),
-        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         request: Some(request.to_string()),
         state: Some(StateFacts {
             current: Some(current.to_string()),
@@ -41,11 +44,26 @@ fn max_unavailable_follows_upstream() {
     assert_eq!(max_unavailable(Some(&s("50%")), 3), Ok(Some(1)));
     assert_eq!(max_unavailable(Some(&s("10%")), 3), Ok(Some(0)));
     assert_eq!(max_unavailable(Some(&s("100%")), 7), Ok(Some(7)));
-    assert!(matches!(max_unavailable(Some(&int(-1)), 3), Err(MaxUnavailableError::Negative(-1))));
-    assert!(matches!(max_unavailable(Some(&s("0%")), 3), Err(MaxUnavailableError::PercentOutOfRange(_))));
-    assert!(matches!(max_unavailable(Some(&s("101%")), 3), Err(MaxUnavailableError::PercentOutOfRange(_))));
-    assert!(matches!(max_unavailable(Some(&s("3")), 3), Err(MaxUnavailableError::NotAPercentage(_))));
-    assert!(matches!(max_unavailable(Some(&s("x%")), 3), Err(MaxUnavailableError::NotAPercentage(_))));
+    assert!(matches!(
+        max_unavailable(Some(&int(-1)), 3),
+        Err(MaxUnavailableError::Negative(-1))
+    ));
+    assert!(matches!(
+        max_unavailable(Some(&s("0%")), 3),
+        Err(MaxUnavailableError::PercentOutOfRange(_))
+    ));
+    assert!(matches!(
+        max_unavailable(Some(&s("101%")), 3),
+        Err(MaxUnavailableError::PercentOutOfRange(_))
+    ));
+    assert!(matches!(
+        max_unavailable(Some(&s("3")), 3),
+        Err(MaxUnavailableError::NotAPercentage(_))
+    ));
+    assert!(matches!(
+        max_unavailable(Some(&s("x%")), 3),
+        Err(MaxUnavailableError::NotAPercentage(_))
+    ));
 }
 
 #[test]
@@ -59,8 +77,16 @@ fn two_requests_in_a_pool_of_max_one_start_only_the_first() {
     assert_eq!(
         actions,
         vec![
-            Action::Start { node: "w1".into(), mode: DrainMode::SriovPods },
-            Action::Wait { node: "w2".into(), pool: "p".into(), limit: 1, busy: 1 },
+            Action::Start {
+                node: "w1".into(),
+                mode: DrainMode::SriovPods
+            },
+            Action::Wait {
+                node: "w2".into(),
+                pool: "p".into(),
+                limit: 1,
+                busy: 1
+            },
         ]
     );
     // w1 draining: w2 still waits; w1 keeps draining.
@@ -71,8 +97,16 @@ fn two_requests_in_a_pool_of_max_one_start_only_the_first() {
     assert_eq!(
         plan(&nodes, &[&p]),
         vec![
-            Action::Drain { node: "w1".into(), mode: DrainMode::SriovPods },
-            Action::Wait { node: "w2".into(), pool: "p".into(), limit: 1, busy: 1 },
+            Action::Drain {
+                node: "w1".into(),
+                mode: DrainMode::SriovPods
+            },
+            Action::Wait {
+                node: "w2".into(),
+                pool: "p".into(),
+                limit: 1,
+                busy: 1
+            },
         ]
     );
     // DrainComplete still holds the slot (the daemon is applying).
@@ -90,7 +124,12 @@ fn two_requests_in_a_pool_of_max_one_start_only_the_first() {
         plan(&nodes, &[&p]),
         vec![
             Action::Release { node: "w1".into() },
-            Action::Wait { node: "w2".into(), pool: "p".into(), limit: 1, busy: 1 },
+            Action::Wait {
+                node: "w2".into(),
+                pool: "p".into(),
+                limit: 1,
+                busy: 1
+            },
         ]
     );
     let nodes = [
@@ -99,7 +138,10 @@ fn two_requests_in_a_pool_of_max_one_start_only_the_first() {
     ];
     assert_eq!(
         plan(&nodes, &[&p]),
-        vec![Action::Start { node: "w2".into(), mode: DrainMode::SriovPods }]
+        vec![Action::Start {
+            node: "w2".into(),
+            mode: DrainMode::SriovPods
+        }]
     );
 }
 
@@ -132,8 +174,16 @@ fn nodes_in_no_pool_drain_one_at_a_time_and_a_pool_without_limit_drains_all() {
     assert_eq!(
         plan(&nodes, &[]),
         vec![
-            Action::Start { node: "x".into(), mode: DrainMode::SriovPods },
-            Action::Wait { node: "y".into(), pool: "default".into(), limit: 1, busy: 1 },
+            Action::Start {
+                node: "x".into(),
+                mode: DrainMode::SriovPods
+            },
+            Action::Wait {
+                node: "y".into(),
+                pool: "default".into(),
+                limit: 1,
+                busy: 1
+            },
         ]
     );
     let all = pool("all", json!({}), serde_json::Value::Null);
@@ -141,8 +191,14 @@ fn nodes_in_no_pool_drain_one_at_a_time_and_a_pool_without_limit_drains_all() {
     assert_eq!(
         actions,
         vec![
-            Action::Start { node: "x".into(), mode: DrainMode::SriovPods },
-            Action::Start { node: "y".into(), mode: DrainMode::AllPods },
+            Action::Start {
+                node: "x".into(),
+                mode: DrainMode::SriovPods
+            },
+            Action::Start {
+                node: "y".into(),
+                mode: DrainMode::AllPods
+            },
         ]
     );
 }
@@ -156,10 +212,17 @@ fn pool_size_counts_nodes_without_node_states() {
         node("b", &[], "Drain_Required", "Idle"),
     ];
     for n in ["c", "d"] {
-        nodes.push(NodeFacts { name: n.into(), ..NodeFacts::default() });
+        nodes.push(NodeFacts {
+            name: n.into(),
+            ..NodeFacts::default()
+        });
     }
     assert_eq!(plan(&nodes, &[&p]).len(), 2);
-    assert!(plan(&nodes, &[&p]).iter().all(|a| matches!(a, Action::Start { .. })));
+    assert!(
+        plan(&nodes, &[&p])
+            .iter()
+            .all(|a| matches!(a, Action::Start { .. }))
+    );
 }
 
 #[test]
@@ -167,12 +230,18 @@ fn single_node_reboot_skips_the_drain_but_a_drain_request_does_not() {
     let one = [node("solo", &[], "Reboot_Required", "Idle")];
     assert_eq!(
         plan(&one, &[]),
-        vec![Action::Start { node: "solo".into(), mode: DrainMode::Skip }]
+        vec![Action::Start {
+            node: "solo".into(),
+            mode: DrainMode::Skip
+        }]
     );
     let one = [node("solo", &[], "Drain_Required", "Idle")];
     assert_eq!(
         plan(&one, &[]),
-        vec![Action::Start { node: "solo".into(), mode: DrainMode::SriovPods }]
+        vec![Action::Start {
+            node: "solo".into(),
+            mode: DrainMode::SriovPods
+        }]
     );
 }
 
@@ -183,7 +252,12 @@ fn missing_annotations_are_initialised_before_anything_else() {
     n.state.as_mut().unwrap().desired = None;
     assert_eq!(
         plan(&[n], &[]),
-        vec![Action::InitAnnotations { node: "w".into(), node_request: true, current: false, desired: true }]
+        vec![Action::InitAnnotations {
+            node: "w".into(),
+            node_request: true,
+            current: false,
+            desired: true
+        }]
     );
 }
 
@@ -191,7 +265,11 @@ fn missing_annotations_are_initialised_before_anything_else() {
 fn external_drainer_nodes_and_nodes_without_state_are_left_alone() {
     let mut n = node("w", &[], "Drain_Required", "Idle");
     n.state.as_mut().unwrap().external_drainer = true;
-    let bare = NodeFacts { name: "bare".into(), request: Some("Drain_Required".into()), ..NodeFacts::default() };
+    let bare = NodeFacts {
+        name: "bare".into(),
+        request: Some("Drain_Required".into()),
+        ..NodeFacts::default()
+    };
     assert!(plan(&[n, bare], &[]).is_empty());
 }
 
@@ -199,18 +277,36 @@ fn external_drainer_nodes_and_nodes_without_state_are_left_alone() {
 fn a_node_in_two_pools_or_a_bad_limit_or_value_is_reported_not_drained() {
     let p = pool("p", json!({}), json!(1));
     let q = pool("q", json!({}), json!(1));
-    let actions = plan(&[node("w", &[], "Drain_Required", "Idle"), node("v", &[], "Idle", "Idle")], &[&p, &q]);
+    let actions = plan(
+        &[
+            node("w", &[], "Drain_Required", "Idle"),
+            node("v", &[], "Idle", "Idle"),
+        ],
+        &[&p, &q],
+    );
     assert!(
         matches!(&actions[..], [Action::Invalid { node, message }] if node == "w" && message.contains("more than one pool")),
         "{actions:?}"
     );
     let bad = pool("bad", json!({}), json!("5"));
-    let actions = plan(&[node("w", &[], "Drain_Required", "Idle"), node("v", &[], "Idle", "Idle")], &[&bad]);
+    let actions = plan(
+        &[
+            node("w", &[], "Drain_Required", "Idle"),
+            node("v", &[], "Idle", "Idle"),
+        ],
+        &[&bad],
+    );
     assert!(
         matches!(&actions[..], [Action::Invalid { message, .. }] if message.contains("pool bad") && message.contains("\"5\"")),
         "{actions:?}"
     );
-    let actions = plan(&[node("w", &[], "Drain_Please", "Idle"), node("v", &[], "Idle", "Idle")], &[]);
+    let actions = plan(
+        &[
+            node("w", &[], "Drain_Please", "Idle"),
+            node("v", &[], "Idle", "Idle"),
+        ],
+        &[],
+    );
     assert!(matches!(&actions[..], [Action::Invalid { message, .. }] if message.contains("Drain_Please")));
 }
 
@@ -218,7 +314,10 @@ fn a_node_in_two_pools_or_a_bad_limit_or_value_is_reported_not_drained() {
 fn a_drain_cancelled_mid_way_is_released() {
     // The daemon no longer needs the drain while it runs (policy changed): stop and uncordon.
     assert_eq!(
-        plan(&[node("w", &[], "Idle", "Draining"), node("v", &[], "Idle", "Idle")], &[]),
+        plan(
+            &[node("w", &[], "Idle", "Draining"), node("v", &[], "Idle", "Idle")],
+            &[]
+        ),
         vec![Action::Release { node: "w".into() }]
     );
 }
@@ -233,17 +332,25 @@ fn sriov_pod(name: &str) -> serde_json::Value {
 fn drain_required_evicts_only_pods_requesting_the_prefix() {
     let pods = [
         pod(sriov_pod("vf-user")),
-        pod(json!({"metadata": {"name": "plain", "namespace": "app"}, "spec": {"containers": [
-            {"name": "c", "image": "x", "resources": {"requests": {"cpu": "1"}}}]}})),
+        pod(
+            json!({"metadata": {"name": "plain", "namespace": "app"}, "spec": {"containers": [
+            {"name": "c", "image": "x", "resources": {"requests": {"cpu": "1"}}}]}}),
+        ),
         // Only init containers asking: upstream looks at containers only.
-        pod(json!({"metadata": {"name": "init-only", "namespace": "app"}, "spec": {
+        pod(
+            json!({"metadata": {"name": "init-only", "namespace": "app"}, "spec": {
             "initContainers": [{"name": "i", "image": "x", "resources": {"requests": {"openshift.io/intel_sriov": "1"}}}],
-            "containers": [{"name": "c", "image": "x"}]}})),
-        pod(json!({"metadata": {"name": "ds", "namespace": "app", "ownerReferences": [
+            "containers": [{"name": "c", "image": "x"}]}}),
+        ),
+        pod(
+            json!({"metadata": {"name": "ds", "namespace": "app", "ownerReferences": [
             {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "d", "uid": "u", "controller": true}]},
-            "spec": {"containers": [{"name": "c", "image": "x", "resources": {"requests": {"openshift.io/intel_sriov": "1"}}}]}})),
-        pod(json!({"metadata": {"name": "mirror", "namespace": "app", "annotations": {MIRROR_POD_ANNOTATION: "x"}},
-            "spec": {"containers": [{"name": "c", "image": "x", "resources": {"requests": {"openshift.io/intel_sriov": "1"}}}]}})),
+            "spec": {"containers": [{"name": "c", "image": "x", "resources": {"requests": {"openshift.io/intel_sriov": "1"}}}]}}),
+        ),
+        pod(
+            json!({"metadata": {"name": "mirror", "namespace": "app", "annotations": {MIRROR_POD_ANNOTATION: "x"}},
+            "spec": {"containers": [{"name": "c", "image": "x", "resources": {"requests": {"openshift.io/intel_sriov": "1"}}}]}}),
+        ),
     ];
     let work = drain_work(&pods, DrainMode::SriovPods, "openshift.io");
     assert_eq!(work.evict, vec![("app".to_string(), "vf-user".to_string())]);
@@ -273,25 +380,52 @@ fn conditions_report_a_blocked_drain_and_keep_transition_times() {
     let t1: Time = serde_json::from_value(json!("2026-01-01T00:01:00Z")).unwrap();
     let draining = drain_conditions(&DrainCondition::Draining, Some(3), &t0, &[]);
     let blocked = drain_conditions(
-        &DrainCondition::DrainingWithErrors("cannot evict pod app/x: The disruption budget pdb needs 1 healthy pods and has 1 currently".into()),
+        &DrainCondition::DrainingWithErrors(
+            "cannot evict pod app/x: The disruption budget pdb needs 1 healthy pods and has 1 currently"
+                .into(),
+        ),
         Some(3),
         &t1,
         &draining,
     );
     assert!(conditions_differ(&draining, &blocked));
-    let degraded = blocked.iter().find(|c| c.type_ == condition::DRAIN_DEGRADED).unwrap();
+    let degraded = blocked
+        .iter()
+        .find(|c| c.type_ == condition::DRAIN_DEGRADED)
+        .unwrap();
     assert_eq!(degraded.status, "True");
     assert_eq!(degraded.reason, "DrainFailed");
-    assert!(degraded.message.starts_with("Node drain encountered errors: cannot evict pod app/x"));
+    assert!(
+        degraded
+            .message
+            .starts_with("Node drain encountered errors: cannot evict pod app/x")
+    );
     assert_eq!(degraded.last_transition_time, t1);
     // DrainProgressing stayed True: its transition time is the first one.
-    let progressing = blocked.iter().find(|c| c.type_ == condition::DRAIN_PROGRESSING).unwrap();
+    let progressing = blocked
+        .iter()
+        .find(|c| c.type_ == condition::DRAIN_PROGRESSING)
+        .unwrap();
     assert_eq!(progressing.last_transition_time, t0);
     // The same state again is not a change.
-    let again = drain_conditions(&DrainCondition::DrainingWithErrors(degraded.message["Node drain encountered errors: ".len()..].to_string()), Some(3), &t1, &blocked);
+    let again = drain_conditions(
+        &DrainCondition::DrainingWithErrors(
+            degraded.message["Node drain encountered errors: ".len()..].to_string(),
+        ),
+        Some(3),
+        &t1,
+        &blocked,
+    );
     assert!(!conditions_differ(&blocked, &again));
     // Other conditions on the status survive a merge.
-    let other = Condition { type_: "Ready".into(), status: "True".into(), reason: "R".into(), message: String::new(), observed_generation: None, last_transition_time: t0.clone() };
+    let other = Condition {
+        type_: "Ready".into(),
+        status: "True".into(),
+        reason: "R".into(),
+        message: String::new(),
+        observed_generation: None,
+        last_transition_time: t0.clone(),
+    };
     let merged = merge_conditions(&[other.clone(), draining[0].clone()], blocked.clone());
     assert_eq!(merged.len(), 4);
     assert!(merged.contains(&other));
@@ -300,8 +434,19 @@ fn conditions_report_a_blocked_drain_and_keep_transition_times() {
 #[test]
 fn a_blocked_eviction_names_the_budget_when_the_server_does() {
     let pod = ("app".to_string(), "x".to_string());
-    let msg = describe_blocked_eviction(&pod, "Cannot evict pod as it would violate the pod's disruption budget.", &["The disruption budget pdb needs 1 healthy pods and has 0 currently".into()]);
-    assert_eq!(msg, "cannot evict pod app/x: The disruption budget pdb needs 1 healthy pods and has 0 currently");
-    let msg = describe_blocked_eviction(&pod, "Cannot evict pod as it would violate the pod's disruption budget.", &[]);
+    let msg = describe_blocked_eviction(
+        &pod,
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+        &["The disruption budget pdb needs 1 healthy pods and has 0 currently".into()],
+    );
+    assert_eq!(
+        msg,
+        "cannot evict pod app/x: The disruption budget pdb needs 1 healthy pods and has 0 currently"
+    );
+    let msg = describe_blocked_eviction(
+        &pod,
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+        &[],
+    );
     assert!(msg.ends_with("disruption budget."));
 }
