@@ -113,6 +113,13 @@ async fn drain_required_evicts_only_sriov_pods_cordons_and_uncordons() {
     let actions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
     assert!(actions.contains(&"DrainNode"), "{events:?}");
     assert!(events.iter().any(|e| e.3 == "node drain completed"), "{events:?}");
+    // Converged: the controller's own writes (annotations, conditions, events) do not feed
+    // back into more writes.
+    let state_rv = w.states().get(node).await.unwrap().resource_version();
+    let node_rv = w.nodes().get(node).await.unwrap().resource_version();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(w.states().get(node).await.unwrap().resource_version(), state_rv);
+    assert_eq!(w.nodes().get(node).await.unwrap().resource_version(), node_rv);
     let metrics = w.metrics.encode().unwrap();
     assert!(
         metrics.contains("sriov_operator_reconcile_duration_seconds_count{controller=\"drain\"}"),
@@ -321,4 +328,34 @@ async fn a_percent_pool_drains_its_share_at_once() {
     let (peak, order) = watch.await.unwrap();
     assert_eq!(peak, 2);
     assert_eq!(order.len(), 4);
+}
+
+/// A node state and Node without the handshake annotations (a daemon that has not started
+/// yet): the controller creates them as `Idle`, as upstream, so the daemon and tools find them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_handshake_annotations_are_created_as_idle() {
+    let Some(w) = World::new("drain-init").await else {
+        return;
+    };
+    let node = "drain-init-w1";
+    let n: k8s_openapi::api::core::v1::Node =
+        serde_json::from_value(json!({"metadata": {"name": node}})).unwrap();
+    w.nodes().create(&PostParams::default(), &n).await.unwrap();
+    let s: SriovNetworkNodeState = serde_json::from_value(json!({
+        "apiVersion": "sriovnetwork.openshift.io/v1", "kind": "SriovNetworkNodeState",
+        "metadata": {"name": node}, "spec": {}
+    }))
+    .unwrap();
+    w.states().create(&PostParams::default(), &s).await.unwrap();
+    eventually("annotations created", LIMIT, || async {
+        let s = w.states().get(node).await.unwrap();
+        let n = w.nodes().get(node).await.unwrap();
+        let idle = |v: Option<&String>| v.map(String::as_str) == Some("Idle");
+        (idle(s.annotations().get(CURRENT_STATE))
+            && idle(s.annotations().get(sriov_api::keys::DESIRED_STATE))
+            && idle(n.annotations().get(sriov_api::keys::NODE_DRAIN_STATE)))
+        .then_some(())
+    })
+    .await;
+    assert!(!w.unschedulable(node).await);
 }
