@@ -359,3 +359,38 @@ async fn missing_handshake_annotations_are_created_as_idle() {
     .await;
     assert!(!w.unschedulable(node).await);
 }
+
+/// The operator restarts while a node is `Draining` (an evicted pod still terminating): the new
+/// controller, with nothing in memory, picks the drain up from the annotations and completes it
+/// once the pod is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_controller_resumes_a_drain_in_progress() {
+    let Some(mut w) = World::new("drain-resume").await else {
+        return;
+    };
+    let node = "drain-resume-w1";
+    w.add_node(node, json!({})).await;
+    w.add_pod("vf-user", node, true, json!({})).await;
+    w.request(node, "Drain_Required").await;
+    eventually("the SR-IOV pod is evicted", LIMIT, || async {
+        let p = w.pods().get("vf-user").await.unwrap();
+        p.metadata.deletion_timestamp.is_some().then_some(())
+    })
+    .await;
+    assert_eq!(w.current(node).await, "Draining");
+
+    w.restart_controller().await;
+    w.pods()
+        .delete("vf-user", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    eventually("the new controller completes the drain", LIMIT, || async {
+        (w.current(node).await == "DrainComplete").then_some(())
+    })
+    .await;
+    w.request(node, "Idle").await;
+    eventually("uncordoned and Idle", LIMIT, || async {
+        (!w.unschedulable(node).await && w.current(node).await == "Idle").then_some(())
+    })
+    .await;
+}

@@ -38,7 +38,38 @@ impl Drop for World {
     }
 }
 
+/// The drain controller for operator namespace `ns`, running on the test's runtime.
+fn start_controller(
+    cluster: &'static Cluster,
+    client: &Client,
+    ns: &str,
+    metrics: &Arc<OperatorMetrics>,
+) -> JoinHandle<()> {
+    let ctx = OperatorContext {
+        client: client.clone(),
+        namespace: ns.to_string(),
+        metrics: metrics.clone(),
+    };
+    tokio::spawn(async move {
+        let config = Some(cluster.config().clone());
+        if let Err(e) =
+            sriov_operator::controller::drain::run_with_config(ctx, PREFIX.to_string(), config).await
+        {
+            panic!("drain controller stopped: {e}");
+        }
+    })
+}
+
 impl World {
+    /// Stops the drain controller (as a crash or a leader change would) and starts a new one
+    /// with nothing in memory.
+    pub async fn restart_controller(&mut self) {
+        self.controller.abort();
+        let _ = (&mut self.controller).await;
+        let cluster = Cluster::shared().unwrap();
+        self.controller = start_controller(cluster, &self.client, &self.ns, &self.metrics);
+    }
+
     /// Namespaces `<name>-op` and `<name>-app`, the CRDs, and the drain controller running.
     pub async fn new(name: &str) -> Option<World> {
         let cluster = Cluster::shared()?;
@@ -56,19 +87,7 @@ impl World {
                 .unwrap();
         }
         let metrics = Arc::new(OperatorMetrics::new());
-        let ctx = OperatorContext {
-            client: client.clone(),
-            namespace: ns.clone(),
-            metrics: metrics.clone(),
-        };
-        let controller = tokio::spawn(async move {
-            let config = Some(cluster.config().clone());
-            if let Err(e) =
-                sriov_operator::controller::drain::run_with_config(ctx, PREFIX.to_string(), config).await
-            {
-                panic!("drain controller stopped: {e}");
-            }
-        });
+        let controller = start_controller(cluster, &client, &ns, &metrics);
         Some(World {
             client,
             ns,
