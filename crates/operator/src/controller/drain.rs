@@ -104,16 +104,28 @@ pub async fn run_with_config(
     let watches = futures::future::try_join3(
         follow(
             "Nodes",
-            watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+            // The cache keeps what the planner reads (labels, annotations, unschedulable): a
+            // Node's status (images, conditions) and managedFields are most of its bytes.
+            watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).modify(|n: &mut Node| {
+                n.status = None;
+                n.metadata.managed_fields = None;
+            }),
             nodes_w,
             wake.clone(),
         ),
         follow(
             "SriovNetworkNodeStates",
+            // Annotations and the status conditions matter here, not the discovered PFs/VFs.
             watcher(
                 Api::<SriovNetworkNodeState>::namespaced(client.clone(), &ctx.namespace),
                 watcher::Config::default(),
-            ),
+            )
+            .modify(|s: &mut SriovNetworkNodeState| {
+                s.metadata.managed_fields = None;
+                if let Some(st) = s.status.as_mut() {
+                    st.interfaces.clear();
+                }
+            }),
             states_w,
             wake.clone(),
         ),
