@@ -24,13 +24,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch};
+use kube::runtime::events::{EventType, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::json;
 use sriov_api::drain::{DRAIN_COMPLETE, DRAINING, IDLE};
 use sriov_api::keys::{CURRENT_STATE, DESIRED_STATE, NODE_DRAIN_STATE, USE_EXTERNAL_DRAINER};
@@ -38,22 +37,14 @@ use sriov_api::{SriovNetworkNodeState, SriovNetworkPoolConfig};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::drain_plan::{
-    Action, DrainCondition, DrainMode, NodeFacts, StateFacts, conditions_differ, describe_blocked_eviction,
-    drain_conditions, drain_work, merge_conditions, plan,
-};
+use super::drain_evict::Evictor;
+use super::drain_plan::{Action, DrainCondition, DrainMode, NodeFacts, StateFacts, plan};
+use super::drain_report::{EventSink, patch_params, publish, write_conditions};
 use super::{FIELD_MANAGER, OperatorContext};
 
-/// Upstream's event reason; the action says which step (`DrainNode`, `CompleteDrain`).
-const EVENT_REASON: &str = "DrainController";
 /// After a failed write the loop tries again this much later (upstream's
 /// `DrainControllerRequeueTime`).
 const RETRY: Duration = Duration::from_secs(5);
-/// Between two looks at pods that are terminating.
-const POLL_TERMINATING: Duration = Duration::from_secs(1);
-/// Backoff for refused evictions: first retry, and the longest wait between two.
-const BLOCKED_FIRST: Duration = Duration::from_secs(1);
-const BLOCKED_MAX: Duration = Duration::from_secs(30);
 
 /// What stops the drain controller (it runs until the process ends otherwise).
 #[derive(Debug, thiserror::Error)]
@@ -581,210 +572,5 @@ fn mode_text(mode: DrainMode) -> &'static str {
         DrainMode::SriovPods => "pods using SR-IOV resources",
         DrainMode::AllPods => "all pods",
         DrainMode::Skip => "skipped",
-    }
-}
-
-fn patch_params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
-    }
-}
-
-/// Writes the drain conditions to the node state's status when they differ from `cached`.
-async fn write_conditions(
-    api: &Api<SriovNetworkNodeState>,
-    node: &str,
-    cached: Option<&SriovNetworkNodeState>,
-    state: DrainCondition,
-) -> Result<(), kube::Error> {
-    let current = cached
-        .and_then(|s| s.status.as_ref())
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
-    let generation = cached.and_then(|s| s.metadata.generation);
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let ours = drain_conditions(&state, generation, &now, &current);
-    if !conditions_differ(&current, &ours) {
-        return Ok(());
-    }
-    let conditions = merge_conditions(&current, ours);
-    api.patch_status(
-        node,
-        &patch_params(),
-        &Patch::Merge(json!({"status": {"conditions": conditions}})),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Where Events go. A fresh [`Recorder`] per Event: kube's recorder folds events with the same
-/// reason and action into one series that keeps the *first* note, so "drain started" would
-/// hide "drain completed" (both upstream's `DrainController`/`DrainNode`).
-#[derive(Clone)]
-struct EventSink {
-    client: Client,
-    reporter: Reporter,
-}
-
-async fn publish(
-    sink: &EventSink,
-    state: &SriovNetworkNodeState,
-    type_: EventType,
-    action: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: EVENT_REASON.to_string(),
-        note: Some(note),
-        action: action.to_string(),
-        secondary: None,
-    };
-    let recorder = Recorder::new(sink.client.clone(), sink.reporter.clone());
-    if let Err(e) = recorder.publish(&event, &state.object_ref(&())).await {
-        tracing::warn!(node = %state.name_any(), error = %e, "cannot record event");
-    }
-}
-
-/// The eviction work for one node, run as its own task so a slow or blocked node does not
-/// hold up the others.
-struct Evictor {
-    client: Client,
-    evicting: Client,
-    namespace: String,
-    node: String,
-    mode: DrainMode,
-    prefix: String,
-    recorder: EventSink,
-}
-
-impl Evictor {
-    /// Evicts until the node's pods (as the mode selects them) are gone; runs until aborted
-    /// otherwise.
-    async fn drain(&self) {
-        let pods: Api<Pod> = Api::all(self.client.clone());
-        let states: Api<SriovNetworkNodeState> = Api::namespaced(self.client.clone(), &self.namespace);
-        let lp = ListParams::default().fields(&format!("spec.nodeName={}", self.node));
-        let mut backoff = BLOCKED_FIRST;
-        let mut reported: Option<String> = None;
-        loop {
-            let listed = match pods.list(&lp).await {
-                Ok(l) => l.items,
-                Err(e) => {
-                    tracing::warn!(node = %self.node, error = %e, "cannot list the node's pods");
-                    tokio::time::sleep(RETRY).await;
-                    continue;
-                }
-            };
-            let work = drain_work(&listed, self.mode, &self.prefix);
-            if work.is_done() {
-                tracing::info!(node = %self.node, "drained");
-                return;
-            }
-            let mut blocked = Vec::new();
-            for pod in &work.evict {
-                match evict(&self.evicting, &pod.0, &pod.1).await {
-                    Ok(()) => {
-                        tracing::info!(node = %self.node, pod = %format!("{}/{}", pod.0, pod.1), "evicted")
-                    }
-                    Err(e) => blocked.push(e.describe(pod)),
-                }
-            }
-            if blocked.is_empty() {
-                if reported.take().is_some() {
-                    self.report(&states, DrainCondition::Draining, None).await;
-                }
-                backoff = BLOCKED_FIRST;
-                tokio::time::sleep(POLL_TERMINATING).await;
-                continue;
-            }
-            let message = blocked.join("; ");
-            if reported.as_ref() != Some(&message) {
-                tracing::warn!(node = %self.node, %message, "eviction refused, retrying with backoff");
-                self.report(
-                    &states,
-                    DrainCondition::DrainingWithErrors(message.clone()),
-                    Some(&message),
-                )
-                .await;
-                reported = Some(message);
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(BLOCKED_MAX);
-        }
-    }
-
-    /// Conditions (and, for an error, a Warning Event) on the node state; failures to report
-    /// are logged, the drain goes on.
-    async fn report(&self, states: &Api<SriovNetworkNodeState>, state: DrainCondition, error: Option<&str>) {
-        let cached = match states.get_opt(&self.node).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(node = %self.node, error = %e, "cannot read the node state");
-                return;
-            }
-        };
-        if let Err(e) = write_conditions(states, &self.node, cached.as_ref(), state).await {
-            tracing::warn!(node = %self.node, error = %e, "cannot write drain conditions");
-        }
-        if let (Some(err), Some(obj)) = (error, cached) {
-            publish(
-                &self.recorder,
-                &obj,
-                EventType::Warning,
-                "DrainNode",
-                format!("failed to drain node: {err}"),
-            )
-            .await;
-        }
-    }
-}
-
-/// Why an eviction did not happen.
-enum EvictError {
-    /// 429: a PodDisruptionBudget does not allow it now.
-    Blocked {
-        message: String,
-        causes: Vec<String>,
-    },
-    Other(kube::Error),
-}
-
-impl EvictError {
-    fn describe(&self, pod: &(String, String)) -> String {
-        match self {
-            EvictError::Blocked { message, causes } => describe_blocked_eviction(pod, message, causes),
-            EvictError::Other(e) => format!("cannot evict pod {}/{}: {e}", pod.0, pod.1),
-        }
-    }
-}
-
-/// POSTs a `policy/v1` Eviction for one pod. A pod already gone (404) counts as evicted.
-async fn evict(client: &Client, namespace: &str, name: &str) -> Result<(), EvictError> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let body = json!({
-        "apiVersion": "policy/v1",
-        "kind": "Eviction",
-        "metadata": {"name": name, "namespace": namespace},
-    });
-    match api
-        .create_subresource::<_, serde_json::Value>("eviction", name, &PostParams::default(), &body)
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 429 => {
-            let causes = status
-                .details
-                .as_ref()
-                .map(|d| d.causes.iter().map(|c| c.message.clone()).collect())
-                .unwrap_or_default();
-            Err(EvictError::Blocked {
-                message: status.message.clone(),
-                causes,
-            })
-        }
-        Err(e) => Err(EvictError::Other(e)),
     }
 }

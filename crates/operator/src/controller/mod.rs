@@ -6,7 +6,9 @@
 //! shared [`OperatorContext`].
 
 pub mod drain;
+mod drain_evict;
 pub mod drain_plan;
+mod drain_report;
 pub mod metrics;
 
 use std::sync::Arc;
