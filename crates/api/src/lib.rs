@@ -37,6 +37,23 @@ pub const API_VERSION: &str = "sriovnetwork.openshift.io/v1";
 /// `apiVersion` of `NetworkAttachmentDefinition`.
 pub const NAD_API_VERSION: &str = "k8s.cni.cncf.io/v1";
 
+/// The drain handshake's annotation values (upstream `pkg/consts`). The config daemon writes a
+/// request ([`IDLE`](drain::IDLE), [`DRAIN_REQUIRED`](drain::DRAIN_REQUIRED),
+/// [`REBOOT_REQUIRED`](drain::REBOOT_REQUIRED)) to the Node's [`keys::NODE_DRAIN_STATE`] and the
+/// node state's [`keys::DESIRED_STATE`]; the drain controller answers in the node state's
+/// [`keys::CURRENT_STATE`] ([`IDLE`](drain::IDLE), [`DRAINING`](drain::DRAINING),
+/// [`DRAIN_COMPLETE`](drain::DRAIN_COMPLETE)). External drainers and tooling read the same
+/// strings, so they are upstream's byte for byte.
+pub mod drain {
+    pub const IDLE: &str = "Idle";
+    /// Evict the pods using SR-IOV resources.
+    pub const DRAIN_REQUIRED: &str = "Drain_Required";
+    /// Evict every pod (the node reboots).
+    pub const REBOOT_REQUIRED: &str = "Reboot_Required";
+    pub const DRAINING: &str = "Draining";
+    pub const DRAIN_COMPLETE: &str = "DrainComplete";
+}
+
 /// Well-known label and annotation keys (upstream `pkg/consts`), shared by the operator, the
 /// daemon and the drain controller.
 pub mod keys {
@@ -53,6 +70,9 @@ pub mod keys {
     pub const DESIRED_STATE: &str = "sriovnetwork.openshift.io/desired-state";
     /// NodeState annotation: current drain state (drain controller).
     pub const CURRENT_STATE: &str = "sriovnetwork.openshift.io/current-state";
+    /// NodeState annotation: `"true"` when the daemon runs with `USE_EXTERNAL_DRAINER=true`;
+    /// the drain controller then leaves the node to the external drainer.
+    pub const USE_EXTERNAL_DRAINER: &str = "sriovnetwork.openshift.io/use-external-drainer";
     /// NAD annotation naming the network CR that owns it.
     pub const OWNER_REF: &str = "sriovnetwork.openshift.io/owner-ref";
     /// NAD annotation with `<RESOURCE_PREFIX>/<resourceName>`.

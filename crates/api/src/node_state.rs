@@ -4,6 +4,7 @@
 //! status is what the daemon discovered ([`sriov_host::InterfaceExt`]) plus its sync state.
 //! One object per node, named after the node, in the operator namespace.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -127,7 +128,7 @@ pub struct VfGroup {
 }
 
 /// `SriovNetworkNodeState.status`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeStateStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -143,6 +144,12 @@ pub struct NodeStateStatus {
     pub sync_status: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_sync_error: String,
+    /// The drain controller's conditions (`DrainProgressing`, `DrainDegraded`, `DrainComplete`,
+    /// upstream's newer names): a drain blocked by a PodDisruptionBudget shows here instead of
+    /// leaving the node cordoned without a word. The daemon never writes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::schema::conditions_schema")]
+    pub conditions: Vec<Condition>,
 }
 
 /// A node state's sync status values (`status.syncStatus`).

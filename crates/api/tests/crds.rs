@@ -169,6 +169,7 @@ fn every_status_conditions_has_condition_validation() {
             .collect();
         assert_eq!(statuses, ["True", "False", "Unknown"], "{kind}");
     }
-    // SriovNetwork, SriovIBNetwork, OVSNetwork, SriovOperatorConfig
-    assert_eq!(seen, 4);
+    // SriovNetwork, SriovIBNetwork, OVSNetwork, SriovOperatorConfig, SriovNetworkNodeState
+    // (the drain controller's conditions)
+    assert_eq!(seen, 5);
 }

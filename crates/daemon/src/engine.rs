@@ -47,7 +47,7 @@ pub trait Backend {
 }
 
 /// What one sync did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SyncReport {
     pub status: NodeStateStatus,
     /// The first plan of this sync (what was found to differ).

@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, WatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
+use sriov_api::drain::{DRAIN_COMPLETE, DRAIN_REQUIRED, IDLE};
 use sriov_api::keys::{CURRENT_STATE, DESIRED_STATE, NODE_DRAIN_STATE};
 use sriov_api::{NodeStateStatus, SriovNetworkNodeState};
 use sriov_host::HostDevices;
@@ -25,10 +26,6 @@ use crate::engine::{Backend, Desired, DrainAnswer, Engine, IN_PROGRESS, SyncRepo
 use crate::plan::Plan;
 
 pub use sriov_api::keys::SRIOV_CAPABLE_LABEL;
-/// Drain handshake values.
-pub const IDLE: &str = "Idle";
-pub const DRAIN_REQUIRED: &str = "Drain_Required";
-pub const DRAIN_COMPLETE: &str = "DrainComplete";
 
 /// The API side of one node.
 pub struct KubeBackend {

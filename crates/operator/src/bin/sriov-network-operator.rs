@@ -18,7 +18,7 @@ use sriov_operator::controller::leader::{self, HoldEnd, LeaderElector, LeaseConf
 use sriov_operator::controller::metrics::OperatorMetrics;
 use sriov_operator::controller::settings::{self, OperatorSettings, parse_bind_address, parse_go_duration};
 use sriov_operator::controller::supervise::Controllers;
-use sriov_operator::controller::{OperatorContext, logging, networks, serve, sriov_switch};
+use sriov_operator::controller::{OperatorContext, drain, logging, networks, serve, sriov_switch};
 use sriov_operator::render::NadContext;
 use tokio::sync::watch;
 
@@ -28,7 +28,9 @@ use tokio::sync::watch;
 /// `.add("name", move |ctx| module::run(ctx, settings.clone()))`.
 fn controllers(settings: &OperatorSettings) -> Controllers {
     let prefix = settings.resource_prefix.clone();
+    let drain_prefix = settings.resource_prefix.clone();
     Controllers::new()
+        .add("drain", move |ctx: OperatorContext| drain::run(ctx, drain_prefix.clone()))
         .add(sriov_switch::CONTROLLER, sriov_switch::run)
         .add(networks::CONTROLLER, move |ctx: OperatorContext| {
             let nad = NadContext {

@@ -6,6 +6,10 @@
 //! shared [`OperatorContext`].
 
 pub mod default_config;
+pub mod drain;
+mod drain_evict;
+pub mod drain_plan;
+mod drain_report;
 pub mod events;
 pub mod leader;
 pub mod logging;

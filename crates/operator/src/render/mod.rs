@@ -27,7 +27,7 @@ pub mod nad;
 pub mod node_state;
 pub mod pf_selector;
 pub mod policy_index;
-mod pools;
+pub mod pools;
 pub mod sriov_switch;
 
 use std::collections::BTreeMap;
