@@ -6,6 +6,8 @@
 //! shared [`OperatorContext`].
 
 pub mod metrics;
+pub mod operator_config;
+pub mod webhook_certs;
 
 use std::sync::Arc;
 
