@@ -270,6 +270,36 @@ async fn default_config_deploys_everything_toggles_and_second_pass_writes_nothin
     let dp = daemonsets.get("sriov-device-plugin").await.unwrap();
     assert_eq!(dp.spec.unwrap().template.spec.unwrap().host_network, Some(true));
 
+    // The validating webhook is live in the apiserver: with no webhook pod behind it (no kubelet
+    // here) it refuses every SriovOperatorConfig change, as it would in a cluster whose webhook
+    // is down. Remove its configuration by hand, then switch the webhook off.
+    let refused = configs
+        .patch("default", &PatchParams::default(), &Patch::Merge(json!({"spec": {"logLevel": 1}})))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("operator-webhook.sriovnetwork.openshift.io"), "{refused}");
+    Api::<ValidatingWebhookConfiguration>::all(ctx.client.clone())
+        .delete("sriov-operator-webhook-config", &Default::default())
+        .await
+        .unwrap();
+    patch_spec(&ctx, json!({"enableOperatorWebhook": false})).await;
+    let webhook_off = reconcile_config(&ctx, &settings, &config(&ctx).await).await.unwrap();
+    assert!(webhook_off.applied.is_empty(), "{webhook_off:?}");
+    let mut deleted = webhook_off.deleted.clone();
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        [
+            "ClusterRole/operator-webhook".to_string(),
+            "ClusterRoleBinding/operator-webhook-role-binding".into(),
+            format!("DaemonSet/{ns}/operator-webhook"),
+            "MutatingWebhookConfiguration/sriov-operator-webhook-config".into(),
+            format!("Secret/{ns}/operator-webhook-secret"),
+            format!("Service/{ns}/operator-webhook-service"),
+            format!("ServiceAccount/{ns}/operator-webhook-sa"),
+        ]
+    );
+
     // configDaemonNodeSelector: both DaemonSets follow, nothing else is written
     patch_spec(&ctx, json!({"configDaemonNodeSelector": {"sriov": "true"}})).await;
     let before = writes(&ctx.client).await;
@@ -327,7 +357,7 @@ async fn default_config_deploys_everything_toggles_and_second_pass_writes_nothin
             .unwrap()
             .is_none()
     );
-    assert!(daemonsets.get_opt("operator-webhook").await.unwrap().is_some());
+    assert!(daemonsets.get_opt("sriov-network-config-daemon").await.unwrap().is_some());
     // and once gone, a further pass deletes nothing
     let before = writes(&ctx.client).await;
     let quiet = reconcile_config(&ctx, &settings, &config(&ctx).await).await.unwrap();

@@ -26,7 +26,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
-use sriov_api::{DEFAULT_OPERATOR_CONFIG_NAME, OperatorConfigSpec, SriovOperatorConfig};
+use sriov_api::operator_config::DEFAULT_OPERATOR_CONFIG_NAME;
+use sriov_api::{OperatorConfigSpec, SriovOperatorConfig};
 
 use super::webhook_certs;
 use super::{FIELD_MANAGER, OperatorContext};
