@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::rbac::v1::ClusterRole;
@@ -54,6 +56,7 @@ fn settings(namespace: &str) -> OperatorConfigSettings {
             dev_mode: "FALSE".into(),
             use_external_drainer: false,
             image_pull_secrets: vec![],
+            ..Default::default()
         },
         admission_controllers_enabled: true,
     }
@@ -119,7 +122,11 @@ async fn config(ctx: &OperatorContext) -> SriovOperatorConfig {
 
 async fn patch_spec(ctx: &OperatorContext, spec: serde_json::Value) {
     Api::<SriovOperatorConfig>::namespaced(ctx.client.clone(), &ctx.namespace)
-        .patch("default", &PatchParams::default(), &Patch::Merge(json!({"spec": spec})))
+        .patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec})),
+        )
         .await
         .unwrap();
 }
@@ -199,7 +206,10 @@ async fn default_config_deploys_everything_toggles_and_second_pass_writes_nothin
     assert_eq!(cfg.spec, default_config_spec(true));
 
     let first = reconcile_config(&ctx, &settings, &cfg).await.unwrap();
-    assert_eq!(first.secrets_issued, ["network-resources-injector-secret", "operator-webhook-secret"]);
+    assert_eq!(
+        first.secrets_issued,
+        ["network-resources-injector-secret", "operator-webhook-secret"]
+    );
     assert_eq!(first.applied.len(), 22, "{first:?}");
 
     let daemonsets: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), ns);
@@ -213,7 +223,12 @@ async fn default_config_deploys_everything_toggles_and_second_pass_writes_nothin
         .collect();
     assert_eq!(
         names,
-        ["network-resources-injector", "operator-webhook", "sriov-device-plugin", "sriov-network-config-daemon"]
+        [
+            "network-resources-injector",
+            "operator-webhook",
+            "sriov-device-plugin",
+            "sriov-network-config-daemon"
+        ]
     );
     let daemon = daemonsets.get("sriov-network-config-daemon").await.unwrap();
     let pod = daemon.spec.unwrap().template.spec.unwrap();
@@ -235,37 +250,71 @@ async fn default_config_deploys_everything_toggles_and_second_pass_writes_nothin
         .get("sriov-operator-webhook-config")
         .await
         .unwrap();
-    let ca = validating.webhooks.unwrap()[0].client_config.ca_bundle.clone().unwrap();
+    let ca = validating.webhooks.unwrap()[0]
+        .client_config
+        .ca_bundle
+        .clone()
+        .unwrap();
     let webhook_secret = secrets.get("operator-webhook-secret").await.unwrap();
-    handshake_with_secret_cert(&webhook_secret, &ca.0, &format!("operator-webhook-service.{ns}.svc")).await;
+    handshake_with_secret_cert(
+        &webhook_secret,
+        &ca.0,
+        &format!("operator-webhook-service.{ns}.svc"),
+    )
+    .await;
     let mutating = Api::<MutatingWebhookConfiguration>::all(ctx.client.clone())
         .get("network-resources-injector-config")
         .await
         .unwrap();
-    let nri_ca = mutating.webhooks.unwrap()[0].client_config.ca_bundle.clone().unwrap();
+    let nri_ca = mutating.webhooks.unwrap()[0]
+        .client_config
+        .ca_bundle
+        .clone()
+        .unwrap();
     let nri_secret = secrets.get("network-resources-injector-secret").await.unwrap();
-    handshake_with_secret_cert(&nri_secret, &nri_ca.0, &format!("network-resources-injector-service.{ns}.svc")).await;
+    handshake_with_secret_cert(
+        &nri_secret,
+        &nri_ca.0,
+        &format!("network-resources-injector-service.{ns}.svc"),
+    )
+    .await;
     assert_ne!(ca.0, nri_ca.0, "one CA per webhook");
 
     // nothing changed: the second pass reads and writes nothing, the certificate is kept
     let before = writes(&ctx.client).await;
-    let second = reconcile_config(&ctx, &settings, &config(&ctx).await).await.unwrap();
+    let second = reconcile_config(&ctx, &settings, &config(&ctx).await)
+        .await
+        .unwrap();
     let after = writes(&ctx.client).await;
     assert_eq!(second, ReconcileOutcome::default());
-    assert_eq!(delta(&before, &after), BTreeMap::new(), "writes on a quiet reconcile");
-    assert_eq!(secrets.get("operator-webhook-secret").await.unwrap().data, webhook_secret.data);
-    eprintln!("first reconcile: {} objects applied; second: 0 writes", first.applied.len());
+    assert_eq!(
+        delta(&before, &after),
+        BTreeMap::new(),
+        "writes on a quiet reconcile"
+    );
+    assert_eq!(
+        secrets.get("operator-webhook-secret").await.unwrap().data,
+        webhook_secret.data
+    );
+    eprintln!(
+        "first reconcile: {} objects applied; second: 0 writes",
+        first.applied.len()
+    );
 
     // a hand edit of a deployed field is put back, nothing else is written
     daemonsets
         .patch(
             "sriov-device-plugin",
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"template": {"spec": {"priorityClassName": null, "hostNetwork": false}}}})),
+            &Patch::Merge(
+                json!({"spec": {"template": {"spec": {"priorityClassName": null, "hostNetwork": false}}}}),
+            ),
         )
         .await
         .unwrap();
-    let restored = reconcile_config(&ctx, &settings, &config(&ctx).await).await.unwrap();
+    let restored = reconcile_config(&ctx, &settings, &config(&ctx).await)
+        .await
+        .unwrap();
     assert_eq!(restored.applied, [format!("DaemonSet/{ns}/sriov-device-plugin")]);
     let dp = daemonsets.get("sriov-device-plugin").await.unwrap();
     assert_eq!(dp.spec.unwrap().template.spec.unwrap().host_network, Some(true));
@@ -274,16 +323,27 @@ async fn default_config_deploys_everything_toggles_and_second_pass_writes_nothin
     // here) it refuses every SriovOperatorConfig change, as it would in a cluster whose webhook
     // is down. Remove its configuration by hand, then switch the webhook off.
     let refused = configs
-        .patch("default", &PatchParams::default(), &Patch::Merge(json!({"spec": {"logLevel": 1}})))
+        .patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"logLevel": 1}})),
+        )
         .await
         .unwrap_err();
-    assert!(refused.to_string().contains("operator-webhook.sriovnetwork.openshift.io"), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("operator-webhook.sriovnetwork.openshift.io"),
+        "{refused}"
+    );
     Api::<ValidatingWebhookConfiguration>::all(ctx.client.clone())
         .delete("sriov-operator-webhook-config", &Default::default())
         .await
         .unwrap();
     patch_spec(&ctx, json!({"enableOperatorWebhook": false})).await;
-    let webhook_off = reconcile_config(&ctx, &settings, &config(&ctx).await).await.unwrap();
+    let webhook_off = reconcile_config(&ctx, &settings, &config(&ctx).await)
+        .await
+        .unwrap();
     assert!(webhook_off.applied.is_empty(), "{webhook_off:?}");
     let mut deleted = webhook_off.deleted.clone();
     deleted.sort();
@@ -303,13 +363,21 @@ async fn default_config_deploys_everything_toggles_and_second_pass_writes_nothin
     // configDaemonNodeSelector: both DaemonSets follow, nothing else is written
     patch_spec(&ctx, json!({"configDaemonNodeSelector": {"sriov": "true"}})).await;
     let before = writes(&ctx.client).await;
-    let changed = reconcile_config(&ctx, &settings, &config(&ctx).await).await.unwrap();
+    let changed = reconcile_config(&ctx, &settings, &config(&ctx).await)
+        .await
+        .unwrap();
     let after = writes(&ctx.client).await;
     assert_eq!(
         changed.applied,
-        [format!("DaemonSet/{ns}/sriov-network-config-daemon"), format!("DaemonSet/{ns}/sriov-device-plugin")]
+        [
+            format!("DaemonSet/{ns}/sriov-network-config-daemon"),
+            format!("DaemonSet/{ns}/sriov-device-plugin")
+        ]
     );
-    assert_eq!(delta(&before, &after), BTreeMap::from([("APPLY daemonsets".to_string(), 2.0)]));
+    assert_eq!(
+        delta(&before, &after),
+        BTreeMap::from([("APPLY daemonsets".to_string(), 2.0)])
+    );
     let selector = |d: DaemonSet| d.spec.unwrap().template.spec.unwrap().node_selector.unwrap();
     assert_eq!(
         selector(daemonsets.get("sriov-network-config-daemon").await.unwrap()),
@@ -319,12 +387,21 @@ async fn default_config_deploys_everything_toggles_and_second_pass_writes_nothin
         selector(daemonsets.get("sriov-device-plugin").await.unwrap()),
         BTreeMap::from([
             ("sriov".to_string(), "true".to_string()),
-            ("sriovnetwork.openshift.io/device-plugin".to_string(), "Enabled".to_string())
+            (
+                "sriovnetwork.openshift.io/device-plugin".to_string(),
+                "Enabled".to_string()
+            )
         ])
     );
     // a key dropped from the selector is dropped from the DaemonSet (server-side apply)
-    patch_spec(&ctx, json!({"configDaemonNodeSelector": {"sriov": null, "pool": "a"}})).await;
-    reconcile_config(&ctx, &settings, &config(&ctx).await).await.unwrap();
+    patch_spec(
+        &ctx,
+        json!({"configDaemonNodeSelector": {"sriov": null, "pool": "a"}}),
+    )
+    .await;
+    reconcile_config(&ctx, &settings, &config(&ctx).await)
+        .await
+        .unwrap();
     assert_eq!(
         selector(daemonsets.get("sriov-network-config-daemon").await.unwrap()),
         BTreeMap::from([("pool".to_string(), "a".to_string())])
@@ -332,7 +409,9 @@ async fn default_config_deploys_everything_toggles_and_second_pass_writes_nothin
 
     // enableInjector off: every injector object goes, the rest stays untouched
     patch_spec(&ctx, json!({"enableInjector": false})).await;
-    let off = reconcile_config(&ctx, &settings, &config(&ctx).await).await.unwrap();
+    let off = reconcile_config(&ctx, &settings, &config(&ctx).await)
+        .await
+        .unwrap();
     assert!(off.applied.is_empty(), "{off:?}");
     let mut deleted = off.deleted.clone();
     deleted.sort();
@@ -349,7 +428,13 @@ async fn default_config_deploys_everything_toggles_and_second_pass_writes_nothin
             format!("ServiceAccount/{ns}/network-resources-injector-sa"),
         ]
     );
-    assert!(daemonsets.get_opt("network-resources-injector").await.unwrap().is_none());
+    assert!(
+        daemonsets
+            .get_opt("network-resources-injector")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         Api::<ClusterRole>::all(ctx.client.clone())
             .get_opt("network-resources-injector")
@@ -357,10 +442,18 @@ async fn default_config_deploys_everything_toggles_and_second_pass_writes_nothin
             .unwrap()
             .is_none()
     );
-    assert!(daemonsets.get_opt("sriov-network-config-daemon").await.unwrap().is_some());
+    assert!(
+        daemonsets
+            .get_opt("sriov-network-config-daemon")
+            .await
+            .unwrap()
+            .is_some()
+    );
     // and once gone, a further pass deletes nothing
     let before = writes(&ctx.client).await;
-    let quiet = reconcile_config(&ctx, &settings, &config(&ctx).await).await.unwrap();
+    let quiet = reconcile_config(&ctx, &settings, &config(&ctx).await)
+        .await
+        .unwrap();
     assert_eq!(quiet, ReconcileOutcome::default());
     assert_eq!(delta(&before, &writes(&ctx.client).await), BTreeMap::new());
 }
@@ -402,7 +495,8 @@ async fn every_manifest_is_accepted_by_the_apiserver() {
         let key = sriov_operator::render::manifests::ObjectKey::of(object);
         let (group, version) = key.api_version.split_once('/').unwrap_or(("", &key.api_version));
         let gvk = kube::core::GroupVersionKind::gvk(group, version, &key.kind);
-        let ar = kube::core::ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", key.kind.to_lowercase()));
+        let ar =
+            kube::core::ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", key.kind.to_lowercase()));
         let api: Api<kube::api::DynamicObject> = match &key.namespace {
             Some(n) => Api::namespaced_with(ctx.client.clone(), n, &ar),
             None => Api::all_with(ctx.client.clone(), &ar),

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
@@ -41,12 +43,23 @@ pub const CONTROLLER: &str = "operator-config";
 pub const FINALIZER: &str = "operatorconfig.finalizers.sriovnetwork.openshift.io";
 
 /// What the operator's environment gives this controller.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OperatorConfigSettings {
     pub deploy: DeploySettings,
     /// env `ADMISSION_CONTROLLERS_ENABLED`: the `default` config the operator creates enables
     /// the injector and the operator webhook (upstream).
     pub admission_controllers_enabled: bool,
+}
+
+impl OperatorConfigSettings {
+    /// From the operator's environment (see [`DeploySettings::from_env`]).
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> OperatorConfigSettings {
+        let enabled = env("ADMISSION_CONTROLLERS_ENABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        OperatorConfigSettings {
+            deploy: DeploySettings::from_env(env),
+            admission_controllers_enabled: enabled,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +123,8 @@ pub async fn run(ctx: OperatorContext, settings: OperatorConfigSettings) -> Resu
     let configs: Api<SriovOperatorConfig> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     ensure_default(&configs, &settings).await?;
     let owned = watcher::Config::default().labels(&format!("{CREATED_BY_LABEL}={CREATED_BY_VALUE}"));
-    let default_ref = ObjectRef::<SriovOperatorConfig>::new(DEFAULT_OPERATOR_CONFIG_NAME).within(&ctx.namespace);
+    let default_ref =
+        ObjectRef::<SriovOperatorConfig>::new(DEFAULT_OPERATOR_CONFIG_NAME).within(&ctx.namespace);
     let client = ctx.client.clone();
     let namespace = ctx.namespace.clone();
     let (r1, r2, r3, r4, r5) = (
@@ -186,7 +200,10 @@ pub async fn ensure_default(
     }
 }
 
-async fn reconcile(config: Arc<SriovOperatorConfig>, state: Arc<State>) -> Result<Action, OperatorConfigError> {
+async fn reconcile(
+    config: Arc<SriovOperatorConfig>,
+    state: Arc<State>,
+) -> Result<Action, OperatorConfigError> {
     let started = Instant::now();
     let configs: Api<SriovOperatorConfig> = Api::namespaced(state.ctx.client.clone(), &state.ctx.namespace);
     let result = finalizer::finalizer(&configs, FINALIZER, config, |event| async {
@@ -238,7 +255,7 @@ pub async fn reconcile_config(
         if !manifests::enabled(spec, component) {
             continue;
         }
-        let ca = ensure_tls_secret(ctx, component, &mut outcome).await?;
+        let ca = ensure_tls_secret(ctx, &settings.deploy, component, &mut outcome).await?;
         match component {
             Component::Injector => cas.injector = ca,
             _ => cas.operator_webhook = ca,
@@ -252,19 +269,24 @@ pub async fn reconcile_config(
 /// The webhook's CA: the one in its Secret when that still fits, else a new one written there.
 async fn ensure_tls_secret(
     ctx: &OperatorContext,
+    deploy: &DeploySettings,
     component: Component,
     outcome: &mut ReconcileOutcome,
 ) -> Result<Option<String>, OperatorConfigError> {
-    let Some((secret_name, service)) = component.tls_secret() else {
+    let Some((secret_name, service)) = deploy.tls_secret(component) else {
         return Ok(None);
     };
+    let secret_name = secret_name.as_str();
     let names = webhook_certs::service_dns_names(service, &ctx.namespace);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let existing = secrets
         .get_opt(secret_name)
         .await
         .map_err(kube_err(format!("get Secret {secret_name}")))?;
-    if let Some(ca) = existing.as_ref().and_then(|s| webhook_certs::reusable_ca(s, &names)) {
+    if let Some(ca) = existing
+        .as_ref()
+        .and_then(|s| webhook_certs::reusable_ca(s, &names))
+    {
         return Ok(Some(ca));
     }
     let issued = webhook_certs::issue(&names).map_err(|source| OperatorConfigError::Certificate {
@@ -304,10 +326,10 @@ fn api_for(ctx: &OperatorContext, key: &ObjectKey) -> Api<DynamicObject> {
 /// Namespaced objects are owned by the config (garbage-collected with it).
 fn with_owner(mut object: Value, config: &SriovOperatorConfig) -> Value {
     let namespaced = object.pointer("/metadata/namespace").is_some();
-    if let (true, Some(owner)) = (namespaced, config.controller_owner_ref(&())) {
-        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.insert("ownerReferences".into(), json!([owner]));
-        }
+    if let (true, Some(owner)) = (namespaced, config.controller_owner_ref(&()))
+        && let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.insert("ownerReferences".into(), json!([owner]));
     }
     object
 }

@@ -13,7 +13,8 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 
 use crate::render::manifests::{CREATED_BY_LABEL, CREATED_BY_VALUE};
@@ -37,7 +38,11 @@ pub fn service_dns_names(service: &str, namespace: &str) -> Vec<String> {
 /// The CA (PEM) of `secret` when it can keep serving `names`: all three keys present and issued
 /// for exactly these names. `None` means a new certificate is needed.
 pub fn reusable_ca(secret: &Secret, names: &[String]) -> Option<String> {
-    let issued_for = secret.metadata.annotations.as_ref()?.get(SERVING_NAMES_ANNOTATION)?;
+    let issued_for = secret
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(SERVING_NAMES_ANNOTATION)?;
     if *issued_for != names.join(",") {
         return None;
     }

@@ -86,8 +86,66 @@ pub struct DeploySettings {
     pub dev_mode: String,
     /// env `USE_EXTERNAL_DRAINER`: when `true` the config daemon gets it too.
     pub use_external_drainer: bool,
-    /// Secrets named in every pod's `imagePullSecrets`.
+    /// Secrets named in every pod's `imagePullSecrets` (env `IMAGE_PULL_SECRETS`, comma list).
     pub image_pull_secrets: Vec<String>,
+    /// The injector's TLS Secret (env `ADMISSION_CONTROLLERS_CERTIFICATES_INJECTOR_SECRET_NAME`);
+    /// empty means [`INJECTOR_SECRET`].
+    pub injector_secret: String,
+    /// The operator webhook's TLS Secret (env
+    /// `ADMISSION_CONTROLLERS_CERTIFICATES_OPERATOR_SECRET_NAME`); empty means
+    /// [`OPERATOR_WEBHOOK_SECRET`].
+    pub operator_webhook_secret: String,
+}
+
+impl DeploySettings {
+    /// The settings from the operator's environment, as upstream's operator reads it (`env` looks
+    /// one variable up; an unset variable and an empty one are the same).
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> DeploySettings {
+        let var = |name: &str| env(name).unwrap_or_default();
+        DeploySettings {
+            namespace: var("NAMESPACE"),
+            resource_prefix: var("RESOURCE_PREFIX"),
+            images: Images {
+                sriov_cni: var("SRIOV_CNI_IMAGE"),
+                infiniband_cni: var("SRIOV_INFINIBAND_CNI_IMAGE"),
+                device_plugin: var("SRIOV_DEVICE_PLUGIN_IMAGE"),
+                resources_injector: var("NETWORK_RESOURCES_INJECTOR_IMAGE"),
+                config_daemon: var("SRIOV_NETWORK_CONFIG_DAEMON_IMAGE"),
+                webhook: var("SRIOV_NETWORK_WEBHOOK_IMAGE"),
+            },
+            cni_bin_path: var("SRIOV_CNI_BIN_PATH"),
+            cluster_type: var("CLUSTER_TYPE"),
+            dev_mode: var("DEV_MODE"),
+            use_external_drainer: var("USE_EXTERNAL_DRAINER").eq_ignore_ascii_case("true"),
+            image_pull_secrets: var("IMAGE_PULL_SECRETS")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            injector_secret: var("ADMISSION_CONTROLLERS_CERTIFICATES_INJECTOR_SECRET_NAME"),
+            operator_webhook_secret: var("ADMISSION_CONTROLLERS_CERTIFICATES_OPERATOR_SECRET_NAME"),
+        }
+    }
+
+    /// The TLS Secret and the Service of a webhook component; `None` for the others.
+    pub fn tls_secret(&self, component: Component) -> Option<(String, &'static str)> {
+        let or = |name: &str, default: &str| {
+            if name.is_empty() {
+                default.to_string()
+            } else {
+                name.to_string()
+            }
+        };
+        match component {
+            Component::Injector => Some((or(&self.injector_secret, INJECTOR_SECRET), INJECTOR_SERVICE)),
+            Component::OperatorWebhook => Some((
+                or(&self.operator_webhook_secret, OPERATOR_WEBHOOK_SECRET),
+                OPERATOR_WEBHOOK_SERVICE,
+            )),
+            Component::ConfigDaemon | Component::DevicePlugin => None,
+        }
+    }
 }
 
 /// The webhooks' CA certificates (PEM), from their TLS Secrets. `None` for a component that is
@@ -105,17 +163,6 @@ pub enum Component {
     DevicePlugin,
     Injector,
     OperatorWebhook,
-}
-
-impl Component {
-    /// The TLS Secret a webhook component serves with.
-    pub fn tls_secret(self) -> Option<(&'static str, &'static str)> {
-        match self {
-            Component::Injector => Some((INJECTOR_SECRET, INJECTOR_SERVICE)),
-            Component::OperatorWebhook => Some((OPERATOR_WEBHOOK_SECRET, OPERATOR_WEBHOOK_SERVICE)),
-            _ => None,
-        }
-    }
 }
 
 /// One object to delete: its kind, name and namespace (`None` when cluster-scoped).
@@ -163,7 +210,10 @@ pub enum ManifestError {
     #[error("embedded manifest {file}: {reason}")]
     Embedded { file: &'static str, reason: String },
     #[error("{component:?} is enabled but its CA bundle is not available yet (Secret {secret})")]
-    MissingCa { component: Component, secret: &'static str },
+    MissingCa {
+        component: Component,
+        secret: String,
+    },
 }
 
 /// Which components `spec` enables; the config daemon and device plugin always run.
@@ -180,7 +230,11 @@ fn gate(spec: &OperatorConfigSpec, name: &str) -> bool {
 }
 
 /// Renders every object for `spec`. Enabled webhook components need their CA in `cas`.
-pub fn render(spec: &OperatorConfigSpec, settings: &DeploySettings, cas: &CaBundles) -> Result<DeployPlan, ManifestError> {
+pub fn render(
+    spec: &OperatorConfigSpec,
+    settings: &DeploySettings,
+    cas: &CaBundles,
+) -> Result<DeployPlan, ManifestError> {
     let mut plan = DeployPlan::default();
     for component in [
         Component::ConfigDaemon,
@@ -194,26 +248,27 @@ pub fn render(spec: &OperatorConfigSpec, settings: &DeploySettings, cas: &CaBund
             Component::OperatorWebhook => cas.operator_webhook.as_deref(),
             _ => None,
         };
-        let vars = variables(settings, ca);
+        let tls_secret = settings.tls_secret(component);
+        let vars = variables(settings, ca, tls_secret.as_ref().map(|(s, _)| s.as_str()));
         let mut objects = parse(file, yaml, &vars)?;
         if !enabled(spec, component) {
             for object in &objects {
                 plan.delete.push((component, ObjectKey::of(object)));
             }
-            if let Some((secret, _)) = component.tls_secret() {
+            if let Some((secret, _)) = tls_secret {
                 plan.delete.push((
                     component,
                     ObjectKey {
                         api_version: "v1".into(),
                         kind: "Secret".into(),
                         namespace: Some(settings.namespace.clone()),
-                        name: secret.into(),
+                        name: secret,
                     },
                 ));
             }
             continue;
         }
-        if let Some((secret, _)) = component.tls_secret()
+        if let Some((secret, _)) = tls_secret
             && ca.is_none()
         {
             return Err(ManifestError::MissingCa { component, secret });
@@ -236,7 +291,11 @@ fn source(component: Component) -> (&'static str, &'static str) {
     }
 }
 
-fn variables(settings: &DeploySettings, ca: Option<&str>) -> BTreeMap<&'static str, String> {
+fn variables(
+    settings: &DeploySettings,
+    ca: Option<&str>,
+    tls_secret: Option<&str>,
+) -> BTreeMap<&'static str, String> {
     use base64::Engine as _;
     let images = &settings.images;
     let cni_bin = if settings.cni_bin_path.is_empty() {
@@ -249,11 +308,15 @@ fn variables(settings: &DeploySettings, ca: Option<&str>) -> BTreeMap<&'static s
         ("SRIOV_CNI_IMAGE", images.sriov_cni.clone()),
         ("SRIOV_INFINIBAND_CNI_IMAGE", images.infiniband_cni.clone()),
         ("SRIOV_DEVICE_PLUGIN_IMAGE", images.device_plugin.clone()),
-        ("NETWORK_RESOURCES_INJECTOR_IMAGE", images.resources_injector.clone()),
+        (
+            "NETWORK_RESOURCES_INJECTOR_IMAGE",
+            images.resources_injector.clone(),
+        ),
         ("SRIOV_NETWORK_CONFIG_DAEMON_IMAGE", images.config_daemon.clone()),
         ("SRIOV_NETWORK_WEBHOOK_IMAGE", images.webhook.clone()),
         ("SRIOV_CNI_BIN_PATH", cni_bin),
         ("DEV_MODE", settings.dev_mode.clone()),
+        ("TLS_SECRET", tls_secret.unwrap_or_default().to_string()),
         (
             "CA_BUNDLE",
             ca.map(|pem| base64::engine::general_purpose::STANDARD.encode(pem))
@@ -263,7 +326,11 @@ fn variables(settings: &DeploySettings, ca: Option<&str>) -> BTreeMap<&'static s
 }
 
 /// Parses one embedded multi-document file and substitutes the `${NAME}` scalars.
-fn parse(file: &'static str, yaml: &str, vars: &BTreeMap<&'static str, String>) -> Result<Vec<Value>, ManifestError> {
+fn parse(
+    file: &'static str,
+    yaml: &str,
+    vars: &BTreeMap<&'static str, String>,
+) -> Result<Vec<Value>, ManifestError> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).map_err(|e| ManifestError::Embedded {
         file,
         reason: e.to_string(),
@@ -314,8 +381,15 @@ fn set(object: &mut Value, pointer: &str, value: Value) {
 fn customize(component: Component, object: &mut Value, spec: &OperatorConfigSpec, settings: &DeploySettings) {
     let is_workload = kind(object) == "DaemonSet";
     if is_workload && !settings.image_pull_secrets.is_empty() {
-        let secrets: Vec<Value> = settings.image_pull_secrets.iter().map(|n| json!({"name": n})).collect();
-        if let Some(pod) = object.pointer_mut("/spec/template/spec").and_then(Value::as_object_mut) {
+        let secrets: Vec<Value> = settings
+            .image_pull_secrets
+            .iter()
+            .map(|n| json!({"name": n}))
+            .collect();
+        if let Some(pod) = object
+            .pointer_mut("/spec/template/spec")
+            .and_then(Value::as_object_mut)
+        {
             pod.insert("imagePullSecrets".into(), Value::Array(secrets));
         }
     }
@@ -384,8 +458,16 @@ pub fn config_daemon_args(spec: &OperatorConfigSpec) -> Vec<String> {
 }
 
 fn config_daemon(ds: &mut Value, spec: &OperatorConfigSpec, settings: &DeploySettings) {
-    set(ds, "/spec/template/spec/nodeSelector", json!(config_daemon_node_selector(spec)));
-    set(ds, "/spec/template/spec/containers/0/args", json!(config_daemon_args(spec)));
+    set(
+        ds,
+        "/spec/template/spec/nodeSelector",
+        json!(config_daemon_node_selector(spec)),
+    );
+    set(
+        ds,
+        "/spec/template/spec/containers/0/args",
+        json!(config_daemon_args(spec)),
+    );
     let field = |path: &str| json!({"fieldRef": {"fieldPath": path}});
     let mut env = vec![
         json!({"name": "NODE_NAME", "valueFrom": field("spec.nodeName")}),
@@ -402,8 +484,15 @@ fn config_daemon(ds: &mut Value, spec: &OperatorConfigSpec, settings: &DeploySet
     set(ds, "/spec/template/spec/containers/0/env", Value::Array(env));
 
     let image = settings.images.config_daemon.clone();
-    if let Some(inits) = ds.pointer_mut("/spec/template/spec/initContainers").and_then(Value::as_array_mut) {
-        inits.retain(|c| c.get("image").and_then(Value::as_str).is_some_and(|i| !i.is_empty()));
+    if let Some(inits) = ds
+        .pointer_mut("/spec/template/spec/initContainers")
+        .and_then(Value::as_array_mut)
+    {
+        inits.retain(|c| {
+            c.get("image")
+                .and_then(Value::as_str)
+                .is_some_and(|i| !i.is_empty())
+        });
         if spec.configuration_mode == "systemd" {
             inits.push(json!({
                 "name": "sriov-service-copy",
@@ -431,7 +520,11 @@ pub fn device_plugin_args(spec: &OperatorConfigSpec, settings: &DeploySettings) 
 }
 
 fn device_plugin(ds: &mut Value, spec: &OperatorConfigSpec, settings: &DeploySettings) {
-    set(ds, "/spec/template/spec/nodeSelector", json!(device_plugin_node_selector(spec)));
+    set(
+        ds,
+        "/spec/template/spec/nodeSelector",
+        json!(device_plugin_node_selector(spec)),
+    );
     set(
         ds,
         "/spec/template/spec/containers/0/args",
@@ -462,7 +555,10 @@ fn device_plugin(ds: &mut Value, spec: &OperatorConfigSpec, settings: &DeploySet
         {
             mounts.push(json!({"name": "dynamic-cdi", "mountPath": "/var/run/cdi"}));
         }
-        if let Some(volumes) = ds.pointer_mut("/spec/template/spec/volumes").and_then(Value::as_array_mut) {
+        if let Some(volumes) = ds
+            .pointer_mut("/spec/template/spec/volumes")
+            .and_then(Value::as_array_mut)
+        {
             volumes.push(json!({"name": "dynamic-cdi", "hostPath": {"path": "/var/run/cdi", "type": "DirectoryOrCreate"}}));
         }
     }
@@ -479,7 +575,9 @@ fn label_and_hash(object: &mut Value) {
     }
     let hash = desired_hash(object);
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        let annotations = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
         if let Some(annotations) = annotations.as_object_mut() {
             annotations.insert(DESIRED_HASH_ANNOTATION.into(), json!(hash));
         }
@@ -535,7 +633,9 @@ fn contains(live: &Value, want: &Value) -> bool {
             Some(lv) => contains(lv, wv),
             None => is_zero(wv),
         }),
-        (Value::Array(l), Value::Array(w)) => l.len() == w.len() && l.iter().zip(w).all(|(lv, wv)| contains(lv, wv)),
+        (Value::Array(l), Value::Array(w)) => {
+            l.len() == w.len() && l.iter().zip(w).all(|(lv, wv)| contains(lv, wv))
+        }
         (Value::Number(l), Value::Number(w)) => l.as_f64() == w.as_f64(),
         (l, w) => l == w || (is_zero(w) && is_zero(l)),
     }

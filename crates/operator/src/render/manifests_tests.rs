@@ -19,6 +19,7 @@ fn settings() -> DeploySettings {
         dev_mode: "FALSE".into(),
         use_external_drainer: false,
         image_pull_secrets: vec![],
+        ..Default::default()
     }
 }
 
@@ -38,7 +39,10 @@ fn find<'a>(plan: &'a DeployPlan, kind: &str, name: &str) -> &'a Value {
 }
 
 fn keys(plan: &DeployPlan) -> Vec<String> {
-    plan.apply.iter().map(|(_, o)| ObjectKey::of(o).to_string()).collect()
+    plan.apply
+        .iter()
+        .map(|(_, o)| ObjectKey::of(o).to_string())
+        .collect()
 }
 
 #[test]
@@ -81,9 +85,18 @@ fn config_daemon_daemonset_is_upstreams_shape() {
     assert_eq!(c["securityContext"]["privileged"], true);
     assert_eq!(c["image"], "example.org/daemon:v1");
     assert_eq!(c["args"], json!(["start"]));
-    assert_eq!(c["volumeMounts"][0], json!({"name": "host", "mountPath": "/host"}));
-    assert_eq!(pod["volumes"][0], json!({"name": "host", "hostPath": {"path": "/"}}));
-    assert_eq!(pod["volumes"][1], json!({"name": "cnibin", "hostPath": {"path": "/opt/cni/bin"}}));
+    assert_eq!(
+        c["volumeMounts"][0],
+        json!({"name": "host", "mountPath": "/host"})
+    );
+    assert_eq!(
+        pod["volumes"][0],
+        json!({"name": "host", "hostPath": {"path": "/"}})
+    );
+    assert_eq!(
+        pod["volumes"][1],
+        json!({"name": "cnibin", "hostPath": {"path": "/opt/cni/bin"}})
+    );
     let inits: Vec<&str> = pod["initContainers"]
         .as_array()
         .unwrap()
@@ -92,12 +105,20 @@ fn config_daemon_daemonset_is_upstreams_shape() {
         .collect();
     assert_eq!(inits, ["sriov-cni", "sriov-infiniband-cni"]);
     assert_eq!(pod["initContainers"][0]["image"], "example.org/sriov-cni:v1");
-    assert_eq!(pod["initContainers"][0]["volumeMounts"][0]["mountPath"], "/host/opt/cni/bin");
+    assert_eq!(
+        pod["initContainers"][0]["volumeMounts"][0]["mountPath"],
+        "/host/opt/cni/bin"
+    );
     let env: Vec<(String, String)> = c["env"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["name"].as_str().unwrap().into(), e["value"].as_str().unwrap_or("<ref>").into()))
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().into(),
+                e["value"].as_str().unwrap_or("<ref>").into(),
+            )
+        })
         .collect();
     assert_eq!(
         env,
@@ -206,12 +227,16 @@ fn enabled_webhooks_need_their_ca_and_carry_it_base64() {
         render(&spec, &settings(), &CaBundles::default()),
         Err(ManifestError::MissingCa {
             component: Component::Injector,
-            secret: INJECTOR_SECRET
+            secret: INJECTOR_SECRET.into()
         })
     );
     let plan = render(&spec, &settings(), &cas()).unwrap();
     assert!(plan.delete.is_empty());
-    let nri = find(&plan, "MutatingWebhookConfiguration", "network-resources-injector-config");
+    let nri = find(
+        &plan,
+        "MutatingWebhookConfiguration",
+        "network-resources-injector-config",
+    );
     assert_eq!(nri["webhooks"][0]["clientConfig"]["caBundle"], "SU5KRUNUT1IgQ0E=");
     assert_eq!(nri["webhooks"][0]["failurePolicy"], "Ignore");
     assert_eq!(
@@ -219,8 +244,15 @@ fn enabled_webhooks_need_their_ca_and_carry_it_base64() {
         "sriov-network-operator"
     );
     assert!(nri["webhooks"][0].get("matchConditions").is_none());
-    let validating = find(&plan, "ValidatingWebhookConfiguration", "sriov-operator-webhook-config");
-    assert_eq!(validating["webhooks"][0]["clientConfig"]["caBundle"], "V0VCSE9PSyBDQQ==");
+    let validating = find(
+        &plan,
+        "ValidatingWebhookConfiguration",
+        "sriov-operator-webhook-config",
+    );
+    assert_eq!(
+        validating["webhooks"][0]["clientConfig"]["caBundle"],
+        "V0VCSE9PSyBDQQ=="
+    );
     assert_eq!(validating["webhooks"][0]["failurePolicy"], "Fail");
     let webhook = find(&plan, "DaemonSet", OPERATOR_WEBHOOK);
     assert_eq!(
@@ -240,7 +272,11 @@ fn match_condition_gate_makes_the_injector_fail_closed_on_annotated_pods_only() 
         ..Default::default()
     };
     let plan = render(&spec, &settings(), &cas()).unwrap();
-    let hook = &find(&plan, "MutatingWebhookConfiguration", "network-resources-injector-config")["webhooks"][0];
+    let hook = &find(
+        &plan,
+        "MutatingWebhookConfiguration",
+        "network-resources-injector-config",
+    )["webhooks"][0];
     assert_eq!(hook["failurePolicy"], "Fail");
     assert_eq!(hook["matchConditions"][0]["name"], "include-networks-annotation");
     assert_eq!(
@@ -281,7 +317,9 @@ fn hash_changes_with_inputs_and_rendering_is_deterministic() {
     let mut s = settings();
     s.images.config_daemon = "example.org/daemon:v2".into();
     let c = render(&OperatorConfigSpec::default(), &s, &CaBundles::default()).unwrap();
-    let h = |p: &DeployPlan| find(p, "DaemonSet", CONFIG_DAEMON)["metadata"]["annotations"][DESIRED_HASH_ANNOTATION].clone();
+    let h = |p: &DeployPlan| {
+        find(p, "DaemonSet", CONFIG_DAEMON)["metadata"]["annotations"][DESIRED_HASH_ANNOTATION].clone()
+    };
     assert_ne!(h(&a), h(&c));
     let dp = |p: &DeployPlan| find(p, "DaemonSet", DEVICE_PLUGIN).clone();
     assert_eq!(dp(&a), dp(&c));
@@ -319,7 +357,10 @@ fn needs_apply_ignores_server_defaults_but_not_edits_or_dropped_keys() {
     let narrower = find(&narrower, "DaemonSet", DEVICE_PLUGIN);
     let mut wider_live = narrower.clone();
     wider_live["spec"]["template"]["spec"]["nodeSelector"]["b"] = json!("2");
-    assert!(contains(&wider_live, narrower), "a subset compare alone misses the dropped key");
+    assert!(
+        contains(&wider_live, narrower),
+        "a subset compare alone misses the dropped key"
+    );
     wider_live["metadata"]["annotations"][DESIRED_HASH_ANNOTATION] = json!("old");
     assert!(needs_apply(narrower, Some(&wider_live)));
 }
@@ -336,4 +377,55 @@ fn every_embedded_variable_is_known_and_snapshot_of_everything_enabled() {
     let text = serde_json::to_string(&all).unwrap();
     assert!(!text.contains("${"), "unsubstituted variable");
     insta::assert_yaml_snapshot!("deploy_plan_all_enabled", all);
+}
+
+#[test]
+fn settings_come_from_upstreams_environment_variables() {
+    let env = BTreeMap::from([
+        ("NAMESPACE", "ns"),
+        ("RESOURCE_PREFIX", "example.com"),
+        ("SRIOV_CNI_IMAGE", "cni"),
+        ("SRIOV_INFINIBAND_CNI_IMAGE", "ib"),
+        ("SRIOV_DEVICE_PLUGIN_IMAGE", "dp"),
+        ("NETWORK_RESOURCES_INJECTOR_IMAGE", "nri"),
+        ("SRIOV_NETWORK_CONFIG_DAEMON_IMAGE", "daemon"),
+        ("SRIOV_NETWORK_WEBHOOK_IMAGE", "webhook"),
+        ("SRIOV_CNI_BIN_PATH", "/opt/cni/bin"),
+        ("CLUSTER_TYPE", "kubernetes"),
+        ("DEV_MODE", "TRUE"),
+        ("USE_EXTERNAL_DRAINER", "true"),
+        ("IMAGE_PULL_SECRETS", "a, b,,"),
+        (
+            "ADMISSION_CONTROLLERS_CERTIFICATES_OPERATOR_SECRET_NAME",
+            "operator-webhook-cert",
+        ),
+    ]);
+    let s = DeploySettings::from_env(|k| env.get(k).map(|v| v.to_string()));
+    assert_eq!(s.images.webhook, "webhook");
+    assert_eq!(s.images.infiniband_cni, "ib");
+    assert_eq!(s.image_pull_secrets, ["a", "b"]);
+    assert!(s.use_external_drainer);
+    assert_eq!(
+        s.tls_secret(Component::OperatorWebhook),
+        Some(("operator-webhook-cert".to_string(), OPERATOR_WEBHOOK_SERVICE))
+    );
+    assert_eq!(
+        s.tls_secret(Component::Injector),
+        Some((INJECTOR_SECRET.to_string(), INJECTOR_SERVICE))
+    );
+    let spec = OperatorConfigSpec {
+        enable_operator_webhook: true,
+        ..Default::default()
+    };
+    let plan = render(&spec, &s, &cas()).unwrap();
+    let ds = find(&plan, "DaemonSet", OPERATOR_WEBHOOK);
+    assert_eq!(
+        ds["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"],
+        "operator-webhook-cert"
+    );
+    assert!(
+        plan.delete
+            .iter()
+            .any(|(_, k)| k.kind == "Secret" && k.name == INJECTOR_SECRET)
+    );
 }
