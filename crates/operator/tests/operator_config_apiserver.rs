@@ -70,6 +70,26 @@ async fn setup(cluster: &Cluster, namespace: &str) -> OperatorContext {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
     namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    // Cluster-scoped objects outlive the namespace of a previous test in this binary: start
+    // from none, so each test sees the operator create them.
+    let by_label = kube::api::ListParams::default().labels("created-by=sriov-network-operator");
+    let dp = kube::api::DeleteParams::default();
+    Api::<ClusterRole>::all(client.clone())
+        .delete_collection(&dp, &by_label)
+        .await
+        .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(client.clone())
+        .delete_collection(&dp, &by_label)
+        .await
+        .unwrap();
+    Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .delete_collection(&dp, &by_label)
+        .await
+        .unwrap();
+    Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .delete_collection(&dp, &by_label)
+        .await
+        .unwrap();
     OperatorContext {
         client,
         namespace: namespace.into(),
@@ -77,7 +97,25 @@ async fn setup(cluster: &Cluster, namespace: &str) -> OperatorContext {
     }
 }
 
-/// Sum of `apiserver_request_total` for write verbs (not dry-run), by `verb resource`.
+/// What the operator writes; the apiserver's own bookkeeping (its identity Lease, the
+/// `kubernetes` Endpoints) is written every few seconds and left out.
+const OPERATOR_WRITES: &[&str] = &[
+    "daemonsets",
+    "services",
+    "secrets",
+    "serviceaccounts",
+    "configmaps",
+    "clusterroles",
+    "clusterrolebindings",
+    "roles",
+    "rolebindings",
+    "mutatingwebhookconfigurations",
+    "validatingwebhookconfigurations",
+    "sriovoperatorconfigs",
+];
+
+/// Sum of `apiserver_request_total` for write verbs (not dry-run) on [`OPERATOR_WRITES`], by
+/// `verb resource`.
 async fn writes(client: &kube::Client) -> BTreeMap<String, f64> {
     let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
     let text = client.request_text(req).await.unwrap();
@@ -95,6 +133,7 @@ async fn writes(client: &kube::Client) -> BTreeMap<String, f64> {
         let verb = label("verb");
         if !["POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"].contains(&verb.as_str())
             || !label("dry_run").is_empty()
+            || !OPERATOR_WRITES.contains(&label("resource").as_str())
         {
             continue;
         }
@@ -508,4 +547,84 @@ async fn every_manifest_is_accepted_by_the_apiserver() {
         accepted += 1;
     }
     assert_eq!(accepted, 22);
+}
+
+async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The controller loop itself (`run`): creates `default`, deploys, puts back a DaemonSet deleted
+/// by hand (its watch, no timer), follows a spec change, and is silent when nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_loop_deploys_restores_follows_and_stays_quiet() {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::shared() else { return };
+    let ns = "sriov-opconfig-loop";
+    let ctx = setup(cluster, ns).await;
+    let mut settings = settings(ns);
+    // no webhook pods can run here, and a live validating webhook would refuse config changes
+    settings.admission_controllers_enabled = false;
+    let client = ctx.client.clone();
+    let controller = tokio::spawn(sriov_operator::controller::operator_config::run(
+        ctx.clone(),
+        settings,
+    ));
+    let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+    let started = Instant::now();
+    wait_for("both DaemonSets", async || {
+        let a = daemonsets.get_opt("sriov-network-config-daemon").await.unwrap();
+        let b = daemonsets.get_opt("sriov-device-plugin").await.unwrap();
+        (a.is_some() && b.is_some()).then_some(())
+    })
+    .await;
+    eprintln!("deployed {:?} after start", started.elapsed());
+    let cfg = config(&ctx).await;
+    assert_eq!(
+        cfg.metadata.finalizers.unwrap_or_default(),
+        ["operatorconfig.finalizers.sriovnetwork.openshift.io"]
+    );
+    assert!(!cfg.spec.enable_injector && !cfg.spec.enable_operator_webhook);
+
+    daemonsets
+        .delete("sriov-device-plugin", &Default::default())
+        .await
+        .unwrap();
+    let deleted_at = Instant::now();
+    wait_for("the deleted DaemonSet back", async || {
+        daemonsets
+            .get_opt("sriov-device-plugin")
+            .await
+            .unwrap()
+            .map(|_| ())
+    })
+    .await;
+    eprintln!("restored after {:?}", deleted_at.elapsed());
+
+    patch_spec(&ctx, json!({"configDaemonNodeSelector": {"pool": "b"}})).await;
+    wait_for("the new node selector", async || {
+        let ds = daemonsets.get("sriov-network-config-daemon").await.unwrap();
+        let sel = ds.spec.unwrap().template.spec.unwrap().node_selector.unwrap();
+        (sel == BTreeMap::from([("pool".to_string(), "b".to_string())])).then_some(())
+    })
+    .await;
+
+    // settle, then 5 quiet seconds: no writes at all from the running controller
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = writes(&client).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = writes(&client).await;
+    assert_eq!(delta(&before, &after), BTreeMap::new(), "writes while quiet");
+    let metrics = ctx.metrics.encode().unwrap();
+    assert!(
+        metrics.contains("sriov_operator_reconcile_duration_seconds_count{controller=\"operator-config\"}"),
+        "{metrics}"
+    );
+    controller.abort();
 }
