@@ -210,10 +210,7 @@ pub enum ManifestError {
     #[error("embedded manifest {file}: {reason}")]
     Embedded { file: &'static str, reason: String },
     #[error("{component:?} is enabled but its CA bundle is not available yet (Secret {secret})")]
-    MissingCa {
-        component: Component,
-        secret: String,
-    },
+    MissingCa { component: Component, secret: String },
 }
 
 /// Which components `spec` enables; the config daemon and device plugin always run.
