@@ -626,5 +626,29 @@ async fn controller_loop_deploys_restores_follows_and_stays_quiet() {
         metrics.contains("sriov_operator_reconcile_duration_seconds_count{controller=\"operator-config\"}"),
         "{metrics}"
     );
+
+    // deleting the config: the finalizer removes the cluster-scoped objects, then lets it go
+    let configs: Api<SriovOperatorConfig> = Api::namespaced(client.clone(), ns);
+    configs.delete("default", &Default::default()).await.unwrap();
+    wait_for("the config gone", async || {
+        configs.get_opt("default").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    assert!(
+        roles
+            .get_opt("sriov-network-config-daemon")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(client.clone());
+    assert!(
+        bindings
+            .get_opt("sriov-network-config-daemon")
+            .await
+            .unwrap()
+            .is_none()
+    );
     controller.abort();
 }

@@ -8,8 +8,9 @@
 //! when the config changes and when a deployed DaemonSet, Service, Secret or webhook configuration
 //! changes (watched by the `created-by` label), and never on a timer: a quiet cluster costs no
 //! requests. Namespaced objects are owned by the config, so deleting it lets the garbage collector
-//! remove them; its finalizer removes the webhook configurations, which would otherwise keep
-//! failing admissions with no server behind them (upstream does the same).
+//! remove them; its finalizer removes the cluster-scoped ones: the webhook configurations, which
+//! would otherwise keep failing admissions with no server behind them (upstream does the same),
+//! and the ClusterRoles and bindings.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -216,7 +217,7 @@ async fn reconcile(
                 Ok(Action::await_change())
             }
             Event::Cleanup(_) => {
-                remove_webhook_configurations(&state.ctx).await?;
+                remove_cluster_scoped(&state.ctx).await?;
                 Ok(Action::await_change())
             }
         }
@@ -397,15 +398,25 @@ async fn delete_if_present(
     }
 }
 
-/// On the config's deletion: the webhook configurations go (nothing would serve them).
-async fn remove_webhook_configurations(ctx: &OperatorContext) -> Result<(), OperatorConfigError> {
+/// On the config's deletion the cluster-scoped objects go: the webhook configurations (nothing
+/// would serve them) and the ClusterRoles and bindings, which no ownerReference can tie to a
+/// namespaced config. The namespaced objects follow through the garbage collector.
+async fn remove_cluster_scoped(ctx: &OperatorContext) -> Result<(), OperatorConfigError> {
     let everything_off = OperatorConfigSpec::default();
     let plan = manifests::render(&everything_off, &DeploySettings::default(), &CaBundles::default())?;
     let mut outcome = ReconcileOutcome::default();
     for (_, key) in &plan.delete {
-        if key.kind.ends_with("WebhookConfiguration") {
+        if key.namespace.is_none() {
             delete_if_present(ctx, key, &mut outcome).await?;
         }
+    }
+    // the config daemon's and device plugin's objects are never in `delete` (always enabled)
+    let daemon = manifests::render_component_keys(Component::ConfigDaemon)?;
+    for key in daemon.iter().filter(|k| k.namespace.is_none()) {
+        delete_if_present(ctx, key, &mut outcome).await?;
+    }
+    if !outcome.deleted.is_empty() {
+        tracing::info!(controller = CONTROLLER, deleted = ?outcome.deleted, "config deleted: removed cluster-scoped objects");
     }
     Ok(())
 }

@@ -279,6 +279,14 @@ pub fn render(
     Ok(plan)
 }
 
+/// The objects a component deploys, by kind and name, whatever the spec; namespaced ones carry
+/// an empty namespace (the keys say which are cluster-scoped).
+pub fn render_component_keys(component: Component) -> Result<Vec<ObjectKey>, ManifestError> {
+    let (file, yaml) = source(component);
+    let vars = variables(&DeploySettings::default(), None, Some(""));
+    Ok(parse(file, yaml, &vars)?.iter().map(ObjectKey::of).collect())
+}
+
 fn source(component: Component) -> (&'static str, &'static str) {
     match component {
         Component::ConfigDaemon => ("config-daemon.yaml", CONFIG_DAEMON_YAML),
