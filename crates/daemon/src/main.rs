@@ -14,6 +14,16 @@ use sriov_host::SysfsRoot;
 #[derive(Parser, Debug)]
 #[command(name = "sriov-network-config-daemon", version, about)]
 struct Args {
+    /// Upstream's subcommand word (`sriov-network-config-daemon start`, as the operator's
+    /// DaemonSet runs it); optional.
+    #[arg(value_parser = ["start"])]
+    command: Option<String>,
+    /// Upstream's `--disable-plugins=…` (vendor plugins; sriov-rs has none to disable): accepted.
+    #[arg(long = "disable-plugins", hide = true)]
+    disable_plugins: Option<String>,
+    /// Upstream's `--parallel-nic-config` feature gate: accepted (sriov-rs plans PFs together).
+    #[arg(long = "parallel-nic-config", hide = true)]
+    parallel_nic_config: bool,
     /// Local mode: apply the SriovNetworkNodeState in this file, and again whenever it changes.
     #[arg(long, value_name = "PATH")]
     node_state_file: Option<PathBuf>,

@@ -172,3 +172,27 @@ fn unreadable_file_is_failed_not_a_crash() {
     let _ = d.child.kill();
     let _ = d.child.wait();
 }
+
+/// The operator's DaemonSet runs `sriov-network-config-daemon start [--disable-plugins=…]
+/// [--parallel-nic-config]` (upstream's command line): it parses. Systemd mode is not
+/// implemented, so `--use-systemd-service` is refused rather than silently ignored.
+#[test]
+fn upstreams_daemonset_command_line_parses_and_systemd_mode_is_refused() {
+    let bin = env!("CARGO_BIN_EXE_sriov-network-config-daemon");
+    let ok = std::process::Command::new(bin)
+        .args([
+            "start",
+            "--disable-plugins=mellanox",
+            "--parallel-nic-config",
+            "--help",
+        ])
+        .output()
+        .expect("runs");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let systemd = std::process::Command::new(bin)
+        .args(["start", "--use-systemd-service", "--help"])
+        .output()
+        .expect("runs");
+    assert!(!systemd.status.success());
+    assert!(String::from_utf8_lossy(&systemd.stderr).contains("--use-systemd-service"));
+}

@@ -62,6 +62,10 @@ struct Cli {
     /// glog verbosity (upstream); ≥ 4 logs debug.
     #[arg(long = "v", default_value_t = 0)]
     v: u32,
+    /// Upstream's newer spelling of the verbosity (the operator's DaemonSet passes
+    /// `--log-level=10`); the same scale as `-v`, the higher of the two wins.
+    #[arg(long = "log-level", default_value_t = 0)]
+    log_level: u32,
     /// glog flags, accepted for compatibility and ignored (logs go to stderr).
     #[arg(long = "logtostderr", num_args = 0..=1, default_missing_value = "true")]
     logtostderr: Option<bool>,
@@ -123,7 +127,8 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse_from(go_style(std::env::args()));
+    let mut cli = Cli::parse_from(go_style(std::env::args()));
+    cli.v = cli.v.max(cli.log_level);
     // A plain level (no EnvFilter: its regex engine alone would cost resident memory).
     let level = if cli.v >= 4 {
         tracing::Level::DEBUG

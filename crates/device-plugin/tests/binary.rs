@@ -69,6 +69,23 @@ async fn bad_config_exits_nonzero_naming_resource_and_field_and_registers_nothin
     assert!(
         String::from_utf8_lossy(&missing.stderr).contains("cannot read config file /nonexistent/config.json")
     );
+    // the operator's DaemonSet command line (`--log-level=10`, upstream's) parses: the failure is
+    // the missing file, not a usage error
+    let operator_args = sriovdp()
+        .args([
+            "--log-level=10",
+            "--resource-prefix=openshift.io",
+            "--config-file=/nonexistent/node-1",
+        ])
+        .output()
+        .expect("runs");
+    assert!(!operator_args.status.success());
+    assert!(
+        String::from_utf8_lossy(&operator_args.stderr)
+            .contains("cannot read config file /nonexistent/node-1"),
+        "{}",
+        String::from_utf8_lossy(&operator_args.stderr)
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(kubelet.registrations.try_recv().is_err(), "nothing registered");
     assert_eq!(

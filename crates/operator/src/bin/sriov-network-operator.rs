@@ -16,6 +16,7 @@ use clap::{ArgAction, Parser};
 use sriov_operator::controller::default_config::{DefaultConfig, ensure_default_operator_config};
 use sriov_operator::controller::leader::{self, HoldEnd, LeaderElector, LeaseConfig};
 use sriov_operator::controller::metrics::OperatorMetrics;
+use sriov_operator::controller::operator_config::{self, OperatorConfigSettings};
 use sriov_operator::controller::settings::{self, OperatorSettings, parse_bind_address, parse_go_duration};
 use sriov_operator::controller::supervise::Controllers;
 use sriov_operator::controller::{OperatorContext, drain, logging, networks, serve, sriov_switch};
@@ -30,8 +31,15 @@ fn controllers(settings: &OperatorSettings) -> Controllers {
     let prefix = settings.resource_prefix.clone();
     let drain_prefix = settings.resource_prefix.clone();
     Controllers::new()
-        .add("drain", move |ctx: OperatorContext| drain::run(ctx, drain_prefix.clone()))
+        .add("drain", move |ctx: OperatorContext| {
+            drain::run(ctx, drain_prefix.clone())
+        })
         .add(sriov_switch::CONTROLLER, sriov_switch::run)
+        .add(operator_config::CONTROLLER, |ctx: OperatorContext| {
+            // The deploy settings (images, CNI bin path, secrets) from the same environment
+            // `OperatorSettings` validated at start.
+            operator_config::run(ctx, OperatorConfigSettings::from_env(|k| std::env::var(k).ok()))
+        })
         .add(networks::CONTROLLER, move |ctx: OperatorContext| {
             let nad = NadContext {
                 operator_namespace: ctx.namespace.clone(),

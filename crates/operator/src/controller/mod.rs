@@ -15,10 +15,12 @@ pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod networks;
+pub mod operator_config;
 pub mod serve;
 pub mod settings;
 pub mod sriov_switch;
 pub mod supervise;
+pub mod webhook_certs;
 
 use std::sync::Arc;
 

@@ -23,6 +23,7 @@ pub mod bridges;
 pub mod device_plugin;
 pub mod diff;
 pub mod go_json;
+pub mod manifests;
 pub mod nad;
 pub mod node_state;
 pub mod pf_selector;

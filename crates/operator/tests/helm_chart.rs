@@ -1,0 +1,352 @@
+//! The Helm chart `deploy/helm/sriov-network-operator`, judged by the real `helm` (lint in strict
+//! mode, template) and the real kube-apiserver (server-side dry run of everything it renders, and
+//! the chart's RBAC really applied, then the operator's reconcile run as the chart's
+//! ServiceAccount: the apiserver's RBAC escalation check refuses any Role the operator creates
+//! with more than the chart grants it).
+//!
+//! helm comes from `$HELM` or `<repo>/.tools/bin/helm` (scripts/deps/25-helm.sh), kubectl from
+//! `$KUBECTL` or `<repo>/.tools/bin/kubectl` (scripts/deps/20-kubectl.sh).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
+use sriov_operator::controller::operator_config::{OperatorConfigSettings, reconcile_config};
+use sriov_operator::controller::{OperatorContext, metrics::OperatorMetrics};
+use sriov_testcluster::Cluster;
+use tokio::sync::Mutex;
+
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+const CHART: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../deploy/helm/sriov-network-operator"
+);
+
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+fn tool(var: &str, name: &str, script: &str) -> Option<PathBuf> {
+    let candidate = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(REPO).join(".tools/bin").join(name));
+    if candidate.is_file() {
+        return Some(candidate);
+    }
+    sriov_test_support::prerequisite(
+        false,
+        &format!("{name} at {} (run {script} or set {var})", candidate.display()),
+    );
+    None
+}
+
+fn run(cmd: &mut Command, stdin: Option<&str>) -> String {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    stdout + &stderr
+}
+
+/// Upstream's chart values with every knob sriov-rs reads turned, as a user's values file would.
+const UPSTREAM_STYLE_VALUES: &str = r#"
+operator:
+  resourcePrefix: example.com
+  cniBinPath: /var/lib/cni/bin
+  nodeSelector:
+    node-role.kubernetes.io/control-plane: ""
+  admissionControllers:
+    enabled: true
+  externalDrainer:
+    enabled: true
+  extraEnv:
+    DEV_MODE: "TRUE"
+sriovOperatorConfig:
+  deploy: true
+  configDaemonNodeSelector:
+    feature.node.kubernetes.io/network-sriov.capable: "true"
+  logLevel: 0
+  disableDrain: true
+  configurationMode: daemon
+  disablePlugins: [mellanox]
+  featureGates:
+    parallelNicConfig: true
+    resourceInjectorMatchCondition: true
+  configDaemonEnvVars:
+    SRIOV_CONF_BASE_PATH: /etc/sriov
+supportedExtraNICs:
+  - 'MyNIC: "8086 1521 1520"'
+images:
+  operator: registry.example/sriov-rs/operator:v0.1.0
+imagePullSecrets: [regcred]
+"#;
+
+#[test]
+fn chart_crds_are_the_generated_crds() {
+    let crds = Path::new(REPO).join("deploy/crds");
+    let mut expected: Vec<String> = std::fs::read_dir(&crds)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("sriovnetwork.openshift.io_"))
+        .collect();
+    expected.sort();
+    let mut in_chart: Vec<String> = std::fs::read_dir(Path::new(CHART).join("crds"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    in_chart.sort();
+    assert_eq!(
+        in_chart, expected,
+        "the chart's crds/ holds the sriovnetwork CRDs, not Multus' NAD CRD"
+    );
+    for name in &expected {
+        assert_eq!(
+            std::fs::read_to_string(Path::new(CHART).join("crds").join(name)).unwrap(),
+            std::fs::read_to_string(crds.join(name)).unwrap(),
+            "{name}: copy deploy/crds/{name} into the chart"
+        );
+    }
+}
+
+#[test]
+fn chart_supported_nics_are_the_builtin_list() {
+    let text = std::fs::read_to_string(Path::new(CHART).join("templates/configmap.yaml")).unwrap();
+    let listed: BTreeMap<String, String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter(|l| !l.starts_with(' ') && !l.starts_with("{{"))
+        .filter_map(|l| l.split_once(": \""))
+        .map(|(k, v)| (k.to_string(), v.trim_end_matches('"').to_string()))
+        .collect();
+    let builtin = sriov_operator::admission::nics::SupportedNics::builtin();
+    let builtin: BTreeMap<String, String> = builtin
+        .0
+        .iter()
+        .map(|(k, id)| {
+            (
+                k.clone(),
+                format!("{} {} {}", id.vendor, id.pf_device, id.vf_device),
+            )
+        })
+        .collect();
+    assert_eq!(listed, builtin);
+}
+
+#[test]
+fn helm_lint_strict_is_clean_with_default_and_upstream_style_values() {
+    let Some(helm) = tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("values.yaml");
+    std::fs::write(&values, UPSTREAM_STYLE_VALUES).unwrap();
+    let out = run(Command::new(&helm).args(["lint", "--strict", CHART]), None);
+    assert!(out.contains("0 chart(s) failed"), "{out}");
+    let out = run(
+        Command::new(&helm)
+            .args(["lint", "--strict", CHART, "-f"])
+            .arg(&values),
+        None,
+    );
+    assert!(out.contains("0 chart(s) failed"), "{out}");
+}
+
+fn template(helm: &Path, namespace: &str, values: Option<&Path>) -> String {
+    let mut cmd = Command::new(helm);
+    cmd.args([
+        "template",
+        "sriov-network-operator",
+        CHART,
+        "--namespace",
+        namespace,
+    ]);
+    if let Some(v) = values {
+        cmd.arg("-f").arg(v);
+    }
+    run(&mut cmd, None)
+}
+
+async fn namespace(client: &kube::Client, name: &str) {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_template_is_accepted_by_the_apiserver() {
+    let _serial = SERIAL.lock().await;
+    let Some(helm) = tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
+        return;
+    };
+    let Some(kubectl) = tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh") else {
+        return;
+    };
+    let Some(cluster) = Cluster::shared() else { return };
+    let client = cluster.client().unwrap();
+    sriov_testcluster::crd::install(&client, &sriov_api::crd::sriov_crds())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("values.yaml");
+    std::fs::write(&values, UPSTREAM_STYLE_VALUES).unwrap();
+    for (ns, values) in [
+        ("helm-defaults", None),
+        ("helm-upstream-values", Some(values.as_path())),
+    ] {
+        namespace(&client, ns).await;
+        let manifests = template(&helm, ns, values);
+        let out = run(
+            Command::new(&kubectl)
+                .args(["apply", "--dry-run=server", "-f", "-"])
+                .arg("--kubeconfig")
+                .arg(cluster.kubeconfig()),
+            Some(&manifests),
+        );
+        let accepted = out.lines().filter(|l| l.ends_with("(server dry run)")).count();
+        let kinds = manifests.matches("\nkind: ").count() + usize::from(manifests.starts_with("kind: "));
+        assert_eq!(accepted, kinds, "{out}");
+        if values.is_some() {
+            assert!(
+                out.contains(
+                    "sriovoperatorconfig.sriovnetwork.openshift.io/default created (server dry run)"
+                )
+            );
+            assert!(manifests.contains("MyNIC: \"8086 1521 1520\""));
+            assert!(manifests.contains("- name: regcred"));
+            assert!(manifests.contains("parallelNicConfig: true"));
+        } else {
+            assert!(!manifests.contains("kind: SriovOperatorConfig"));
+        }
+        eprintln!("{ns}: {accepted} objects accepted by the apiserver (dry run)");
+    }
+}
+
+/// The chart's RBAC is enough for the operator to deploy every component: its ServiceAccount,
+/// ClusterRole, Role and bindings are applied for real, and the reconcile runs impersonating
+/// that ServiceAccount. The apiserver refuses a Role or ClusterRole that grants more than the
+/// creator holds, so a permission missing from the chart fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_rbac_lets_the_operator_deploy_every_component() {
+    let _serial = SERIAL.lock().await;
+    let Some(helm) = tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
+        return;
+    };
+    let Some(kubectl) = tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh") else {
+        return;
+    };
+    let Some(cluster) = Cluster::shared() else { return };
+    let client = cluster.client().unwrap();
+    sriov_testcluster::crd::install(&client, &sriov_api::crd::sriov_crds())
+        .await
+        .unwrap();
+    let ns = "helm-rbac";
+    namespace(&client, ns).await;
+    let manifests = template(&helm, ns, None);
+    let rbac: Vec<&str> = manifests
+        .split("\n---")
+        .filter(|doc| {
+            [
+                "kind: ServiceAccount",
+                "kind: ClusterRole",
+                "kind: Role",
+                "kind: RoleBinding",
+                "kind: ClusterRoleBinding",
+            ]
+            .iter()
+            .any(|k| doc.contains(&format!("\n{k}\n")))
+        })
+        .collect();
+    assert_eq!(rbac.len(), 5, "{manifests}");
+    let rbac = rbac.join("\n---");
+    run(
+        Command::new(&kubectl)
+            .args(["apply", "-f", "-"])
+            .arg("--kubeconfig")
+            .arg(cluster.kubeconfig()),
+        Some(&rbac),
+    );
+
+    let mut config = cluster.config().clone();
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{ns}:sriov-network-operator"));
+    config.auth_info.impersonate_groups = Some(vec![
+        "system:serviceaccounts".into(),
+        format!("system:serviceaccounts:{ns}"),
+        "system:authenticated".into(),
+    ]);
+    let as_operator = kube::Client::try_from(config).unwrap();
+    let ctx = OperatorContext {
+        client: as_operator.clone(),
+        namespace: ns.into(),
+        metrics: Arc::new(OperatorMetrics::new()),
+    };
+    let settings = OperatorConfigSettings::from_env(|k| {
+        let v = match k {
+            "NAMESPACE" => ns,
+            "RESOURCE_PREFIX" => "openshift.io",
+            "SRIOV_CNI_IMAGE" => "example.org/cni",
+            "SRIOV_NETWORK_CONFIG_DAEMON_IMAGE" => "example.org/daemon",
+            "SRIOV_DEVICE_PLUGIN_IMAGE" => "example.org/dp",
+            "NETWORK_RESOURCES_INJECTOR_IMAGE" => "example.org/nri",
+            "SRIOV_NETWORK_WEBHOOK_IMAGE" => "example.org/webhook",
+            "ADMISSION_CONTROLLERS_ENABLED" => "true",
+            _ => return None,
+        };
+        Some(v.to_string())
+    });
+    let configs: Api<sriov_api::SriovOperatorConfig> = Api::namespaced(as_operator, ns);
+    sriov_operator::controller::operator_config::ensure_default(&configs, &settings)
+        .await
+        .unwrap();
+    let default = configs.get("default").await.unwrap();
+    let outcome = reconcile_config(&ctx, &settings, &default)
+        .await
+        .unwrap_or_else(|e| panic!("the chart's RBAC is not enough: {e}"));
+    assert_eq!(outcome.applied.len(), 22, "{outcome:?}");
+    assert_eq!(outcome.secrets_issued.len(), 2);
+
+    // and to delete them: the live validating webhook (no pod behind it here) refuses config
+    // changes, so an admin removes it; then the operator removes the rest of both webhooks.
+    Api::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>::all(client.clone())
+        .delete("sriov-operator-webhook-config", &Default::default())
+        .await
+        .unwrap();
+    Api::<sriov_api::SriovOperatorConfig>::namespaced(client.clone(), ns)
+        .patch(
+            "default",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"spec": {"enableInjector": false, "enableOperatorWebhook": false}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let default = configs.get("default").await.unwrap();
+    let off = reconcile_config(&ctx, &settings, &default)
+        .await
+        .unwrap_or_else(|e| panic!("the chart's RBAC does not let the operator delete: {e}"));
+    assert_eq!(off.deleted.len(), 15, "{off:?}");
+}
