@@ -48,6 +48,7 @@
 //! root, fails; elsewhere it skips with a message on stderr ([`require`]).
 
 pub mod assets;
+pub mod containerd;
 pub mod control_loops;
 pub mod crd;
 pub mod node;
@@ -63,6 +64,7 @@ use std::time::{Duration, Instant};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use assets::{Assets, K8S_VERSION};
+pub use containerd::{CniContext, CniFile, NodeCni};
 pub use node::Node;
 
 use pki::Pki;
@@ -305,6 +307,9 @@ impl Cluster {
             .arg(format!("--service-account-signing-key-file={}", sa_key.display()))
             .arg("--authorization-mode=Node,RBAC")
             .arg("--allow-privileged=true")
+            // `kubectl logs/exec` on a containerd node reach its kubelet at the node IP (a veth
+            // address), not at the node's name, which nothing resolves.
+            .arg("--kubelet-preferred-address-types=InternalIP,Hostname")
             .arg("--service-cluster-ip-range=10.96.0.0/16")
             // No controller-manager creates the `default` ServiceAccount.
             .arg("--disable-admission-plugins=ServiceAccount")
