@@ -147,7 +147,11 @@ async fn pod_gets_its_own_netns_and_a_host_local_ip_and_delete_frees_it() {
     // host-local leased exactly that IP; one network namespace, libcni cached one result.
     assert_eq!(leases(&node), vec![ip.clone()]);
     assert_eq!(files(c.netns_dir()).len(), 1, "{:?}", files(c.netns_dir()));
-    assert_eq!(files(&c.cni_state_dir().join("results")).len(), 1);
+    // libcni's cache: the default network's result and containerd's loopback.
+    let results = files(&c.cni_state_dir().join("results"));
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(results.iter().any(|r| r.starts_with(&format!("{DEFAULT_NETWORK}-"))), "{results:?}");
+    assert!(results.iter().any(|r| r.starts_with("cni-loopback-")), "{results:?}");
 
     // The sandbox and the container run in one network namespace, not the host's, whose eth0
     // has the pod IP.
@@ -159,6 +163,13 @@ async fn pod_gets_its_own_netns_and_a_host_local_ip_and_delete_frees_it() {
         .map(|p| std::fs::read_link(format!("/proc/{p}/ns/net")).unwrap())
         .collect();
     assert_ne!(pod_ns[0], host_ns);
+    // containerd puts each container in /k8s.io/<id> (the kubelet's cgroupsPerQOS is off): the
+    // cgroups the node's teardown removes.
+    for p in &pids {
+        let cgroups = std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap();
+        let pids_cg = cgroups.lines().find(|l| l.contains(":pids:")).unwrap();
+        assert!(pids_cg.contains(":pids:/k8s.io/"), "{pids_cg}");
+    }
     assert_eq!(pod_ns[0], pod_ns[1]);
     let addr = Command::new("nsenter")
         .arg(format!("--net=/proc/{}/ns/net", pids[0]))
