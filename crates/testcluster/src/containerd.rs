@@ -312,6 +312,20 @@ fn run(cmd: &mut Command) -> Result<String, Error> {
     }
 }
 
+/// What a containerd node needs besides the cluster: root, Debian's containerd + runc and
+/// util-linux/iproute2 tools, the kubelet, the pause image (its tarball).
+pub fn prerequisites(assets: &crate::Assets) -> Result<PathBuf, Error> {
+    assets.check_kubelet()?;
+    for bin in ["containerd", "containerd-shim-runc-v2", "runc", "ctr", "nsenter", "unshare", "ip"] {
+        if sriov_test_support::which(bin).is_none() {
+            return Err(missing("a containerd node's binaries", PathBuf::from(bin), DEPS_HINT));
+        }
+    }
+    let pause = pause_image()?;
+    require_root()?;
+    Ok(pause)
+}
+
 impl Cluster {
     /// Starts containerd (own root, state, socket and mount namespace under the node's dir) with
     /// the pause image as its sandbox image, and the kubelet on it, and waits until the Node is
@@ -319,18 +333,7 @@ impl Cluster {
     /// (`scripts/deps/45-containerd.sh`) and the pause image (`scripts/deps/46-pause-image.sh`).
     /// Blocks while another [`Node`] of this process exists.
     pub fn start_containerd_node(&self, name: &str, cni: NodeCni) -> Result<Node<'_>, Error> {
-        self.assets.check_kubelet()?;
-        for bin in ["containerd", "containerd-shim-runc-v2", "runc", "ctr", "nsenter", "unshare", "ip"] {
-            if sriov_test_support::which(bin).is_none() {
-                return Err(missing(
-                    "a containerd node's binaries",
-                    PathBuf::from(bin),
-                    DEPS_HINT,
-                ));
-            }
-        }
-        let pause = pause_image()?;
-        require_root()?;
+        let pause = prerequisites(&self.assets)?;
         let sandbox_image = archive_reference(&pause)?;
         let mut node = self.claim_node(name, Runtime::Fake(None));
         let dir = node.dir.join("containerd");

@@ -7,7 +7,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -233,12 +234,7 @@ async fn containerd_and_kubelet_restarts_leak_nothing_and_teardown_is_complete()
     let containers: Vec<String> = files(&c.netns_dir().parent().unwrap().join("state/io.containerd.runtime.v2.task/k8s.io"));
     assert!(!containers.is_empty());
     drop(node);
-    let in_ns: Vec<String> = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| std::fs::read_link(e.path().join("ns/mnt")).is_ok_and(|l| l.to_string_lossy() == mnt))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let in_ns = in_mount_namespace(&mnt);
     assert!(in_ns.is_empty(), "processes left in {mnt}: {in_ns:?}");
     for p in tasks {
         let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
@@ -256,4 +252,92 @@ async fn containerd_and_kubelet_restarts_leak_nothing_and_teardown_is_complete()
         }
     }
     assert!(!dir.exists(), "{} left", dir.display());
+}
+
+fn in_mount_namespace(mnt: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read_link(e.path().join("ns/mnt")).is_ok_and(|l| l.to_string_lossy() == mnt))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The test process dies by SIGKILL with a pod running on its containerd node: no destructor
+/// runs, and the shims and containers are no children of it. The reaper's run of the node's
+/// teardown script still kills them all and removes the node's links and directories.
+#[tokio::test]
+async fn sigkill_of_the_test_process_tears_the_containerd_node_down() {
+    let prerequisites = sriov_testcluster::Assets::control_plane()
+        .and_then(|a| sriov_testcluster::containerd::prerequisites(&a));
+    if require(prerequisites).is_none() {
+        return;
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sriov-testcluster"))
+        .args(["--containerd-node", "tc-cnode-killed"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let c = &info["containerd"];
+    let mnt = c["mountNamespace"].as_str().unwrap().to_string();
+    let node_ip = c["nodeIp"].as_str().unwrap().to_string();
+    let dir = PathBuf::from(info["dataDir"].as_str().unwrap());
+    let kc = kube::config::Kubeconfig::read_from(info["kubeconfig"].as_str().unwrap()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(kube::Client::try_from(config).unwrap(), "default");
+    let image = c["sandboxImage"].as_str().unwrap();
+    pods.create(&PostParams::default(), &pod("cnode-k", "tc-cnode-killed", image))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let phase = pods.get("cnode-k").await.unwrap().status.and_then(|s| s.phase);
+        if phase.as_deref() == Some("Running") {
+            break;
+        }
+        assert!(started.elapsed() < LIMIT, "cnode-k: {phase:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tasks = Command::new("ctr")
+        .arg("--address")
+        .arg(c["socket"].as_str().unwrap())
+        .args(["-n", "k8s.io", "tasks", "ls", "-q"])
+        .output()
+        .unwrap();
+    let ids: Vec<String> = String::from_utf8_lossy(&tasks.stdout).lines().map(String::from).collect();
+    assert_eq!(ids.len(), 2, "sandbox + container: {ids:?}");
+    assert!(!in_mount_namespace(&mnt).is_empty());
+
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let started = Instant::now();
+    loop {
+        let left = in_mount_namespace(&mnt);
+        let cgroups: Vec<PathBuf> = ids
+            .iter()
+            .map(|id| Path::new("/sys/fs/cgroup/pids/k8s.io").join(id))
+            .filter(|p| p.exists())
+            .collect();
+        let addrs = Command::new("ip").args(["-o", "-4", "addr"]).output().unwrap();
+        let ip_left = String::from_utf8_lossy(&addrs.stdout).contains(&format!("{node_ip}/"));
+        if left.is_empty() && cgroups.is_empty() && !ip_left && !dir.exists() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "after SIGKILL: processes {left:?} in {mnt}, cgroups {cgroups:?}, node IP left: {ip_left}, {} exists: {}",
+            dir.display(),
+            dir.exists()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
