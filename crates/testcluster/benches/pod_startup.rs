@@ -89,7 +89,9 @@ fn main() {
         report("fake CRI (floor: kubelet + API)", times)
     };
     let real = {
-        let Some(node) = require(cluster.start_containerd_node("bench-containerd", NodeCni::default_bridge())) else {
+        let Some(node) =
+            require(cluster.start_containerd_node("bench-containerd", NodeCni::default_bridge()))
+        else {
             return;
         };
         let image = node.containerd().unwrap().sandbox_image().to_string();

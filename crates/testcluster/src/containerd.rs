@@ -316,9 +316,21 @@ fn run(cmd: &mut Command) -> Result<String, Error> {
 /// util-linux/iproute2 tools, the kubelet, the pause image (its tarball).
 pub fn prerequisites(assets: &crate::Assets) -> Result<PathBuf, Error> {
     assets.check_kubelet()?;
-    for bin in ["containerd", "containerd-shim-runc-v2", "runc", "ctr", "nsenter", "unshare", "ip"] {
+    for bin in [
+        "containerd",
+        "containerd-shim-runc-v2",
+        "runc",
+        "ctr",
+        "nsenter",
+        "unshare",
+        "ip",
+    ] {
         if sriov_test_support::which(bin).is_none() {
-            return Err(missing("a containerd node's binaries", PathBuf::from(bin), DEPS_HINT));
+            return Err(missing(
+                "a containerd node's binaries",
+                PathBuf::from(bin),
+                DEPS_HINT,
+            ));
         }
     }
     let pause = pause_image()?;
@@ -343,11 +355,9 @@ impl Cluster {
         let used = run(Command::new("ip").args(["-o", "-4", "addr", "show"]))?
             + &run(Command::new("ip").args(["-4", "route", "show", "table", "all"]))?;
         let start = (std::process::id().wrapping_mul(7).wrapping_add(n * 13) % 250) as u8;
-        let octet = free_octet(&used, (0..250u8).map(|i| (start + i) % 250)).ok_or_else(|| {
-            Error::Io {
-                path: "ip route".into(),
-                source: std::io::Error::other("every 198.18.X.0/24 is in use"),
-            }
+        let octet = free_octet(&used, (0..250u8).map(|i| (start + i) % 250)).ok_or_else(|| Error::Io {
+            path: "ip route".into(),
+            source: std::io::Error::other("every 198.18.X.0/24 is in use"),
         })?;
         let paths = ContainerdPaths {
             root: dir.join("root"),
@@ -574,7 +584,9 @@ impl Containerd {
     /// Imports a docker-archive/OCI tarball into the `k8s.io` namespace (where the kubelet's
     /// images live); returns its reference.
     pub fn import_image(&self, tarball: &Path) -> Result<String, Error> {
-        let path = tarball.to_str().ok_or_else(|| Error::UnsupportedPath(tarball.into()))?;
+        let path = tarball
+            .to_str()
+            .ok_or_else(|| Error::UnsupportedPath(tarball.into()))?;
         self.ctr(&["images", "import", path])?;
         archive_reference(tarball)
     }

@@ -6,8 +6,8 @@
 //! 46-pause-image.sh (under CI=true, missing them fails).
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
 use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,10 @@ async fn deleted(pods: &Api<Pod>, name: &str) {
     pods.delete(name, &DeleteParams::default()).await.unwrap();
     let started = Instant::now();
     while pods.get_opt(name).await.unwrap().is_some() {
-        assert!(started.elapsed() < LIMIT, "pod {name} still there after {LIMIT:?}");
+        assert!(
+            started.elapsed() < LIMIT,
+            "pod {name} still there after {LIMIT:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -79,7 +82,12 @@ fn files(dir: &Path) -> Vec<String> {
 /// host-local's leases of the default network: one file per leased IP (besides its `lock` and
 /// `last_reserved_ip.0` bookkeeping).
 fn leases(node: &Node<'_>) -> Vec<String> {
-    let dir = node.containerd().unwrap().cni_state_dir().join("networks").join(DEFAULT_NETWORK);
+    let dir = node
+        .containerd()
+        .unwrap()
+        .cni_state_dir()
+        .join("networks")
+        .join(DEFAULT_NETWORK);
     files(&dir)
         .into_iter()
         .filter(|f| f != "lock" && !f.starts_with("last_reserved_ip"))
@@ -151,8 +159,16 @@ async fn pod_gets_its_own_netns_and_a_host_local_ip_and_delete_frees_it() {
     // libcni's cache: the default network's result and containerd's loopback.
     let results = files(&c.cni_state_dir().join("results"));
     assert_eq!(results.len(), 2, "{results:?}");
-    assert!(results.iter().any(|r| r.starts_with(&format!("{DEFAULT_NETWORK}-"))), "{results:?}");
-    assert!(results.iter().any(|r| r.starts_with("cni-loopback-")), "{results:?}");
+    assert!(
+        results
+            .iter()
+            .any(|r| r.starts_with(&format!("{DEFAULT_NETWORK}-"))),
+        "{results:?}"
+    );
+    assert!(
+        results.iter().any(|r| r.starts_with("cni-loopback-")),
+        "{results:?}"
+    );
 
     // The sandbox and the container run in one network namespace, not the host's, whose eth0
     // has the pod IP.
@@ -190,7 +206,8 @@ async fn containerd_and_kubelet_restarts_leak_nothing_and_teardown_is_complete()
     let Some(cluster) = Cluster::shared() else {
         return;
     };
-    let Some(mut node) = require(cluster.start_containerd_node("tc-cnode-2", NodeCni::default_bridge())) else {
+    let Some(mut node) = require(cluster.start_containerd_node("tc-cnode-2", NodeCni::default_bridge()))
+    else {
         return;
     };
     let image = node.containerd().unwrap().sandbox_image().to_string();
@@ -231,7 +248,12 @@ async fn containerd_and_kubelet_restarts_leak_nothing_and_teardown_is_complete()
     let node_ip = c.node_ip().to_string();
     let tasks = task_pids(&node);
     let dir = node.root_dir().parent().unwrap().to_path_buf();
-    let containers: Vec<String> = files(&c.netns_dir().parent().unwrap().join("state/io.containerd.runtime.v2.task/k8s.io"));
+    let containers: Vec<String> = files(
+        &c.netns_dir()
+            .parent()
+            .unwrap()
+            .join("state/io.containerd.runtime.v2.task/k8s.io"),
+    );
     assert!(!containers.is_empty());
     drop(node);
     let in_ns = in_mount_namespace(&mnt);
@@ -313,7 +335,10 @@ async fn sigkill_of_the_test_process_tears_the_containerd_node_down() {
         .args(["-n", "k8s.io", "tasks", "ls", "-q"])
         .output()
         .unwrap();
-    let ids: Vec<String> = String::from_utf8_lossy(&tasks.stdout).lines().map(String::from).collect();
+    let ids: Vec<String> = String::from_utf8_lossy(&tasks.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
     assert_eq!(ids.len(), 2, "sandbox + container: {ids:?}");
     assert!(!in_mount_namespace(&mnt).is_empty());
 

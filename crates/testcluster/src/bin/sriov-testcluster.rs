@@ -48,7 +48,9 @@ fn main() -> std::process::ExitCode {
     let started = match (node_name.as_deref(), containerd_node.as_deref()) {
         (Some(_), Some(_)) => return usage("--node and --containerd-node exclude each other"),
         (Some(n), None) => Some(cluster.start_node(n)),
-        (None, Some(n)) => Some(cluster.start_containerd_node(n, sriov_testcluster::NodeCni::default_bridge())),
+        (None, Some(n)) => {
+            Some(cluster.start_containerd_node(n, sriov_testcluster::NodeCni::default_bridge()))
+        }
         (None, None) => None,
     };
     let node = match started.transpose() {
