@@ -276,6 +276,15 @@ impl Cluster {
         let (admin_crt, admin_key) = (pki_dir.join("admin.crt"), pki_dir.join("admin.key"));
         write(&admin_crt, &admin.cert_pem)?;
         write(&admin_key, &admin.key_pem)?;
+        // The API server's identity towards kubelets (logs, exec): their x509 authentication
+        // trusts the cluster CA.
+        let kubelet_client = pki.client("kube-apiserver-kubelet-client", Some("system:masters"))?;
+        let (kc_crt, kc_key) = (
+            pki_dir.join("apiserver-kubelet-client.crt"),
+            pki_dir.join("apiserver-kubelet-client.key"),
+        );
+        write(&kc_crt, &kubelet_client.cert_pem)?;
+        write(&kc_key, &kubelet_client.key_pem)?;
 
         let (etcd_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
         let started = Instant::now();
@@ -310,6 +319,8 @@ impl Cluster {
             // `kubectl logs/exec` on a containerd node reach its kubelet at the node IP (a veth
             // address), not at the node's name, which nothing resolves.
             .arg("--kubelet-preferred-address-types=InternalIP,Hostname")
+            .arg(format!("--kubelet-client-certificate={}", kc_crt.display()))
+            .arg(format!("--kubelet-client-key={}", kc_key.display()))
             .arg("--service-cluster-ip-range=10.96.0.0/16")
             // No controller-manager creates the `default` ServiceAccount.
             .arg("--disable-admission-plugins=ServiceAccount")

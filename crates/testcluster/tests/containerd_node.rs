@@ -196,6 +196,11 @@ async fn pod_gets_its_own_netns_and_a_host_local_ip_and_delete_frees_it() {
     let addr = String::from_utf8_lossy(&addr.stdout);
     assert!(addr.contains(&format!("inet {ip}/24")), "{addr}");
 
+    // The API server reaches the kubelet at the node IP (a veth address) with its client
+    // certificate: `kubectl logs` works (the pause container logs nothing).
+    let logs = pods.logs("cnode-a", &Default::default()).await;
+    assert_eq!(logs.unwrap(), "");
+
     deleted(&pods, "cnode-a").await;
     assert_nothing_left(&node).await;
     assert!(task_pids(&node).is_empty());
