@@ -39,6 +39,20 @@
 //! # }
 //! ```
 //!
+//! A real node (root, Debian's containerd + runc, the pause image from `scripts/images`): the
+//! same kubelet on containerd, real sandboxes and containers, a network namespace per pod, the
+//! CNI configuration and plugins the caller chooses ([`NodeCni`]; default: Debian's `bridge` +
+//! `host-local` in a private 198.18.X.0/24). See [`containerd`] and docs/testing.md.
+//!
+//! ```no_run
+//! # fn example(cluster: &sriov_testcluster::Cluster) {
+//! use sriov_testcluster::{NodeCni, require};
+//! let Some(node) = require(cluster.start_containerd_node("worker-1", NodeCni::default_bridge())) else { return };
+//! let c = node.containerd().expect("a containerd node");
+//! let (image, leases) = (c.sandbox_image(), c.cni_state_dir().join("networks"));
+//! # }
+//! ```
+//!
 //! Everything the cluster starts is torn down however the test process ends (normal exit,
 //! panic, abort, SIGKILL): see [`reaper`]. A [`Cluster::start`]ed (not shared) cluster is torn
 //! down when dropped.
