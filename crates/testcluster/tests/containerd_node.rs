@@ -371,3 +371,111 @@ async fn sigkill_of_the_test_process_tears_the_containerd_node_down() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// An image's name, the command its pod runs, an env var, what the output contains.
+type ImageRun = (
+    &'static str,
+    &'static [&'static str],
+    Option<(&'static str, &'static str)>,
+    &'static str,
+);
+
+/// The component images (`./scripts/images components`, a release build for the musl target:
+/// minutes, so not part of the default run) import into containerd and their static binaries
+/// run in real containers on an empty base, as their image's user.
+#[tokio::test]
+#[ignore = "needs ./scripts/images components; run with --ignored"]
+async fn component_images_run_on_the_real_node() {
+    let dir = std::env::var_os("SRIOV_IMAGES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/images"));
+    let images: [ImageRun; 6] = [
+        (
+            "sriov-cni",
+            &["/usr/bin/sriov"],
+            Some(("CNI_COMMAND", "VERSION")),
+            "supportedVersions",
+        ),
+        (
+            "sriov-network-config-daemon",
+            &["/usr/bin/sriov-network-config-daemon", "--help"],
+            None,
+            "Usage:",
+        ),
+        (
+            "sriov-network-device-plugin",
+            &["/usr/bin/sriovdp", "--help"],
+            None,
+            "Usage:",
+        ),
+        (
+            "network-resources-injector",
+            &["/usr/bin/network-resources-injector", "--help"],
+            None,
+            "Usage:",
+        ),
+        (
+            "sriov-network-webhook",
+            &["/usr/bin/sriov-network-webhook", "--help"],
+            None,
+            "Usage:",
+        ),
+        ("sriovctl", &["/usr/bin/sriovctl", "--help"], None, "Usage:"),
+    ];
+    for (name, ..) in &images {
+        let tarball = dir.join(format!("{name}.tar"));
+        sriov_test_support::require!(
+            tarball.is_file(),
+            "{} (./scripts/images components)",
+            tarball.display()
+        );
+    }
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    let Some(node) = require(cluster.start_containerd_node("tc-cnode-images", NodeCni::default_bridge()))
+    else {
+        return;
+    };
+    let c = node.containerd().unwrap();
+    let pods: Api<Pod> = Api::namespaced(cluster.client().unwrap(), "default");
+    for (name, command, env, expect) in images {
+        let image = c.import_image(&dir.join(format!("{name}.tar"))).unwrap();
+        let env: Vec<serde_json::Value> = env
+            .iter()
+            .map(|(k, v)| serde_json::json!({"name": k, "value": v}))
+            .collect();
+        let pod_name = format!("img-{name}");
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod_name},
+            "spec": {
+                "nodeName": "tc-cnode-images",
+                "restartPolicy": "Never",
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "c", "image": image, "imagePullPolicy": "Never",
+                                "command": command, "env": env}]
+            }
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+        let started = Instant::now();
+        loop {
+            let phase = pods.get(&pod_name).await.unwrap().status.and_then(|s| s.phase);
+            if phase.as_deref() == Some("Succeeded") {
+                break;
+            }
+            assert!(
+                phase.as_deref() != Some("Failed") && started.elapsed() < LIMIT,
+                "{pod_name}: {phase:?}: {:?}",
+                pods.logs(&pod_name, &Default::default()).await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let logs = pods.logs(&pod_name, &Default::default()).await.unwrap();
+        assert!(logs.contains(expect), "{name}: {logs}");
+        eprintln!("{name}: ran ({} bytes of output)", logs.len());
+        deleted(&pods, &pod_name).await;
+    }
+    assert_nothing_left(&node).await;
+}
