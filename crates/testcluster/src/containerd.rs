@@ -233,6 +233,13 @@ pub fn free_octet(used: &str, candidates: impl IntoIterator<Item = u8>) -> Optio
         .find(|x| !used.contains(&format!("198.18.{x}.")) && !used.contains(&format!("198.19.{x}.")))
 }
 
+/// The order in which a process tries the octets 0..250: starting at a place its pid and node
+/// count pick, so nodes of parallel test processes rarely race for the same one.
+pub fn candidates(pid: u32, node: u32) -> impl Iterator<Item = u8> {
+    let start = pid.wrapping_mul(7).wrapping_add(node.wrapping_mul(13)) % 250;
+    (0..250u32).map(move |i| ((start + i) % 250) as u8)
+}
+
 /// containerd, its mount namespace's anchor, and the node's network.
 pub struct Containerd {
     dir: PathBuf,
@@ -354,8 +361,7 @@ impl Cluster {
         let (veth, veth_peer, bridge) = (format!("{tag}n"), format!("{tag}p"), format!("{tag}b"));
         let used = run(Command::new("ip").args(["-o", "-4", "addr", "show"]))?
             + &run(Command::new("ip").args(["-4", "route", "show", "table", "all"]))?;
-        let start = (std::process::id().wrapping_mul(7).wrapping_add(n * 13) % 250) as u8;
-        let octet = free_octet(&used, (0..250u8).map(|i| (start + i) % 250)).ok_or_else(|| Error::Io {
+        let octet = free_octet(&used, candidates(std::process::id(), n)).ok_or_else(|| Error::Io {
             path: "ip route".into(),
             source: std::io::Error::other("every 198.18.X.0/24 is in use"),
         })?;
@@ -714,6 +720,16 @@ mod tests {
         let used = "3: eth0 inet 198.19.0.1/32\n198.18.1.0/24 dev cni0\n";
         assert_eq!(free_octet(used, [0, 1, 2]), Some(2));
         assert_eq!(free_octet(used, [0, 1]), None);
+    }
+
+    #[test]
+    fn candidates_cover_every_octet_once_from_any_start() {
+        for (pid, node) in [(0, 0), (u32::MAX, u32::MAX), (4_000_000, 3)] {
+            let mut all: Vec<u8> = candidates(pid, node).collect();
+            all.sort();
+            assert_eq!(all, (0..250u8).collect::<Vec<_>>());
+        }
+        assert_ne!(candidates(100, 0).next(), candidates(101, 0).next());
     }
 
     #[test]
