@@ -84,6 +84,11 @@ impl Assets {
         })
     }
 
+    /// Checks the kubelet is there too.
+    pub fn check_kubelet(&self) -> Result<(), Error> {
+        in_dir(&self.dir, "kubelet").map(drop)
+    }
+
     /// Checks the node's binaries (kubelet, fakecri) are there too.
     pub fn check_node(&self) -> Result<(), Error> {
         in_dir(&self.dir, "kubelet")?;

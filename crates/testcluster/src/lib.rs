@@ -39,6 +39,20 @@
 //! # }
 //! ```
 //!
+//! A real node (root, Debian's containerd + runc, the pause image from `scripts/images`): the
+//! same kubelet on containerd, real sandboxes and containers, a network namespace per pod, the
+//! CNI configuration and plugins the caller chooses ([`NodeCni`]; default: Debian's `bridge` +
+//! `host-local` in a private 198.18.X.0/24). See [`containerd`] and docs/testing.md.
+//!
+//! ```no_run
+//! # fn example(cluster: &sriov_testcluster::Cluster) {
+//! use sriov_testcluster::{NodeCni, require};
+//! let Some(node) = require(cluster.start_containerd_node("worker-1", NodeCni::default_bridge())) else { return };
+//! let c = node.containerd().expect("a containerd node");
+//! let (image, leases) = (c.sandbox_image(), c.cni_state_dir().join("networks"));
+//! # }
+//! ```
+//!
 //! Everything the cluster starts is torn down however the test process ends (normal exit,
 //! panic, abort, SIGKILL): see [`reaper`]. A [`Cluster::start`]ed (not shared) cluster is torn
 //! down when dropped.
@@ -48,6 +62,7 @@
 //! root, fails; elsewhere it skips with a message on stderr ([`require`]).
 
 pub mod assets;
+pub mod containerd;
 pub mod control_loops;
 pub mod crd;
 pub mod node;
@@ -63,6 +78,7 @@ use std::time::{Duration, Instant};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use assets::{Assets, K8S_VERSION};
+pub use containerd::{CniContext, CniFile, NodeCni};
 pub use node::Node;
 
 use pki::Pki;
@@ -274,6 +290,15 @@ impl Cluster {
         let (admin_crt, admin_key) = (pki_dir.join("admin.crt"), pki_dir.join("admin.key"));
         write(&admin_crt, &admin.cert_pem)?;
         write(&admin_key, &admin.key_pem)?;
+        // The API server's identity towards kubelets (logs, exec): their x509 authentication
+        // trusts the cluster CA.
+        let kubelet_client = pki.client("kube-apiserver-kubelet-client", Some("system:masters"))?;
+        let (kc_crt, kc_key) = (
+            pki_dir.join("apiserver-kubelet-client.crt"),
+            pki_dir.join("apiserver-kubelet-client.key"),
+        );
+        write(&kc_crt, &kubelet_client.cert_pem)?;
+        write(&kc_key, &kubelet_client.key_pem)?;
 
         let (etcd_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
         let started = Instant::now();
@@ -305,6 +330,11 @@ impl Cluster {
             .arg(format!("--service-account-signing-key-file={}", sa_key.display()))
             .arg("--authorization-mode=Node,RBAC")
             .arg("--allow-privileged=true")
+            // `kubectl logs/exec` on a containerd node reach its kubelet at the node IP (a veth
+            // address), not at the node's name, which nothing resolves.
+            .arg("--kubelet-preferred-address-types=InternalIP,Hostname")
+            .arg(format!("--kubelet-client-certificate={}", kc_crt.display()))
+            .arg(format!("--kubelet-client-key={}", kc_key.display()))
             .arg("--service-cluster-ip-range=10.96.0.0/16")
             // No controller-manager creates the `default` ServiceAccount.
             .arg("--disable-admission-plugins=ServiceAccount")

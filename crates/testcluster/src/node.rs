@@ -1,6 +1,8 @@
 //! A kubelet on the kubelet's own fake container runtime (`fakecri`): a real node that
 //! registers, reports Ready, runs the device-plugin manager, the plugin watcher and the
-//! pod-resources API, and "runs" pods (Allocate is called) without containers.
+//! pod-resources API, and "runs" pods (Allocate is called) without containers. Or, with
+//! [`Cluster::start_containerd_node`](crate::containerd), the same kubelet on Debian's
+//! containerd + runc: real containers, network namespaces and CNI calls.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -16,32 +18,59 @@ use crate::{Cluster, Error, block_on, io, kubeconfig_text, write};
 /// How long a kubelet gets to register Ready (observed here: ≈ 1.2 s).
 const READY_LIMIT: Duration = Duration::from_secs(60);
 
-/// One kubelet + fakecri, with its own directory under the cluster's data dir. Dropping it
-/// stops both, unmounts and removes the root dir, and deletes the Node object.
+/// One kubelet + its container runtime (fakecri or containerd), with its own directory under the
+/// cluster's data dir. Dropping it stops both, unmounts and removes the root dir, and deletes the
+/// Node object.
 pub struct Node<'c> {
-    cluster: &'c Cluster,
-    name: String,
-    dir: PathBuf,
-    root_dir: PathBuf,
+    pub(crate) cluster: &'c Cluster,
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) root_dir: PathBuf,
     kubelet_cmd: Vec<String>,
     healthz_port: u16,
     kubelet: Option<Server>,
-    fakecri: Option<Server>,
+    pub(crate) runtime: Runtime,
     ready_after: Duration,
+}
+
+/// The container runtime under a node's kubelet.
+pub(crate) enum Runtime {
+    /// The kubelet's in-memory fake CRI (`None` until started).
+    Fake(Option<Server>),
+    /// Debian's containerd + runc in the node's own mount namespace.
+    Containerd(Box<crate::containerd::Containerd>),
+}
+
+/// Where the kubelet finds its runtime and how the API server reaches it.
+pub(crate) struct KubeletRuntime {
+    /// `unix://…` CRI endpoint.
+    pub endpoint: String,
+    /// The kubelet's serving address and `--node-ip` (`None`: 127.0.0.1, no node IP).
+    pub node_ip: Option<String>,
 }
 
 /// The KubeletConfiguration for these machines (cgroup v1, no systemd, no swap policy, tiny
 /// disks): the deltas from ../shared/k8s/README.md, random ports, everything under `dir`.
-fn kubelet_config(dir: &Path, root: &Path, port: u16, healthz_port: u16) -> serde_json::Value {
+pub(crate) fn kubelet_config(
+    dir: &Path,
+    root: &Path,
+    port: u16,
+    healthz_port: u16,
+    runtime: &KubeletRuntime,
+) -> serde_json::Value {
     serde_json::json!({
         "kind": "KubeletConfiguration",
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
-        "address": "127.0.0.1",
+        "address": runtime.node_ip.as_deref().unwrap_or("127.0.0.1"),
         "port": port,
         "readOnlyPort": 0,
         "healthzBindAddress": "127.0.0.1",
         "healthzPort": healthz_port,
-        "containerRuntimeEndpoint": format!("unix://{}", dir.join("fakecri.sock").display()),
+        "containerRuntimeEndpoint": runtime.endpoint,
+        // A real runtime's images are imported, never pulled: image GC must not remove them
+        // when the test machine's disk is fuller than the default 85 %.
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
         "failCgroupV1": false,
         "cgroupsPerQOS": false,
         "enforceNodeAllocatable": [],
@@ -82,6 +111,15 @@ impl Cluster {
     pub fn start_node(&self, name: &str) -> Result<Node<'_>, Error> {
         self.assets.check_node()?;
         require_root()?;
+        let mut node = self.claim_node(name, Runtime::Fake(None));
+        node.prepare()?;
+        node.start()?;
+        Ok(node)
+    }
+
+    /// Waits until no other [`Node`] of this process exists, then takes the slot (the returned
+    /// Node's Drop gives it back and cleans up whatever was started).
+    pub(crate) fn claim_node(&self, name: &str, runtime: Runtime) -> Node<'_> {
         {
             let (slot, freed) = &self.node_slot;
             let mut taken = slot.lock().unwrap_or_else(|e| e.into_inner());
@@ -90,9 +128,8 @@ impl Cluster {
             }
             *taken = true;
         }
-        // From here on, Node's Drop gives the slot back and cleans up whatever was started.
         let dir = self.data_dir().join("nodes").join(name);
-        let mut node = Node {
+        Node {
             cluster: self,
             name: name.to_string(),
             root_dir: dir.join("root"),
@@ -100,17 +137,15 @@ impl Cluster {
             kubelet_cmd: Vec::new(),
             healthz_port: 0,
             kubelet: None,
-            fakecri: None,
+            runtime,
             ready_after: Duration::ZERO,
-        };
-        node.prepare()?;
-        node.start()?;
-        Ok(node)
+        }
     }
 }
 
 impl Node<'_> {
-    fn prepare(&mut self) -> Result<(), Error> {
+    /// The kubelet's identity, kubeconfig, configuration and command line for `runtime`.
+    pub(crate) fn prepare_kubelet(&mut self, runtime: &KubeletRuntime) -> Result<(), Error> {
         let (dir, root) = (&self.dir, &self.root_dir);
         let plugins = root.join("device-plugins");
         std::fs::create_dir_all(&plugins).map_err(io(&plugins))?;
@@ -130,10 +165,31 @@ impl Node<'_> {
         )?;
         self.healthz_port = free_port()?;
         let config = dir.join("kubelet-config.json");
-        let body = kubelet_config(dir, root, free_port()?, self.healthz_port);
+        let body = kubelet_config(dir, root, free_port()?, self.healthz_port, runtime);
         write(&config, &body.to_string())?;
+        self.kubelet_cmd = vec![
+            format!("--config={}", config.display()),
+            format!("--kubeconfig={}", kubeconfig.display()),
+            format!("--root-dir={}", root.display()),
+            format!("--cert-dir={}", dir.join("kubelet-pki").display()),
+            format!("--hostname-override={}", self.name),
+            "--v=2".to_string(),
+        ];
+        if let Some(ip) = &runtime.node_ip {
+            self.kubelet_cmd.push(format!("--node-ip={ip}"));
+        }
+        Ok(())
+    }
 
+    fn prepare(&mut self) -> Result<(), Error> {
+        let dir = self.dir.clone();
         let sock = dir.join("fakecri.sock");
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        self.prepare_kubelet(&KubeletRuntime {
+            endpoint: format!("unix://{}", sock.display()),
+            node_ip: None,
+        })?;
+
         let mut fakecri = Command::new(&self.cluster.assets.fakecri);
         fakecri.arg("-listen").arg(format!("unix://{}", sock.display()));
         let mut server = Server::spawn("fakecri", fakecri, dir.join("fakecri.log"), &self.cluster.reaper)?;
@@ -151,15 +207,7 @@ impl Node<'_> {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.fakecri = Some(server);
-        self.kubelet_cmd = vec![
-            format!("--config={}", config.display()),
-            format!("--kubeconfig={}", kubeconfig.display()),
-            format!("--root-dir={}", root.display()),
-            format!("--cert-dir={}", dir.join("kubelet-pki").display()),
-            format!("--hostname-override={}", self.name),
-            "--v=2".to_string(),
-        ];
+        self.runtime = Runtime::Fake(Some(server));
         Ok(())
     }
 
@@ -195,13 +243,14 @@ impl Node<'_> {
         self.dir.join("kubelet.log")
     }
 
-    /// Pids of the kubelet (while running) and fakecri.
+    /// Pids of the kubelet (while running) and its runtime (fakecri, or containerd and the
+    /// process holding the node's mount namespace).
     pub fn pids(&self) -> Vec<u32> {
-        self.kubelet
-            .iter()
-            .chain(self.fakecri.iter())
-            .map(Server::pid)
-            .collect()
+        let runtime = match &self.runtime {
+            Runtime::Fake(fakecri) => fakecri.iter().map(Server::pid).collect(),
+            Runtime::Containerd(c) => c.pids(),
+        };
+        self.kubelet.iter().map(Server::pid).chain(runtime).collect()
     }
 
     /// From spawning the kubelet to Ready, for the last start.
@@ -227,14 +276,24 @@ impl Node<'_> {
         // kubelet's self-bind-mount of its root dir) goes away with the kubelet, and kubelets of
         // other tests or worktrees on this machine never see each other's sockets. Unix sockets
         // work across the bind mount (same inodes), so plugins use <root>/device-plugins.
-        let mut cmd = Command::new("unshare");
-        cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-            .arg(concat!(
-                "mkdir -p /var/lib/kubelet/device-plugins && ",
-                "mount --bind \"$0\" /var/lib/kubelet/device-plugins && exec \"$@\""
-            ))
-            .arg(self.device_plugin_dir())
-            .arg(&self.cluster.assets.kubelet)
+        //
+        // A containerd node's kubelet joins the node's mount namespace instead (where that bind
+        // mount is made once): containerd must see the kubelet's volume mounts (tmpfs of
+        // secrets and projected tokens) to bind them into containers.
+        let mut cmd = match &self.runtime {
+            Runtime::Containerd(c) => c.in_node_namespace(&self.device_plugin_dir()),
+            Runtime::Fake(_) => {
+                let mut cmd = Command::new("unshare");
+                cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+                    .arg(concat!(
+                        "mkdir -p /var/lib/kubelet/device-plugins && ",
+                        "mount --bind \"$0\" /var/lib/kubelet/device-plugins && exec \"$@\""
+                    ))
+                    .arg(self.device_plugin_dir());
+                cmd
+            }
+        };
+        cmd.arg(&self.cluster.assets.kubelet)
             .args(&self.kubelet_cmd)
             // Seen with v1.36.2: after a restart the kubelet's device manager empties its socket
             // directory by names relative to its working directory (unlinkat(AT_FDCWD,
@@ -299,7 +358,7 @@ impl Node<'_> {
         }
     }
 
-    /// Stops the kubelet (SIGTERM, SIGKILL after 10 s). fakecri keeps running, as a container
+    /// Stops the kubelet (SIGTERM, SIGKILL after 10 s). The runtime keeps running, as a container
     /// runtime outlives a kubelet restart; the Node object stays.
     pub fn stop(&mut self) {
         if let Some(mut kubelet) = self.kubelet.take() {
@@ -317,8 +376,13 @@ impl Node<'_> {
 impl Drop for Node<'_> {
     fn drop(&mut self) {
         self.stop();
-        if let Some(mut fakecri) = self.fakecri.take() {
-            fakecri.stop(Duration::from_secs(5), &self.cluster.reaper);
+        match &mut self.runtime {
+            Runtime::Fake(fakecri) => {
+                if let Some(mut fakecri) = fakecri.take() {
+                    fakecri.stop(Duration::from_secs(5), &self.cluster.reaper);
+                }
+            }
+            Runtime::Containerd(c) => c.tear_down(&self.cluster.reaper),
         }
         let config = self.cluster.config().clone();
         let name = self.name.clone();

@@ -5,9 +5,11 @@
 //! of a pipe whose write end only this process has (std opens pipes close-on-exec). The test
 //! process tells it, one line each, what to clean up: `pid N` (a server process), `forget N` (it
 //! was stopped already; its pid may be reused), `mount PATH` (unmount everything at or under
-//! PATH: the kubelet bind-mounts its root dir onto itself) and `dir PATH` (remove it). When the
-//! pipe closes, which the kernel does when this process exits for any reason, the reaper sends
-//! SIGKILL to the pids (all disposable), unmounts, and removes the directories.
+//! PATH: the kubelet bind-mounts its root dir onto itself), `run PATH` (run that teardown script:
+//! a containerd node's, which finds its shims and containers, which are no children of ours, by
+//! mount namespace and cgroup) and `dir PATH` (remove it). When the pipe closes, which the kernel
+//! does when this process exits for any reason, the reaper sends SIGKILL to the pids (all
+//! disposable), runs the scripts, unmounts, and removes the directories.
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -19,13 +21,14 @@ use crate::Error;
 
 const SCRIPT: &str = r#"
 trap '' INT TERM HUP PIPE
-pids=''; mounts=''; dirs=''
+pids=''; mounts=''; dirs=''; scripts=''
 while read -r kind arg; do
   case "$kind" in
     pid) pids="$pids $arg" ;;
     forget) keep=''; for p in $pids; do [ "$p" = "$arg" ] || keep="$keep $p"; done; pids=$keep ;;
     mount) mounts="$mounts $arg" ;;
     dir) dirs="$dirs $arg" ;;
+    run) scripts="$scripts $arg" ;;
   esac
 done
 # Everything here is disposable (its data dir goes next): SIGKILL, no graceful shutdown to
@@ -40,6 +43,8 @@ while [ $i -lt 100 ]; do
   [ -z "$alive" ] && break
   sleep 0.05; i=$((i+1))
 done
+# A script that ran already (a node dropped normally) deleted itself: nothing to do.
+for s in $scripts; do [ -f "$s" ] && sh "$s" >/dev/null 2>&1; done
 for m in $mounts; do
   awk -v p="$m" '$5 == p || index($5, p "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
     while read -r t; do umount "$t" 2>/dev/null || umount -l "$t" 2>/dev/null; done
@@ -102,6 +107,12 @@ impl Reaper {
 
     pub fn unmount_at_exit(&self, path: &Path) -> Result<(), Error> {
         self.tell_path("mount", path)
+    }
+
+    /// Runs the shell script at `path` at exit (after the pids are killed, before unmounting);
+    /// a script that must run once removes itself when it has run.
+    pub fn run_at_exit(&self, path: &Path) -> Result<(), Error> {
+        self.tell_path("run", path)
     }
 
     pub fn remove_at_exit(&self, path: &Path) -> Result<(), Error> {

@@ -1,4 +1,5 @@
-//! Starts the process's shared cluster (and with `--node NAME` a kubelet), prints one JSON line
+//! Starts the process's shared cluster (and with `--node NAME` a kubelet on the fake CRI, with
+//! `--containerd-node NAME` one on containerd with the default bridge network), prints one JSON line
 //! describing it (kubeconfig, data dir, pids, start-up times), then holds it until stdin closes.
 //! For poking at the cluster by hand (`kubectl --kubeconfig ...`) and for the harness's teardown
 //! tests, which SIGKILL this process, or close stdin with `--panic` given (it then panics with the
@@ -15,7 +16,7 @@ use sriov_testcluster::Cluster;
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
-    let (mut panic_at_eof, mut node_name) = (false, None);
+    let (mut panic_at_eof, mut node_name, mut containerd_node) = (false, None, None);
     let (mut remote_node, mut remote_server, mut remote_dir) = (None, None, None);
     while let Some(a) = args.next() {
         let slot = match a.as_str() {
@@ -24,6 +25,7 @@ fn main() -> std::process::ExitCode {
                 continue;
             }
             "--node" => &mut node_name,
+            "--containerd-node" => &mut containerd_node,
             "--remote-node" => &mut remote_node,
             "--remote-server" => &mut remote_server,
             "--remote-dir" => &mut remote_dir,
@@ -43,7 +45,15 @@ fn main() -> std::process::ExitCode {
     let Some(cluster) = Cluster::shared() else {
         return std::process::ExitCode::FAILURE;
     };
-    let node = match node_name.as_deref().map(|n| cluster.start_node(n)).transpose() {
+    let started = match (node_name.as_deref(), containerd_node.as_deref()) {
+        (Some(_), Some(_)) => return usage("--node and --containerd-node exclude each other"),
+        (Some(n), None) => Some(cluster.start_node(n)),
+        (None, Some(n)) => {
+            Some(cluster.start_containerd_node(n, sriov_testcluster::NodeCni::default_bridge()))
+        }
+        (None, None) => None,
+    };
+    let node = match started.transpose() {
         Ok(n) => n,
         Err(e) => {
             eprintln!("sriov-testcluster: {e}");
@@ -81,6 +91,13 @@ fn main() -> std::process::ExitCode {
         "nodeRootDir": node.as_ref().map(|n| n.root_dir().to_path_buf()),
         "apiserverReadyMs": cluster.startup_times().apiserver_ready.as_millis() as u64,
         "nodeReadyMs": node.as_ref().map(|n| n.ready_after().as_millis() as u64),
+        "containerd": node.as_ref().and_then(|n| n.containerd()).map(|c| serde_json::json!({
+            "socket": c.socket(),
+            "mountNamespace": c.mount_namespace(),
+            "nodeIp": c.node_ip(),
+            "sandboxImage": c.sandbox_image(),
+            "netnsDir": c.netns_dir(),
+        })),
     });
     println!("{line}");
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
@@ -94,7 +111,7 @@ fn main() -> std::process::ExitCode {
 fn usage(why: &str) -> std::process::ExitCode {
     eprintln!("sriov-testcluster: {why}");
     eprintln!(
-        "usage: sriov-testcluster [--node NAME] [--panic] [--remote-node NAME --remote-server URL --remote-dir DIR]"
+        "usage: sriov-testcluster [--node NAME | --containerd-node NAME] [--panic] [--remote-node NAME --remote-server URL --remote-dir DIR]"
     );
     std::process::ExitCode::from(2)
 }
