@@ -151,7 +151,10 @@ pub fn parse(value: &str, default_namespace: &str) -> Result<Vec<NetworkSelectio
 /// or `-`.
 fn is_mac(s: &str) -> bool {
     let parts: Vec<&str> = s.split([':', '-']).collect();
-    parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok())
+    parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok())
 }
 
 /// An IP address, or a CIDR (`addr/len` within the family's width).
@@ -185,7 +188,10 @@ impl NetworkSelection {
         if self.interface.len() > 15 || self.interface.contains(|c: char| c == '/' || c.is_whitespace()) {
             return Err(err(
                 "interface",
-                format!("{:?}: must be at most 15 characters, without '/' or spaces", self.interface),
+                format!(
+                    "{:?}: must be at most 15 characters, without '/' or spaces",
+                    self.interface
+                ),
             ));
         }
         if let Some(v) = e.get("mac") {
@@ -201,7 +207,9 @@ impl NetworkSelection {
             }
         }
         if let Some(v) = e.get("ips") {
-            let list = v.as_array().ok_or_else(|| err("ips", format!("{v} is not a list")))?;
+            let list = v
+                .as_array()
+                .ok_or_else(|| err("ips", format!("{v} is not a list")))?;
             let mut ips = Vec::new();
             for ip in list {
                 match ip.as_str() {
@@ -268,7 +276,10 @@ mod tests {
         let v = r#"[{"name":"a","interface":"x","mac":"02:00:00:00:00:01"},{"name":"b","namespace":"other","interfaceRequest":"old"}]"#;
         let s = parse(v, "pods").unwrap();
         assert_eq!(names(&s), [("pods", "a", "x"), ("other", "b", "old")]);
-        assert_eq!(s[0].requests(0).unwrap().mac.as_deref(), Some("02:00:00:00:00:01"));
+        assert_eq!(
+            s[0].requests(0).unwrap().mac.as_deref(),
+            Some("02:00:00:00:00:01")
+        );
         assert_eq!(s[1].qualified_name(), "other/b");
     }
 

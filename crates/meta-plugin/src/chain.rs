@@ -49,12 +49,9 @@ impl Runner {
 
     /// libcni's cache file of one attachment.
     pub fn result_file(&self, d: &Delegate, t: &Target) -> PathBuf {
-        self.cni_dir.join("results").join(format!(
-            "{}-{}-{}",
-            net_name(&d.conf),
-            t.container_id,
-            t.ifname
-        ))
+        self.cni_dir
+            .join("results")
+            .join(format!("{}-{}-{}", net_name(&d.conf), t.container_id, t.ifname))
     }
 
     fn call<'a>(&self, command: &'a str, t: &'a Target) -> Call<'a> {
@@ -80,11 +77,14 @@ impl Runner {
                 o.insert("prevResult".into(), p.clone());
             }
             let plugin = conf["type"].as_str().unwrap_or_default().to_string();
-            prev = Some(self.run(&conf, &self.call("ADD", t))?.ok_or(PluginError::BadOutput {
-                plugin,
-                command: "ADD".into(),
-                text: String::new(),
-            })?);
+            prev = Some(
+                self.run(&conf, &self.call("ADD", t))?
+                    .ok_or(PluginError::BadOutput {
+                        plugin,
+                        command: "ADD".into(),
+                        text: String::new(),
+                    })?,
+            );
         }
         let result = prev.unwrap_or_else(|| json!({"cniVersion": self.version(d)}));
         self.cache(d, caps, t, &result);
@@ -154,7 +154,12 @@ impl Runner {
 
     /// STATUS or GC (1.1.0+ only; older delegates have neither) to every plugin of the chain;
     /// `extra` is merged into each config (GC's `cni.dev/valid-attachments`).
-    pub fn forward(&self, command: &str, d: &Delegate, extra: &Map<String, Value>) -> Result<(), PluginError> {
+    pub fn forward(
+        &self,
+        command: &str,
+        d: &Delegate,
+        extra: &Map<String, Value>,
+    ) -> Result<(), PluginError> {
         if !version_at_least(self.version(d), "1.1.0") {
             return Ok(());
         }
@@ -182,6 +187,11 @@ pub fn cached_attachments(cni_dir: &Path) -> Vec<(String, String)> {
     rd.filter_map(Result::ok)
         .filter_map(|e| std::fs::read_to_string(e.path()).ok())
         .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
-        .filter_map(|v| Some((v["containerId"].as_str()?.to_string(), v["ifName"].as_str()?.to_string())))
+        .filter_map(|v| {
+            Some((
+                v["containerId"].as_str()?.to_string(),
+                v["ifName"].as_str()?.to_string(),
+            ))
+        })
         .collect()
 }

@@ -111,7 +111,10 @@ impl Plugin {
     async fn client(&self) -> Result<Option<kube::Client>, Failure> {
         match &self.cfg.kubeconfig {
             None => Ok(None),
-            Some(p) => kube_api::client(p).await.map(Some).map_err(|e| fail(e.to_string())),
+            Some(p) => kube_api::client(p)
+                .await
+                .map(Some)
+                .map_err(|e| fail(e.to_string())),
         }
     }
 
@@ -144,7 +147,12 @@ impl Plugin {
 
     /// A `clusterNetwork`/`defaultNetworks` entry: a NAD in `multusNamespace`, a config named
     /// so in `confDir`, or a path.
-    async fn named(&self, client: Option<&kube::Client>, name: &str, field: &str) -> Result<Delegate, String> {
+    async fn named(
+        &self,
+        client: Option<&kube::Client>,
+        name: &str,
+        field: &str,
+    ) -> Result<Delegate, String> {
         let ctx = |e: String| format!("config field `{field}` ({name}): {e}");
         if name.contains('/') {
             let conf = files::by_path(std::path::Path::new(name)).map_err(ctx)?;
@@ -177,7 +185,10 @@ impl Plugin {
         match &self.cfg.default_network {
             DefaultNetwork::Delegates(confs) => {
                 for (i, c) in confs.iter().enumerate() {
-                    out.push(Delegate::from_conf(c.clone(), &format!("delegates[{i}]")).map_err(|e| e.to_string())?);
+                    out.push(
+                        Delegate::from_conf(c.clone(), &format!("delegates[{i}]"))
+                            .map_err(|e| e.to_string())?,
+                    );
                 }
             }
             DefaultNetwork::Named {
@@ -192,15 +203,27 @@ impl Plugin {
                 }
             }
         }
-        if let Some(v) = annotations.get(DEFAULT_NETWORK_ANNOTATION).filter(|v| !v.is_empty()) {
+        if let Some(v) = annotations
+            .get(DEFAULT_NETWORK_ANNOTATION)
+            .filter(|v| !v.is_empty())
+        {
             out[0] = self.annotated_default(client, v).await?;
         }
         out[0].master = true;
         Ok(out)
     }
 
-    async fn annotated_default(&self, client: Option<&kube::Client>, value: &str) -> Result<Delegate, String> {
-        let ctx = |e: String| format!("pod {}: annotation {DEFAULT_NETWORK_ANNOTATION}: {e}", self.k8s.pod());
+    async fn annotated_default(
+        &self,
+        client: Option<&kube::Client>,
+        value: &str,
+    ) -> Result<Delegate, String> {
+        let ctx = |e: String| {
+            format!(
+                "pod {}: annotation {DEFAULT_NETWORK_ANNOTATION}: {e}",
+                self.k8s.pod()
+            )
+        };
         let sels = selection::parse(value, &self.cfg.multus_namespace).map_err(|e| ctx(e.to_string()))?;
         let [sel] = &sels[..] else {
             return Err(ctx(format!("names {} networks, one is allowed", sels.len())));
@@ -209,7 +232,12 @@ impl Plugin {
         let nad = kube_api::nad(c, &sel.namespace, &sel.name)
             .await
             .map_err(|e| ctx(e.to_string()))?
-            .ok_or_else(|| ctx(format!("NetworkAttachmentDefinition {} not found", sel.qualified_name())))?;
+            .ok_or_else(|| {
+                ctx(format!(
+                    "NetworkAttachmentDefinition {} not found",
+                    sel.qualified_name()
+                ))
+            })?;
         let config = self.nad_config(&nad).map_err(ctx)?;
         Delegate::from_selection(&config, sel, Requests::default(), None).map_err(|e| ctx(e.to_string()))
     }
@@ -232,7 +260,10 @@ impl Plugin {
         with_devices: bool,
     ) -> Result<Vec<Delegate>, String> {
         let pod = self.k8s.pod();
-        let Some(value) = annotations.get(NETWORKS_ANNOTATION).filter(|v| !v.trim().is_empty()) else {
+        let Some(value) = annotations
+            .get(NETWORKS_ANNOTATION)
+            .filter(|v| !v.trim().is_empty())
+        else {
             return Ok(Vec::new());
         };
         let sels = selection::parse(value, &self.k8s.namespace)
@@ -277,7 +308,11 @@ impl Plugin {
             let device = match resource {
                 Some(r) if with_devices => {
                     if devices.is_none() {
-                        devices = Some(self.pod_devices().await.map_err(|e| ctx(format!("PodResources: {e}")))?);
+                        devices = Some(
+                            self.pod_devices()
+                                .await
+                                .map_err(|e| ctx(format!("PodResources: {e}")))?,
+                        );
                     }
                     let map = devices.as_mut().ok_or_else(|| ctx("no device map".into()))?;
                     let held = map.held(r).to_vec();
@@ -291,8 +326,13 @@ impl Plugin {
                 _ => None,
             };
             let config = self.nad_config(&nad).map_err(ctx)?;
-            let d = Delegate::from_selection(&config, s, req, device.as_ref().map(|(r, id)| (r.as_str(), id.as_str())))
-                .map_err(|e| ctx(e.to_string()))?;
+            let d = Delegate::from_selection(
+                &config,
+                s,
+                req,
+                device.as_ref().map(|(r, id)| (r.as_str(), id.as_str())),
+            )
+            .map_err(|e| ctx(e.to_string()))?;
             out.push(d);
         }
         Ok(out)
@@ -320,7 +360,13 @@ impl Plugin {
             std::fs::write(&tmp, serde_json::to_vec(&s).map_err(std::io::Error::other)?)?;
             std::fs::rename(&tmp, &path)
         };
-        write().map_err(|e| fail(format!("pod {}: cannot save the delegates to {}: {e}", self.k8s.pod(), path.display())))
+        write().map_err(|e| {
+            fail(format!(
+                "pod {}: cannot save the delegates to {}: {e}",
+                self.k8s.pod(),
+                path.display()
+            ))
+        })
     }
 
     fn load_scratch(&self, container_id: &str) -> Option<Scratch> {
@@ -368,19 +414,30 @@ impl Plugin {
                     .map_err(|e| fail(format!("pod {pod}: {e}")))?;
                 let Some(p) = p else {
                     // As Multus: a pod deleted before its sandbox got a network gets an empty result.
-                    self.log.verbose(&format!("pod {pod} not found during ADD: empty result"));
+                    self.log
+                        .verbose(&format!("pod {pod} not found during ADD: empty result"));
                     return Ok(self.empty_result());
                 };
                 let uid = p.metadata.uid.clone().unwrap_or_default();
                 if !self.k8s.uid.is_empty() && uid != self.k8s.uid {
-                    return Err(fail(format!("pod {pod}: expected pod UID {:?} but got {uid:?} from the API", self.k8s.uid)));
+                    return Err(fail(format!(
+                        "pod {pod}: expected pod UID {:?} but got {uid:?} from the API",
+                        self.k8s.uid
+                    )));
                 }
                 p.metadata.annotations.unwrap_or_default()
             }
             (None, None) => BTreeMap::new(),
         };
-        let mut delegates = self.default_delegates(client.as_ref(), &annotations).await.map_err(fail)?;
-        delegates.extend(self.selected(client.as_ref(), &annotations, true).await.map_err(fail)?);
+        let mut delegates = self
+            .default_delegates(client.as_ref(), &annotations)
+            .await
+            .map_err(fail)?;
+        delegates.extend(
+            self.selected(client.as_ref(), &annotations, true)
+                .await
+                .map_err(fail)?,
+        );
         self.save_scratch(&delegates)?;
 
         let mut pod_result: Option<Value> = None;
@@ -404,10 +461,14 @@ impl Plugin {
                 Err(e) => {
                     // Undo what was added, this one included; DEL is idempotent.
                     let _ = self.del_range(&delegates, idx);
-                    return Err(fail(format!("pod {pod}: network {} (interface {ifname}): {e}", d.name)));
+                    return Err(fail(format!(
+                        "pod {pod}: network {} (interface {ifname}): {e}",
+                        d.name
+                    )));
                 }
             };
-            self.log.verbose(&format!("ADD pod {pod}: {} as {ifname}: {r}", d.name));
+            self.log
+                .verbose(&format!("ADD pod {pod}: {} as {ifname}: {r}", d.name));
             let dev: Option<DeviceInfo> = devinfo
                 .and_then(|f| std::fs::read(f).ok())
                 .and_then(|b| serde_json::from_slice(&b).ok());
@@ -418,14 +479,16 @@ impl Plugin {
         }
         if let Some(c) = &client {
             let text = status::render(&statuses);
-            let written = kube_api::set_network_status(c, &self.k8s.namespace, &self.k8s.name, &self.k8s.uid, &text)
-                .await
-                .map_err(|e| {
-                    let _ = self.del_range(&delegates, delegates.len().saturating_sub(1));
-                    fail(format!("pod {pod}: error setting the network status: {e}"))
-                })?;
+            let written =
+                kube_api::set_network_status(c, &self.k8s.namespace, &self.k8s.name, &self.k8s.uid, &text)
+                    .await
+                    .map_err(|e| {
+                        let _ = self.del_range(&delegates, delegates.len().saturating_sub(1));
+                        fail(format!("pod {pod}: error setting the network status: {e}"))
+                    })?;
             if !written {
-                self.log.verbose(&format!("pod {pod} gone: network status not written"));
+                self.log
+                    .verbose(&format!("pod {pod} gone: network status not written"));
             }
         }
         let r = pod_result.unwrap_or_else(|| json!({}));
@@ -448,7 +511,14 @@ impl Plugin {
 
     /// DEL of `delegates[..=last]` in reverse; every one is tried, the errors collected.
     fn del_range(&self, delegates: &[Delegate], last: usize) -> Vec<String> {
-        self.del_with(delegates, last, &self.k8s, &self.env.container_id, &self.env.netns, &self.env.ifname)
+        self.del_with(
+            delegates,
+            last,
+            &self.k8s,
+            &self.env.container_id,
+            &self.env.netns,
+            &self.env.ifname,
+        )
     }
 
     fn del_with(
@@ -464,9 +534,10 @@ impl Plugin {
         for idx in (0..=last.min(delegates.len().saturating_sub(1))).rev() {
             let Some(d) = delegates.get(idx) else { continue };
             let ifname = delegate::ifname(d, idx, cni_ifname);
-            let devinfo = d.device_id.as_ref().map(|_| {
-                delegate::cni_device_info_file(&self.cfg.device_info_dir, d, container_id, &ifname)
-            });
+            let devinfo = d
+                .device_id
+                .as_ref()
+                .map(|_| delegate::cni_device_info_file(&self.cfg.device_info_dir, d, container_id, &ifname));
             let caps = delegate::capability_args(&self.cfg.runtime_config, d, devinfo.as_deref());
             let args = delegate::cni_args(k8s, &self.runtime_args, d, false);
             let t = Target {
@@ -505,7 +576,10 @@ impl Plugin {
         };
         match self.selected(client.as_ref(), &annotations, false).await {
             Ok(s) => out.extend(s),
-            Err(e) => self.log.error(&format!("DEL pod {}: {e}; deleting the default network only", self.k8s.pod())),
+            Err(e) => self.log.error(&format!(
+                "DEL pod {}: {e}; deleting the default network only",
+                self.k8s.pod()
+            )),
         }
         out
     }
@@ -519,7 +593,11 @@ impl Plugin {
         let errors = self.del_range(&delegates, delegates.len().saturating_sub(1));
         if !errors.is_empty() {
             // The cache stays, so the runtime's retry deletes what is left.
-            return Err(fail(format!("pod {}: DEL errors: {}", self.k8s.pod(), errors.join(" / "))));
+            return Err(fail(format!(
+                "pod {}: DEL errors: {}",
+                self.k8s.pod(),
+                errors.join(" / ")
+            )));
         }
         let _ = std::fs::remove_file(self.scratch_file(&self.env.container_id));
         Ok(())
@@ -530,7 +608,11 @@ impl Plugin {
     fn check(&self) -> Result<(), Failure> {
         let s = self.load_scratch(&self.env.container_id).ok_or_else(|| Failure {
             code: 3,
-            msg: format!("pod {}: no cached delegates for container {}", self.k8s.pod(), self.env.container_id),
+            msg: format!(
+                "pod {}: no cached delegates for container {}",
+                self.k8s.pod(),
+                self.env.container_id
+            ),
         })?;
         for (idx, d) in s.delegates.iter().enumerate() {
             let ifname = delegate::ifname(d, idx, &self.env.ifname);
@@ -543,9 +625,13 @@ impl Plugin {
                 ifname: &ifname,
                 args: &args,
             };
-            self.runner
-                .check(d, &caps, &t)
-                .map_err(|e| fail(format!("pod {}: network {} (interface {ifname}): {e}", self.k8s.pod(), d.name)))?;
+            self.runner.check(d, &caps, &t).map_err(|e| {
+                fail(format!(
+                    "pod {}: network {} (interface {ifname}): {e}",
+                    self.k8s.pod(),
+                    d.name
+                ))
+            })?;
         }
         Ok(())
     }
@@ -553,23 +639,42 @@ impl Plugin {
     async fn forward(&self, command: &str, extra: Map<String, Value>) -> Result<(), Failure> {
         self.wait_readiness().await?;
         let client = self.client().await?;
-        let defaults = self.default_delegates(client.as_ref(), &BTreeMap::new()).await.map_err(fail)?;
-        self.runner
-            .forward(command, &defaults[0], &extra)
-            .map_err(|e| fail(format!("{command} of the default network {}: {e}", defaults[0].name)))
+        let defaults = self
+            .default_delegates(client.as_ref(), &BTreeMap::new())
+            .await
+            .map_err(fail)?;
+        self.runner.forward(command, &defaults[0], &extra).map_err(|e| {
+            fail(format!(
+                "{command} of the default network {}: {e}",
+                defaults[0].name
+            ))
+        })
     }
 
     /// GC: the default network gets the runtime's valid attachments; every attachment this
     /// plugin cached that is not valid any more is deleted (all its delegates).
     async fn gc(&self) -> Result<(), Failure> {
         let key = "cni.dev/valid-attachments";
-        let valid: Vec<(String, String)> = self.raw.get(key).and_then(Value::as_array).map_or_else(Vec::new, |a| {
-            a.iter()
-                .filter_map(|v| Some((v["containerID"].as_str()?.to_string(), v["ifname"].as_str()?.to_string())))
-                .collect()
-        });
+        let valid: Vec<(String, String)> =
+            self.raw
+                .get(key)
+                .and_then(Value::as_array)
+                .map_or_else(Vec::new, |a| {
+                    a.iter()
+                        .filter_map(|v| {
+                            Some((
+                                v["containerID"].as_str()?.to_string(),
+                                v["ifname"].as_str()?.to_string(),
+                            ))
+                        })
+                        .collect()
+                });
         let mut errors = Vec::new();
-        for entry in std::fs::read_dir(&self.cfg.cni_dir).into_iter().flatten().filter_map(Result::ok) {
+        for entry in std::fs::read_dir(&self.cfg.cni_dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+        {
             let id = entry.file_name().to_string_lossy().into_owned();
             if !entry.path().is_file() || id.ends_with(".tmp") || valid.iter().any(|(c, _)| *c == id) {
                 continue;
@@ -581,14 +686,24 @@ impl Plugin {
                 infra_container_id: s.infra_container_id.clone(),
                 uid: s.pod_uid.clone(),
             };
-            let errs = self.del_with(&s.delegates, s.delegates.len().saturating_sub(1), &k8s, &id, "", &s.ifname);
+            let errs = self.del_with(
+                &s.delegates,
+                s.delegates.len().saturating_sub(1),
+                &k8s,
+                &id,
+                "",
+                &s.ifname,
+            );
             if errs.is_empty() {
                 let _ = std::fs::remove_file(entry.path());
             }
             errors.extend(errs);
         }
         let mut extra = Map::new();
-        extra.insert(key.into(), self.raw.get(key).cloned().unwrap_or_else(|| json!([])));
+        extra.insert(
+            key.into(),
+            self.raw.get(key).cloned().unwrap_or_else(|| json!([])),
+        );
         self.forward("GC", extra).await?;
         if errors.is_empty() {
             Ok(())

@@ -46,12 +46,15 @@ impl K8sArgs {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn containerds_args() {
-        let p = split("IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u-1;X=a=b;junk");
+        let p = split(
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u-1;X=a=b;junk",
+        );
         let k = K8sArgs::from_pairs(&p);
         assert_eq!(k.pod(), "ns/web (uid u-1)");
         assert_eq!(k.infra_container_id, "abc");

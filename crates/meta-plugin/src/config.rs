@@ -128,7 +128,9 @@ fn opt_str_list(m: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>
 }
 
 fn path_or(m: &Map<String, Value>, key: &str, default: &str) -> Result<PathBuf, ConfigError> {
-    Ok(PathBuf::from(opt_str(m, key)?.unwrap_or_else(|| default.to_string())))
+    Ok(PathBuf::from(
+        opt_str(m, key)?.unwrap_or_else(|| default.to_string()),
+    ))
 }
 
 fn pod_annotations(rc: &Map<String, Value>) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
@@ -164,7 +166,12 @@ pub fn parse(stdin: &[u8]) -> Result<MetaConfig, ConfigError> {
                 DefaultNetwork::Delegates(a.clone())
             }
             Some(Value::Array(_)) | None | Some(Value::Null) => return Err(ConfigError::NoDefaultNetwork),
-            Some(v) => return Err(field_err("delegates", format!("must be a list of CNI configs, not {v}"))),
+            Some(v) => {
+                return Err(field_err(
+                    "delegates",
+                    format!("must be a list of CNI configs, not {v}"),
+                ));
+            }
         },
     };
     let rc = match m.get("runtimeConfig") {
@@ -186,7 +193,8 @@ pub fn parse(stdin: &[u8]) -> Result<MetaConfig, ConfigError> {
         log_to_stderr: opt_bool(&m, "logToStderr", true)?,
         namespace_isolation: opt_bool(&m, "namespaceIsolation", false)?,
         global_namespaces: global.split(',').map(|s| s.trim().to_string()).collect(),
-        system_namespaces: opt_str_list(&m, "systemNamespaces")?.unwrap_or_else(|| vec!["kube-system".into()]),
+        system_namespaces: opt_str_list(&m, "systemNamespaces")?
+            .unwrap_or_else(|| vec!["kube-system".into()]),
         multus_namespace: opt_str(&m, "multusNamespace")?.unwrap_or_else(|| DEFAULT_MULTUS_NAMESPACE.into()),
         readiness_indicator_file: opt_str(&m, "readinessindicatorfile")?.map(PathBuf::from),
         pod_annotations: pod_annotations(&rc)?,
@@ -252,13 +260,28 @@ mod tests {
             (r#"{}"#, "`delegates` or `clusterNetwork`"),
             (r#"{"delegates":[]}"#, "`delegates` or `clusterNetwork`"),
             (r#"{"delegates":{"type":"x"}}"#, "field `delegates`"),
-            (r#"{"delegates":[{"type":"bridge"},{"name":"x"}]}"#, "delegates[1]"),
-            (r#"{"delegates":[{"plugins":[{"name":"x"}]}]}"#, "delegates[0].plugins[0]"),
+            (
+                r#"{"delegates":[{"type":"bridge"},{"name":"x"}]}"#,
+                "delegates[1]",
+            ),
+            (
+                r#"{"delegates":[{"plugins":[{"name":"x"}]}]}"#,
+                "delegates[0].plugins[0]",
+            ),
             (r#"{"clusterNetwork":5}"#, "field `clusterNetwork`"),
-            (r#"{"clusterNetwork":"a","defaultNetworks":"b"}"#, "field `defaultNetworks`"),
+            (
+                r#"{"clusterNetwork":"a","defaultNetworks":"b"}"#,
+                "field `defaultNetworks`",
+            ),
             (r#"{"clusterNetwork":"a","kubeconfig":1}"#, "field `kubeconfig`"),
-            (r#"{"clusterNetwork":"a","namespaceIsolation":"yes"}"#, "field `namespaceIsolation`"),
-            (r#"{"clusterNetwork":"a","runtimeConfig":[]}"#, "field `runtimeConfig`"),
+            (
+                r#"{"clusterNetwork":"a","namespaceIsolation":"yes"}"#,
+                "field `namespaceIsolation`",
+            ),
+            (
+                r#"{"clusterNetwork":"a","runtimeConfig":[]}"#,
+                "field `runtimeConfig`",
+            ),
             (
                 r#"{"clusterNetwork":"a","runtimeConfig":{"io.kubernetes.cri.pod-annotations":{"k":1}}}"#,
                 "runtimeConfig.io.kubernetes.cri.pod-annotations",

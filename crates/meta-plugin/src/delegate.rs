@@ -29,13 +29,20 @@ pub fn check_conf(v: &Value, field: &str) -> Result<(), DelegateError> {
         field: field.into(),
         reason: format!("{v}"),
     })?;
-    if o.get("type").and_then(Value::as_str).is_some_and(|t| !t.is_empty()) {
+    if o.get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty())
+    {
         return Ok(());
     }
     match o.get("plugins").and_then(Value::as_array) {
         Some(p) if !p.is_empty() => {
             for (index, plugin) in p.iter().enumerate() {
-                if !plugin.get("type").and_then(Value::as_str).is_some_and(|t| !t.is_empty()) {
+                if plugin
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
                     return Err(DelegateError::PluginNoType {
                         field: field.into(),
                         index,
@@ -159,7 +166,10 @@ impl Delegate {
         requests: Requests,
         device: Option<(&str, &str)>,
     ) -> Result<Delegate, DelegateError> {
-        let field = format!("NetworkAttachmentDefinition {} spec.config", selection.qualified_name());
+        let field = format!(
+            "NetworkAttachmentDefinition {} spec.config",
+            selection.qualified_name()
+        );
         let mut conf: Value = serde_json::from_str(config).map_err(|e| DelegateError::NotObject {
             field: field.clone(),
             reason: e.to_string(),
@@ -308,14 +318,20 @@ pub fn cni_args(k8s: &K8sArgs, runtime_args: &[(String, String)], d: &Delegate, 
         ("IgnoreUnknown".into(), "true".into()),
         ("K8S_POD_NAMESPACE".into(), k8s.namespace.clone()),
         ("K8S_POD_NAME".into(), k8s.name.clone()),
-        ("K8S_POD_INFRA_CONTAINER_ID".into(), k8s.infra_container_id.clone()),
+        (
+            "K8S_POD_INFRA_CONTAINER_ID".into(),
+            k8s.infra_container_id.clone(),
+        ),
         ("K8S_POD_UID".into(), k8s.uid.clone()),
     ];
     for (k, v) in runtime_args {
         if args.iter().any(|(ak, av)| ak == k && av == v) {
             continue;
         }
-        match args.iter_mut().find(|(ak, av)| ak == k && av.is_empty() && !v.is_empty()) {
+        match args
+            .iter_mut()
+            .find(|(ak, av)| ak == k && av.is_empty() && !v.is_empty())
+        {
             Some(existing) => existing.1 = v.clone(),
             None => args.push((k.clone(), v.clone())),
         }
@@ -375,9 +391,16 @@ mod tests {
     fn bad_nad_config_names_the_nad_and_field() {
         let s = &parse("bad", "pods").unwrap()[0];
         let e = Delegate::from_selection("{", s, Requests::default(), None).unwrap_err();
-        assert!(e.to_string().contains("NetworkAttachmentDefinition pods/bad spec.config"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("NetworkAttachmentDefinition pods/bad spec.config"),
+            "{e}"
+        );
         let e = Delegate::from_selection(r#"{"plugins":[{}]}"#, s, Requests::default(), None).unwrap_err();
-        assert!(e.to_string().contains("spec.config.plugins[0]` has no `type`"), "{e}");
+        assert!(
+            e.to_string().contains("spec.config.plugins[0]` has no `type`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -412,22 +435,41 @@ mod tests {
         assert_eq!(confs[0]["cniVersion"], "0.4.0");
         assert!(confs[1].get("runtimeConfig").is_none());
 
-        let master = Delegate::from_conf(json!({"type":"bridge","name":"cbr0","capabilities":{"portMappings":true,"mac":true}}), "delegates[0]").unwrap();
-        let master = Delegate { master: true, mac: Some("02:00:00:00:00:02".into()), ..master };
+        let master = Delegate::from_conf(
+            json!({"type":"bridge","name":"cbr0","capabilities":{"portMappings":true,"mac":true}}),
+            "delegates[0]",
+        )
+        .unwrap();
+        let master = Delegate {
+            master: true,
+            mac: Some("02:00:00:00:00:02".into()),
+            ..master
+        };
         let confs = plugin_confs(&master, &capability_args(&rc, &master, None), "1.1.0");
-        assert_eq!(confs[0]["runtimeConfig"], json!({"portMappings":[{"hostPort":8}]}), "no requests for the default network");
+        assert_eq!(
+            confs[0]["runtimeConfig"],
+            json!({"portMappings":[{"hostPort":8}]}),
+            "no requests for the default network"
+        );
         assert_eq!(confs[0]["cniVersion"], "1.1.0");
     }
 
     #[test]
     fn device_id_goes_to_runtime_config_with_its_info_file() {
-        let d = selected("vf", r#"{"type":"sriov","capabilities":{"deviceID":true,"CNIDeviceInfoFile":true}}"#, Some(("intel.com/vf", "0000:01:10.0")));
+        let d = selected(
+            "vf",
+            r#"{"type":"sriov","capabilities":{"deviceID":true,"CNIDeviceInfoFile":true}}"#,
+            Some(("intel.com/vf", "0000:01:10.0")),
+        );
         let file = cni_device_info_file(Path::new("/run/devinfo"), &d, "c1", "net1");
         assert_eq!(file, PathBuf::from("/run/devinfo/cni/pods-vf-c1_net1"));
         let caps = capability_args(&Map::new(), &d, Some(&file));
         let conf = &plugin_confs(&d, &caps, "1.0.0")[0];
         assert_eq!(conf["runtimeConfig"]["deviceID"], "0000:01:10.0");
-        assert_eq!(conf["runtimeConfig"]["CNIDeviceInfoFile"], "/run/devinfo/cni/pods-vf-c1_net1");
+        assert_eq!(
+            conf["runtimeConfig"]["CNIDeviceInfoFile"],
+            "/run/devinfo/cni/pods-vf-c1_net1"
+        );
         assert_eq!(
             dp_device_info_file(Path::new("/b"), "intel.com/vf", "0000:01:10.0"),
             PathBuf::from("/b/dp/intel.com-vf-0000:01:10.0-device.json")

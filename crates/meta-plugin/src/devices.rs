@@ -41,7 +41,10 @@ impl PodDeviceMap {
 
     /// The devices the pod holds of `resource`.
     pub fn held(&self, resource: &str) -> &[String] {
-        self.resources.get(resource).map(|(ids, _)| ids.as_slice()).unwrap_or_default()
+        self.resources
+            .get(resource)
+            .map(|(ids, _)| ids.as_slice())
+            .unwrap_or_default()
     }
 }
 
@@ -64,13 +67,22 @@ mod tests {
     fn next_unused_device_per_resource_across_containers() {
         let rows = [
             row("a", "web", "c2", "intel.com/vf", &["0000:01:10.4"]),
-            row("a", "web", "c1", "intel.com/vf", &["0000:01:10.2", "0000:01:10.0"]),
+            row(
+                "a",
+                "web",
+                "c1",
+                "intel.com/vf",
+                &["0000:01:10.2", "0000:01:10.0"],
+            ),
             row("a", "web", "c1", "intel.com/dpdk", &["0000:02:00.1"]),
             row("a", "other", "c1", "intel.com/vf", &["0000:01:10.6"]),
             row("b", "web", "c1", "intel.com/vf", &["0000:01:10.8"]),
         ];
         let mut m = PodDeviceMap::for_pod(&rows, "a", "web");
-        assert_eq!(m.held("intel.com/vf"), ["0000:01:10.0", "0000:01:10.2", "0000:01:10.4"]);
+        assert_eq!(
+            m.held("intel.com/vf"),
+            ["0000:01:10.0", "0000:01:10.2", "0000:01:10.4"]
+        );
         assert_eq!(m.next("intel.com/vf").unwrap(), "0000:01:10.0");
         assert_eq!(m.next("intel.com/dpdk").unwrap(), "0000:02:00.1");
         assert_eq!(m.next("intel.com/vf").unwrap(), "0000:01:10.2");

@@ -111,7 +111,13 @@ pub fn run(
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        return Err(failure(plugin, call.command, &stdout, &stderr, out.status.to_string()));
+        return Err(failure(
+            plugin,
+            call.command,
+            &stdout,
+            &stderr,
+            out.status.to_string(),
+        ));
     }
     if stdout.trim().is_empty() {
         return Ok(None);

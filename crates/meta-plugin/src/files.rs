@@ -68,6 +68,10 @@ mod tests {
         assert_eq!(by_name(d.path(), "b").unwrap()["type"], "bridge");
         assert_eq!(by_path(d.path()).unwrap()["name"], "a", "the first by name");
         assert_eq!(by_path(&d.path().join("20-b.conf")).unwrap()["name"], "b");
-        assert!(by_name(d.path(), "c").unwrap_err().contains("no CNI config named \"c\""));
+        assert!(
+            by_name(d.path(), "c")
+                .unwrap_err()
+                .contains("no CNI config named \"c\"")
+        );
     }
 }

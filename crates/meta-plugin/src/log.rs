@@ -53,6 +53,7 @@ impl Log {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     #[test]
     fn levels() {

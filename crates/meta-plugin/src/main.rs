@@ -44,24 +44,57 @@ fn main() -> ExitCode {
         path: var("CNI_PATH"),
     };
     if env.command == "VERSION" {
-        println!("{}", json!({"cniVersion": "1.1.0", "supportedVersions": SUPPORTED}));
+        println!(
+            "{}",
+            json!({"cniVersion": "1.1.0", "supportedVersions": SUPPORTED})
+        );
         return ExitCode::SUCCESS;
     }
     if env.command.is_empty() {
-        return print_error("", &Failure { code: 4, msg: "CNI_COMMAND is not set".into() });
+        return print_error(
+            "",
+            &Failure {
+                code: 4,
+                msg: "CNI_COMMAND is not set".into(),
+            },
+        );
     }
     let mut stdin = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut stdin) {
-        return print_error("", &Failure { code: 5, msg: format!("cannot read the config from stdin: {e}") });
+        return print_error(
+            "",
+            &Failure {
+                code: 5,
+                msg: format!("cannot read the config from stdin: {e}"),
+            },
+        );
     }
     let raw: Map<String, Value> = serde_json::from_slice(&stdin).unwrap_or_default();
-    let version = raw.get("cniVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+    let version = raw
+        .get("cniVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let cfg = match config::parse(&stdin) {
         Ok(c) => c,
-        Err(e) => return print_error(&version, &Failure { code: 7, msg: e.to_string() }),
+        Err(e) => {
+            return print_error(
+                &version,
+                &Failure {
+                    code: 7,
+                    msg: e.to_string(),
+                },
+            );
+        }
     };
     if let Some(missing) = required(&env) {
-        return print_error(&version, &Failure { code: 4, msg: format!("{missing} is not set") });
+        return print_error(
+            &version,
+            &Failure {
+                code: 4,
+                msg: format!("{missing} is not set"),
+            },
+        );
     }
     let log = log::Log {
         file: cfg.log_file.clone(),
@@ -70,7 +103,15 @@ fn main() -> ExitCode {
     };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => return print_error(&version, &Failure { code: 5, msg: format!("tokio runtime: {e}") }),
+        Err(e) => {
+            return print_error(
+                &version,
+                &Failure {
+                    code: 5,
+                    msg: format!("tokio runtime: {e}"),
+                },
+            );
+        }
     };
     let command = env.command.clone();
     let plugin = Plugin::new(cfg, env, raw, log.clone());

@@ -135,7 +135,10 @@ pub fn statuses(result: &Value, name: &str, default: bool, dev: Option<&DeviceIn
             ips: ips.iter().filter_map(ip_of).collect(),
             ..base
         };
-        if let Some(i) = ifaces.iter().rfind(|i| i["sandbox"].as_str().is_some_and(|s| !s.is_empty())) {
+        if let Some(i) = ifaces
+            .iter()
+            .rfind(|i| i["sandbox"].as_str().is_some_and(|s| !s.is_empty()))
+        {
             s.interface = i["name"].as_str().unwrap_or_default().into();
             s.mac = i["mac"].as_str().unwrap_or_default().into();
             s.mtu = i["mtu"].as_u64().unwrap_or(0);
@@ -234,17 +237,32 @@ mod tests {
         assert_eq!(s[0].mtu, 1400);
         let text = render(&s);
         let v: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v[0]["device-info"], json!({"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:01:10.1","pf-pci-address":"0000:01:00.0"}}));
+        assert_eq!(
+            v[0]["device-info"],
+            json!({"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:01:10.1","pf-pci-address":"0000:01:00.0"}})
+        );
         assert!(v[0].get("default").is_none(), "false is omitted");
         assert_eq!(v[0]["dns"], json!({"nameservers":["10.0.0.10"]}));
-        assert!(text.find("\"type\"").unwrap() < text.find("\"version\"").unwrap(), "Go's field order");
+        assert!(
+            text.find("\"type\"").unwrap() < text.find("\"version\"").unwrap(),
+            "Go's field order"
+        );
     }
 
     #[test]
     fn entries_join_without_spaces_and_no_interface_means_no_entry() {
-        let a = NetworkStatus { name: "a".into(), ..Default::default() };
-        let b = NetworkStatus { name: "b".into(), ..Default::default() };
-        assert_eq!(render(&[a, b]), "[{\n    \"name\": \"a\",\n    \"dns\": {}\n},{\n    \"name\": \"b\",\n    \"dns\": {}\n}]");
+        let a = NetworkStatus {
+            name: "a".into(),
+            ..Default::default()
+        };
+        let b = NetworkStatus {
+            name: "b".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            render(&[a, b]),
+            "[{\n    \"name\": \"a\",\n    \"dns\": {}\n},{\n    \"name\": \"b\",\n    \"dns\": {}\n}]"
+        );
         assert!(statuses(&json!({"cniVersion":"1.0.0"}), "x", false, None).is_empty());
     }
 }

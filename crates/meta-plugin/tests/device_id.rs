@@ -98,11 +98,19 @@ async fn wait_running(pods: &Api<Pod>, name: &str) {
     let t0 = Instant::now();
     loop {
         let p = pods.get(name).await.unwrap();
-        let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+        let phase = p
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default();
         if phase == "Running" {
             return;
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "pod {name} is {phase:?}: {:?}", p.status);
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "pod {name} is {phase:?}: {:?}",
+            p.status
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -115,7 +123,9 @@ async fn device_ids_from_the_kubelets_pod_resources() {
         "{REFERENCE_PLUGINS}/bridge (scripts/deps/30-cni.sh)"
     );
     let Some(cluster) = Cluster::shared() else { return };
-    let Some(node) = require(cluster.start_node("meta-dev")) else { return };
+    let Some(node) = require(cluster.start_node("meta-dev")) else {
+        return;
+    };
     let client = cluster.client().unwrap();
     let tmp = tempfile::tempdir_in(scratch_base()).unwrap();
     let d = tmp.path();
@@ -183,7 +193,9 @@ async fn device_ids_from_the_kubelets_pod_resources() {
     let uid = pod(&client, ns, "vfpod", networks, extra).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     wait_running(&pods, "vfpod").await;
-    let resp = pod_resources::list(&node.pod_resources_socket(), Duration::from_secs(5)).await.unwrap();
+    let resp = pod_resources::list(&node.pod_resources_socket(), Duration::from_secs(5))
+        .await
+        .unwrap();
     let held: Vec<String> = pod_resources::flatten(&resp, Some(RESOURCE))
         .into_iter()
         .filter(|r| r.pod == "vfpod" && r.namespace == ns)
@@ -205,7 +217,11 @@ async fn device_ids_from_the_kubelets_pod_resources() {
     });
     let args = containerd_args(ns, "vfpod", "sandbox-vf", &uid);
     let add = multus("ADD", &conf, "sandbox-vf", &netns.path(), &args);
-    assert!(add.ok, "ADD: {add:?}\n{}", std::fs::read_to_string(d.join("multus.log")).unwrap_or_default());
+    assert!(
+        add.ok,
+        "ADD: {add:?}\n{}",
+        std::fs::read_to_string(d.join("multus.log")).unwrap_or_default()
+    );
 
     // Each attachment got the next unused device, in the kubelet's sorted order.
     let cni_info = |ifname: &str| {
@@ -216,20 +232,32 @@ async fn device_ids_from_the_kubelets_pod_resources() {
             .to_string()
     };
     for (ifname, want) in [("net1", &held[0]), ("fast1", &held[1])] {
-        let got: Value =
-            serde_json::from_str(&std::fs::read_to_string(record.join(format!("ADD-{ifname}.json"))).unwrap()).unwrap();
+        let got: Value = serde_json::from_str(
+            &std::fs::read_to_string(record.join(format!("ADD-{ifname}.json"))).unwrap(),
+        )
+        .unwrap();
         assert_eq!(got["deviceID"], json!(want), "{ifname}: {got}");
         assert_eq!(got["pciBusID"], json!(want), "{ifname}: {got}");
         assert_eq!(got["runtimeConfig"]["deviceID"], json!(want), "{ifname}: {got}");
-        assert_eq!(got["runtimeConfig"]["CNIDeviceInfoFile"], json!(cni_info(ifname)), "{ifname}: {got}");
+        assert_eq!(
+            got["runtimeConfig"]["CNIDeviceInfoFile"],
+            json!(cni_info(ifname)),
+            "{ifname}: {got}"
+        );
         assert_eq!(got["name"], "vf-net");
     }
-    let text = annotation(&client, ns, "vfpod", NETWORK_STATUS_ANNOTATION).await.expect("network-status");
+    let text = annotation(&client, ns, "vfpod", NETWORK_STATUS_ANNOTATION)
+        .await
+        .expect("network-status");
     let st: Vec<NetworkStatus> = serde_json::from_str(&text).unwrap();
     let summary: Vec<(&str, &str, String)> = st
         .iter()
         .map(|s| {
-            let pci = s.device_info.as_ref().and_then(|i| i.pci.as_ref()).map(|p| p.pci_address.clone());
+            let pci = s
+                .device_info
+                .as_ref()
+                .and_then(|i| i.pci.as_ref())
+                .map(|p| p.pci_address.clone());
             (s.name.as_str(), s.interface.as_str(), pci.unwrap_or_default())
         })
         .collect();
@@ -246,12 +274,22 @@ async fn device_ids_from_the_kubelets_pod_resources() {
     let del = multus("DEL", &conf, "sandbox-vf", &netns.path(), &args);
     assert!(del.ok, "DEL: {del:?}");
     let order = std::fs::read_to_string(record.join("order")).unwrap();
-    assert_eq!(order, "ADD net1\nADD fast1\nDEL fast1\nDEL net1\n", "delegates in order, DEL in reverse");
-    let del_conf: Value = serde_json::from_str(&std::fs::read_to_string(record.join("DEL-net1.json")).unwrap()).unwrap();
-    assert_eq!(del_conf["deviceID"], json!(held[0]), "DEL gets the device ADD used");
+    assert_eq!(
+        order, "ADD net1\nADD fast1\nDEL fast1\nDEL net1\n",
+        "delegates in order, DEL in reverse"
+    );
+    let del_conf: Value =
+        serde_json::from_str(&std::fs::read_to_string(record.join("DEL-net1.json")).unwrap()).unwrap();
+    assert_eq!(
+        del_conf["deviceID"],
+        json!(held[0]),
+        "DEL gets the device ADD used"
+    );
     assert!(!Path::new(&cni_info("net1")).exists() && !Path::new(&cni_info("fast1")).exists());
     assert!(leases(&d.join("ipam-default")).is_empty());
 
-    let _ = pods.delete("vfpod", &DeleteParams::default().grace_period(0)).await;
+    let _ = pods
+        .delete("vfpod", &DeleteParams::default().grace_period(0))
+        .await;
     drop(node);
 }

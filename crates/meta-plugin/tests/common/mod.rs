@@ -4,9 +4,9 @@
 //! Multus' ClusterRole for the plugin's own user, namespaces, pods, NADs).
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::io::Write;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -59,7 +59,10 @@ impl Netns {
             .map(|l| {
                 (
                     l["ifname"].as_str().unwrap_or_default().to_string(),
-                    l["linkinfo"]["info_kind"].as_str().unwrap_or_default().to_string(),
+                    l["linkinfo"]["info_kind"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     l["address"].as_str().unwrap_or_default().to_string(),
                 )
             })
@@ -221,8 +224,12 @@ pub async fn prepare_api(cluster: &Cluster, client: &kube::Client, path: &Path) 
     .unwrap();
     let pp = PostParams::default();
     let _ = Api::<ClusterRole>::all(client.clone()).create(&pp, &role).await;
-    let _ = Api::<ClusterRoleBinding>::all(client.clone()).create(&pp, &binding).await;
-    cluster.kubeconfig_for(PLUGIN_USER, "sriov-meta-plugin", path).unwrap();
+    let _ = Api::<ClusterRoleBinding>::all(client.clone())
+        .create(&pp, &binding)
+        .await;
+    cluster
+        .kubeconfig_for(PLUGIN_USER, "sriov-meta-plugin", path)
+        .unwrap();
 }
 
 pub async fn namespace(client: &kube::Client, name: &str) {
