@@ -16,6 +16,7 @@ pub mod parse;
 pub mod policy;
 pub(crate) mod schema;
 pub mod schema_check;
+pub mod selection;
 
 pub use nad::{NadSpec, NetworkAttachmentDefinition};
 pub use network::{
