@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
 use serde::Serialize;
 use sriov_api::{SriovNetworkNodeState, keys};
+use sriov_operator::controller::drain_plan::condition;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {
@@ -55,6 +56,9 @@ pub struct NodeStatus {
     pub current_state: String,
     pub pfs: Vec<PfStatus>,
     pub last_sync_error: String,
+    /// The drain controller's `DrainDegraded` message while it is True (an eviction refused,
+    /// usually by a PodDisruptionBudget).
+    pub drain_problem: String,
     /// Set when the Node object is gone but its node state remains (stale).
     pub node_missing: bool,
 }
@@ -145,6 +149,12 @@ pub fn cluster_status(
             current_state: annotation(keys::CURRENT_STATE),
             pfs,
             last_sync_error: status.last_sync_error.clone(),
+            drain_problem: status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == condition::DRAIN_DEGRADED && c.status == "True")
+                .map(|c| c.message.clone())
+                .unwrap_or_default(),
             node_missing: !node_names.contains(name),
         });
     }
@@ -302,13 +312,17 @@ fn table(status: &ClusterStatus) -> String {
             if n.node_missing {
                 sync.push_str(" (Node gone)");
             }
+            let problems: Vec<&str> = [n.last_sync_error.as_str(), n.drain_problem.as_str()]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
             vec![
                 n.node.clone(),
                 or_dash(&sync),
                 or_dash(&n.desired_state),
                 or_dash(&n.current_state),
                 or_dash(&pfs),
-                n.last_sync_error.clone(),
+                problems.join("; "),
             ]
         })
         .collect();
@@ -497,6 +511,25 @@ mod tests {
     }
 
     #[test]
+    fn a_blocked_drain_shows_as_a_problem() {
+        let mut s = state();
+        s.status.as_mut().unwrap().conditions = vec![
+            serde_json::from_value(json!({
+                "type": "DrainDegraded", "status": "True", "reason": "DrainFailed",
+                "message": "evicting default/db-0: blocked by PodDisruptionBudget keep-one",
+                "lastTransitionTime": "2026-12-06T00:00:00Z"
+            }))
+            .unwrap(),
+        ];
+        let status = cluster_status(&[s], &[node("worker-0")], &[], "openshift.io");
+        assert_eq!(
+            status.nodes[0].drain_problem,
+            "evicting default/db-0: blocked by PodDisruptionBudget keep-one"
+        );
+        assert!(table(&status).contains("blocked by PodDisruptionBudget keep-one"));
+    }
+
+    #[test]
     fn init_containers_count_as_the_scheduler_counts_them() {
         let mut p = pod("default", "a", "worker-0", "1", "Running");
         let spec = p.spec.as_mut().unwrap();
@@ -519,7 +552,7 @@ mod tests {
         );
         let t = table(&status);
         let expected = "\
-NODE       SYNC        DESIRED   CURRENT   PFS (VFS/TOTAL)                                                 LAST ERROR
+NODE       SYNC        DESIRED   CURRENT   PFS (VFS/TOTAL)                                                 PROBLEMS
 worker-0   Succeeded   Idle      Idle      ens1f0(0000:3b:00.0) 8/64 (spec 8), ens1f1(0000:3b:00.1) 0/64
 
 NODE       RESOURCE                CAPACITY   ALLOCATABLE   IN USE   PODS
