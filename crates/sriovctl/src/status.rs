@@ -353,7 +353,7 @@ fn table(status: &ClusterStatus) -> String {
             "DESIRED",
             "CURRENT",
             "PFS (VFS/TOTAL)",
-            "LAST ERROR",
+            "PROBLEMS",
         ],
         &nodes,
     );
