@@ -6,6 +6,7 @@
 //! shared [`OperatorContext`].
 
 pub mod metrics;
+pub mod node_states;
 
 use std::sync::Arc;
 
