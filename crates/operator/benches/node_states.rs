@@ -4,9 +4,11 @@
 //! (this binary re-executed, so its RSS is the controller's alone):
 //! 1. policies applied → every node state, the ConfigMap and every label converged;
 //! 2. one policy's numVfs changed (50 nodes affected) → converged;
-//! 3. 30 quiet seconds;
-//! the API requests of each phase by verb and resource (the API server's own
+//! 3. 30 quiet seconds.
+//!
+//! It prints the API requests of each phase by verb and resource (the API server's own
 //! `apiserver_request_total`), the child's RSS, and the render core alone on the same input.
+//!
 //! Creating the Nodes and node states is setup, not measured; its rate is printed as the API
 //! server's write floor on this machine.
 //!
@@ -32,10 +34,12 @@ use serde_json::json;
 use sriov_api::{NicSelector, NodePolicySpec, SriovNetworkNodePolicy, SriovNetworkNodeState};
 use sriov_host::InterfaceExt;
 use sriov_operator::admission::nics::SupportedNics;
-use sriov_operator::controller::metrics::OperatorMetrics;
-use sriov_operator::controller::node_states::plan::{Observed, ObservedConfigMap, ObservedNodeState, plan_writes};
-use sriov_operator::controller::node_states::{NodeStatesOptions, run_with};
 use sriov_operator::controller::OperatorContext;
+use sriov_operator::controller::metrics::OperatorMetrics;
+use sriov_operator::controller::node_states::plan::{
+    Observed, ObservedConfigMap, ObservedNodeState, plan_writes,
+};
+use sriov_operator::controller::node_states::{NodeStatesOptions, run_with};
 use sriov_operator::render::{ClusterInput, ClusterRender, NodeInfo, render_cluster};
 use sriov_testcluster::Cluster;
 
@@ -68,7 +72,9 @@ fn child(kubeconfig: &str) {
         .unwrap();
     rt.block_on(async {
         let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
         let ctx = OperatorContext {
             client: kube::Client::try_from(config).unwrap(),
             namespace: NS.to_string(),
@@ -201,7 +207,10 @@ fn print_requests(what: &str, counts: &BTreeMap<(String, String), u64>) {
 }
 
 /// Requests made by the controller: the phase's counts less what the benchmark itself sent.
-fn without(counts: &BTreeMap<(String, String), u64>, own: &[(&str, &str, u64)]) -> BTreeMap<(String, String), u64> {
+fn without(
+    counts: &BTreeMap<(String, String), u64>,
+    own: &[(&str, &str, u64)],
+) -> BTreeMap<(String, String), u64> {
     let mut out = counts.clone();
     for (verb, resource, n) in own {
         let key = (verb.to_string(), resource.to_string());
@@ -261,7 +270,9 @@ async fn parent(cluster: &'static Cluster) {
                 labels: node_labels(n),
             })
             .collect(),
-        interfaces: (0..NODES).map(|n| (format!("node-{n:04}"), ifaces.clone())).collect(),
+        interfaces: (0..NODES)
+            .map(|n| (format!("node-{n:04}"), ifaces.clone()))
+            .collect(),
         policies: Vec::new(),
     };
     let view = View {
@@ -282,7 +293,10 @@ async fn parent(cluster: &'static Cluster) {
     // Setup, still: the controller adopts the node states (no policy yet: empty specs,
     // labels Disabled, the ConfigMap created).
     let took = wait_converged(&view, &input.render(), Duration::from_secs(120)).await;
-    println!("setup: controller started and adopted {NODES} node states in {:.2} s", took.as_secs_f64());
+    println!(
+        "setup: controller started and adopted {NODES} node states in {:.2} s",
+        took.as_secs_f64()
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // 1. Policies applied → converged.
@@ -358,15 +372,32 @@ async fn parent(cluster: &'static Cluster) {
                 .node_states
                 .iter()
                 .map(|(n, s)| {
-                    let o = ObservedNodeState { spec: s.clone(), discovered: true, keep_until: None, owned: true };
+                    let o = ObservedNodeState {
+                        spec: s.clone(),
+                        discovered: true,
+                        keep_until: None,
+                        owned: true,
+                    };
                     (n.clone(), o)
                 })
                 .collect(),
-            config_map: Some(ObservedConfigMap { data: render.device_plugin_config.clone(), owned: true }),
-            node_labels: render.device_plugin_labels.iter().map(|(n, l)| (n.clone(), Some(l.to_string()))).collect(),
+            config_map: Some(ObservedConfigMap {
+                data: render.device_plugin_config.clone(),
+                owned: true,
+            }),
+            node_labels: render
+                .device_plugin_labels
+                .iter()
+                .map(|(n, l)| (n.clone(), Some(l.to_string())))
+                .collect(),
         };
         let t = Instant::now();
-        let plan = plan_writes(&render, &observed, jiff::Timestamp::now(), Duration::from_secs(1800));
+        let plan = plan_writes(
+            &render,
+            &observed,
+            jiff::Timestamp::now(),
+            Duration::from_secs(1800),
+        );
         plans.push(t.elapsed());
         assert!(plan.is_empty());
     }
@@ -375,7 +406,9 @@ async fn parent(cluster: &'static Cluster) {
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let node_state_writes = |c: &BTreeMap<(String, String), u64>| writes(c, "sriovnetworknodestates");
-    println!("node-state controller, {NODES} nodes x {POLICIES} policies (4 PFs each), controller as a child process:");
+    println!(
+        "node-state controller, {NODES} nodes x {POLICIES} policies (4 PFs each), controller as a child process:"
+    );
     println!(
         "  converge: {:.0} ms from the first policy POST ({:.0} ms to POST all 50) (target <= 2000 ms; upstream v1.6.0 82 s)",
         ms(converge),

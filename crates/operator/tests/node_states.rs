@@ -57,14 +57,22 @@ async fn the_examples_converge_to_what_the_render_core_gives() {
             .arg(examples().join(file))
             .output()
             .unwrap();
-        assert!(out.status.success(), "kubectl apply {file}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl apply {file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     let c = &client;
     wait_for("node states = render", Duration::from_secs(20), || async move {
         let objects = list_objects(c, ns).await;
         let diff = differences(&objects, &render_expected(&objects, ns));
-        if diff.is_empty() { Ok(()) } else { Err(format!("{diff:#?}")) }
+        if diff.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{diff:#?}"))
+        }
     })
     .await;
 
@@ -76,7 +84,11 @@ async fn the_examples_converge_to_what_the_render_core_gives() {
         ["ex-w1", "ex-w2", "ex-w3"]
     );
     let w1 = &objects.node_states["ex-w1"].spec;
-    let vfs: Vec<(&str, i32)> = w1.interfaces.iter().map(|i| (i.pci_address.as_str(), i.num_vfs)).collect();
+    let vfs: Vec<(&str, i32)> = w1
+        .interfaces
+        .iter()
+        .map(|i| (i.pci_address.as_str(), i.num_vfs))
+        .collect();
     assert_eq!(vfs, [("0000:65:00.0", 2), ("0000:66:00.0", 8)]);
     assert!(objects.node_states["ex-w2"].spec.interfaces.is_empty());
     assert!(objects.node_states["ex-w3"].spec.interfaces.is_empty());
@@ -86,8 +98,15 @@ async fn the_examples_converge_to_what_the_render_core_gives() {
     let cm = objects.config_map.as_ref().unwrap();
     assert!(cm.data.as_ref().unwrap()["ex-w1"].contains("\"resourceName\":\"intelnics\""));
     let owner = &cm.metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("SriovOperatorConfig", "default"));
-    let state_owner = &objects.node_states["ex-w1"].metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("SriovOperatorConfig", "default")
+    );
+    let state_owner = &objects.node_states["ex-w1"]
+        .metadata
+        .owner_references
+        .as_ref()
+        .unwrap()[0];
     assert_eq!(state_owner.uid, owner.uid);
 
     let text = metrics.encode().unwrap();
@@ -106,8 +125,14 @@ async fn the_examples_converge_to_what_the_render_core_gives() {
         })
         .sum();
     assert!(vf_line.ends_with(&format!(" {rendered_vfs}")), "{vf_line}");
-    assert!(text.contains("sriov_operator_nodes{sync_status=\"Succeeded\"} 2"), "{text}");
-    assert!(text.contains("sriov_operator_nodes{sync_status=\"Unknown\"} 1"), "{text}");
+    assert!(
+        text.contains("sriov_operator_nodes{sync_status=\"Succeeded\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sriov_operator_nodes{sync_status=\"Unknown\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("sriov_operator_reconcile_duration_seconds_count{controller=\"node-states\"}"));
     controller.abort();
 }
@@ -137,7 +162,11 @@ async fn a_node_state_outlives_its_node_by_the_stale_delay() {
     wait_for("labels set", Duration::from_secs(20), || async move {
         let objects = list_objects(c, ns).await;
         let diff = differences(&objects, &render_expected(&objects, ns));
-        if diff.is_empty() { Ok(()) } else { Err(format!("{diff:?}")) }
+        if diff.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{diff:?}"))
+        }
     })
     .await;
 
@@ -153,29 +182,47 @@ async fn a_node_state_outlives_its_node_by_the_stale_delay() {
     wait_for("keep-until annotations", Duration::from_secs(10), || async move {
         for n in ["st-gone", "st-unselected"] {
             let s = states.get(n).await.map_err(|e| e.to_string())?;
-            if !s.metadata.annotations.unwrap_or_default().contains_key(KEEP_UNTIL_ANNOTATION) {
+            if !s
+                .metadata
+                .annotations
+                .unwrap_or_default()
+                .contains_key(KEEP_UNTIL_ANNOTATION)
+            {
                 return Err(format!("{n}: no annotation yet"));
             }
         }
         let node = nodes.get("st-unselected").await.map_err(|e| e.to_string())?;
-        match node.metadata.labels.unwrap_or_default().get("sriovnetwork.openshift.io/device-plugin") {
+        match node
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .get("sriovnetwork.openshift.io/device-plugin")
+        {
             None => Ok(()),
             Some(v) => Err(format!("label still {v}")),
         }
     })
     .await;
     assert!(states.get_opt("st-keep").await.unwrap().is_some());
-    wait_for("stale node states deleted", delay + Duration::from_secs(10), || async move {
-        let left: Vec<String> = states
-            .list(&Default::default())
-            .await
-            .map_err(|e| e.to_string())?
-            .items
-            .into_iter()
-            .filter_map(|s| s.metadata.name)
-            .collect();
-        if left == ["st-keep"] { Ok(()) } else { Err(format!("{left:?}")) }
-    })
+    wait_for(
+        "stale node states deleted",
+        delay + Duration::from_secs(10),
+        || async move {
+            let left: Vec<String> = states
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .into_iter()
+                .filter_map(|s| s.metadata.name)
+                .collect();
+            if left == ["st-keep"] {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        },
+    )
     .await;
     // The keep-until annotation holds whole seconds: never deleted before the delay (less
     // the sub-second the annotation's rounding can take off).

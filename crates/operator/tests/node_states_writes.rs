@@ -30,7 +30,12 @@ async fn a_quiet_cluster_gets_no_write_and_one_relabel_writes_one_node_state() {
     for n in 0..NODES {
         let name = format!("wr-{n:03}");
         let pool = format!("pool-{}", n % POOLS);
-        create_node(&client, &name, &labels(&[("writes-daemon", "yes"), ("pool", &pool)])).await;
+        create_node(
+            &client,
+            &name,
+            &labels(&[("writes-daemon", "yes"), ("pool", &pool)]),
+        )
+        .await;
         let pfs = [e810("ens1f0", "0000:3b:00.0"), e810("ens1f1", "0000:3b:00.1")];
         report_interfaces(&client, NS, &name, &pfs).await;
     }
@@ -51,7 +56,11 @@ async fn a_quiet_cluster_gets_no_write_and_one_relabel_writes_one_node_state() {
     wait_for("convergence", Duration::from_secs(60), || async move {
         let objects = list_objects(c, NS).await;
         let diff = differences(&objects, &render_expected(&objects, NS));
-        if diff.is_empty() { Ok(()) } else { Err(format!("{} differences: {:?}", diff.len(), diff.first())) }
+        if diff.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} differences: {:?}", diff.len(), diff.first()))
+        }
     })
     .await;
     // Let the watch events of the last writes arrive and any pass they trigger finish.
@@ -62,7 +71,11 @@ async fn a_quiet_cluster_gets_no_write_and_one_relabel_writes_one_node_state() {
     let quiet = delta(&before, &request_counts(&client).await);
     println!("requests in 60 quiet seconds: {quiet:?}");
     for resource in ["sriovnetworknodestates", "configmaps", "nodes"] {
-        assert_eq!(writes(&quiet, resource), 0, "{resource} written while nothing changed: {quiet:?}");
+        assert_eq!(
+            writes(&quiet, resource),
+            0,
+            "{resource} written while nothing changed: {quiet:?}"
+        );
     }
 
     // wr-000 moves from pool-0 (ens1f0, 4 VFs) to pool-1 (ens1f1, 5 VFs).

@@ -31,7 +31,7 @@ use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PartialObjectMeta};
+use kube::api::{Api, DeleteParams, PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -40,8 +40,7 @@ use serde_json::json;
 use sriov_api::keys::DEVICE_PLUGIN_LABEL;
 use sriov_api::operator_config::DEFAULT_OPERATOR_CONFIG_NAME;
 use sriov_api::{
-    NodeStateSpec, SriovNetworkNodePolicy, SriovNetworkNodeState, SriovNetworkPoolConfig,
-    SriovOperatorConfig,
+    NodeStateSpec, SriovNetworkNodePolicy, SriovNetworkNodeState, SriovNetworkPoolConfig, SriovOperatorConfig,
 };
 use sriov_host::InterfaceExt;
 use tokio::sync::Notify;
@@ -68,7 +67,7 @@ pub enum NodeStatesError {
     #[error("STALE_NODE_STATE_CLEANUP_DELAY_MINUTES={0:?} is not a number of minutes >= 0")]
     StaleDelay(String),
     #[error("render: {0}")]
-    Render(#[from] RenderError),
+    Render(Box<RenderError>),
     #[error("SriovOperatorConfig {namespace}/default has no metadata.uid yet")]
     ConfigWithoutUid { namespace: String },
     #[error("{verb} {kind} {name}: {source}")]
@@ -76,7 +75,7 @@ pub enum NodeStatesError {
         verb: &'static str,
         kind: &'static str,
         name: String,
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     #[error("the {0} watch ended")]
     WatchEnded(&'static str),
@@ -341,7 +340,11 @@ async fn pass(
         .find(|c| c.metadata.name.as_deref() == Some(DEFAULT_OPERATOR_CONFIG_NAME))
     else {
         // Upstream renders nothing until the `default` SriovOperatorConfig exists.
-        tracing::info!(controller = CONTROLLER, namespace = ns, "no SriovOperatorConfig default yet");
+        tracing::info!(
+            controller = CONTROLLER,
+            namespace = ns,
+            "no SriovOperatorConfig default yet"
+        );
         return Ok(None);
     };
     let owner = owner_reference(&config).ok_or_else(|| NodeStatesError::ConfigWithoutUid {
@@ -359,7 +362,11 @@ async fn pass(
         tracing::debug!(controller = CONTROLLER, ?planned, "nothing to write");
         return Ok(plan.next_deadline);
     }
-    let count = (plan.node_states.len(), plan.node_labels.len(), plan.config_map.is_some());
+    let count = (
+        plan.node_states.len(),
+        plan.node_labels.len(),
+        plan.config_map.is_some(),
+    );
     let result = write(ctx, &owner, &plan, &snapshot, pending, options).await;
     tracing::info!(
         controller = CONTROLLER,
@@ -419,7 +426,7 @@ fn render_from_caches(
         pools: &pools,
         supported_nics: &nics,
     };
-    let render = render_cluster(&input)?;
+    let render = render_cluster(&input).map_err(|e| NodeStatesError::Render(Box::new(e)))?;
     for note in &render.notes {
         tracing::debug!(controller = CONTROLLER, node = %note.node, policy = %note.policy, pf = %note.pf, "{}", note.message);
     }
@@ -455,7 +462,10 @@ fn snapshot(caches: &Caches, states: &[Arc<SriovNetworkNodeState>], owner_uid: &
         .map(|cm| {
             let observed = ObservedConfigMap {
                 data: cm.data.clone().unwrap_or_default(),
-                owned: owned_by(cm.metadata.owner_references.as_deref().unwrap_or_default(), owner_uid),
+                owned: owned_by(
+                    cm.metadata.owner_references.as_deref().unwrap_or_default(),
+                    owner_uid,
+                ),
             };
             (cm.metadata.resource_version.clone(), observed)
         });
@@ -542,7 +552,10 @@ async fn write(
     let mut jobs: Vec<futures::future::BoxFuture<'_, Result<Written, NodeStatesError>>> = Vec::new();
     for w in &plan.node_states {
         let before = snapshot.node_states.get(w.name()).and_then(|(v, _)| v.clone());
-        let discovered = snapshot.node_states.get(w.name()).is_some_and(|(_, s)| s.discovered);
+        let discovered = snapshot
+            .node_states
+            .get(w.name())
+            .is_some_and(|(_, s)| s.discovered);
         let (states, apply) = (&states, &apply);
         jobs.push(Box::pin(async move {
             match w {
@@ -658,7 +671,7 @@ fn write_error<'a>(
         verb,
         kind,
         name: name.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 

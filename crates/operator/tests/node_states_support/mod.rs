@@ -14,9 +14,9 @@ use serde_json::json;
 use sriov_api::{SriovNetworkNodePolicy, SriovNetworkNodeState, SriovNetworkPoolConfig, SriovOperatorConfig};
 use sriov_host::InterfaceExt;
 use sriov_operator::admission::nics::SupportedNics;
+use sriov_operator::controller::OperatorContext;
 use sriov_operator::controller::metrics::OperatorMetrics;
 use sriov_operator::controller::node_states::{NodeStatesOptions, run_with};
-use sriov_operator::controller::OperatorContext;
 use sriov_operator::render::{ClusterInput, ClusterRender, NodeInfo, render_cluster};
 
 pub async fn install_crds(client: &kube::Client) {
@@ -129,7 +129,9 @@ pub async fn list_objects(client: &kube::Client, ns: &str) -> ClusterObjects {
             .iter()
             .map(|n| {
                 let l = n.metadata.labels.as_ref();
-                let v = l.and_then(|l| l.get("sriovnetwork.openshift.io/device-plugin")).cloned();
+                let v = l
+                    .and_then(|l| l.get("sriovnetwork.openshift.io/device-plugin"))
+                    .cloned();
                 (n.metadata.name.clone().unwrap(), v)
             })
             .collect(),
@@ -202,7 +204,10 @@ pub fn differences(objects: &ClusterObjects, expected: &ClusterRender) -> Vec<St
     }
     let data = objects.config_map.as_ref().and_then(|c| c.data.clone());
     if data.as_ref() != Some(&expected.device_plugin_config) {
-        out.push(format!("ConfigMap data {data:?} != {:?}", expected.device_plugin_config));
+        out.push(format!(
+            "ConfigMap data {data:?} != {:?}",
+            expected.device_plugin_config
+        ));
     }
     for (node, label) in &expected.device_plugin_labels {
         if objects.labels.get(node).cloned().flatten().as_deref() != Some(*label) {
@@ -238,7 +243,9 @@ pub async fn request_counts(client: &kube::Client) -> BTreeMap<(String, String),
 pub fn parse_request_counts(text: &str) -> BTreeMap<(String, String), u64> {
     let mut out = BTreeMap::new();
     for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
-        let Some((labels, value)) = line.rsplit_once(' ') else { continue };
+        let Some((labels, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
         let label = |k: &str| {
             let key = format!("{k}=\"");
             labels
@@ -281,7 +288,8 @@ pub fn writes(counts: &BTreeMap<(String, String), u64>, resource: &str) -> u64 {
     counts
         .iter()
         .filter(|((verb, res), _)| {
-            WRITE_VERBS.contains(&verb.as_str()) && (res == resource || res.starts_with(&format!("{resource}/")))
+            WRITE_VERBS.contains(&verb.as_str())
+                && (res == resource || res.starts_with(&format!("{resource}/")))
         })
         .map(|(_, n)| n)
         .sum()
@@ -302,5 +310,8 @@ pub fn e810(name: &str, pci: &str) -> InterfaceExt {
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

@@ -47,7 +47,8 @@ pub struct PendingWrites {
 impl PendingWrites {
     /// A node state was applied (`Some`) or deleted (`None`) while the cache showed `before`.
     pub fn wrote_node_state(&mut self, name: &str, before: Version, written: Option<ObservedNodeState>) {
-        self.node_states.insert(name.to_string(), Entry { before, written });
+        self.node_states
+            .insert(name.to_string(), Entry { before, written });
     }
 
     pub fn wrote_config_map(&mut self, before: Version, written: ObservedConfigMap) {
@@ -55,7 +56,8 @@ impl PendingWrites {
     }
 
     pub fn wrote_node_label(&mut self, node: &str, before: Version, written: Option<String>) {
-        self.node_labels.insert(node.to_string(), Entry { before, written });
+        self.node_labels
+            .insert(node.to_string(), Entry { before, written });
     }
 
     /// Writes still not in the cache.
@@ -100,13 +102,14 @@ impl PendingWrites {
             .iter()
             .map(|(n, (_, l))| (n.clone(), l.clone()))
             .collect();
-        self.node_labels.retain(|name, entry| match snapshot.node_labels.get(name) {
-            Some((version, _)) if *version == entry.before => {
-                node_labels.insert(name.clone(), entry.written.clone());
-                true
-            }
-            _ => false,
-        });
+        self.node_labels
+            .retain(|name, entry| match snapshot.node_labels.get(name) {
+                Some((version, _)) if *version == entry.before => {
+                    node_labels.insert(name.clone(), entry.written.clone());
+                    true
+                }
+                _ => false,
+            });
         Observed {
             node_states,
             config_map,
@@ -193,7 +196,9 @@ mod tests {
         assert_eq!(seen.node_states.keys().collect::<Vec<_>>(), ["new"]);
         let mut later = snapshot("1", 4);
         later.node_states.clear();
-        later.node_states.insert("new".into(), (Some("5".into()), state(2)));
+        later
+            .node_states
+            .insert("new".into(), (Some("5".into()), state(2)));
         let seen = pending.observe(&later);
         assert_eq!(seen.node_states.keys().collect::<Vec<_>>(), ["new"]);
         assert!(pending.is_empty());

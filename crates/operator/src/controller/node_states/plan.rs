@@ -62,7 +62,9 @@ pub enum NodeStateWrite {
         /// The keep-until annotation to carry (`None` removes it).
         keep_until: Option<String>,
     },
-    Delete { name: String },
+    Delete {
+        name: String,
+    },
 }
 
 impl NodeStateWrite {
@@ -94,7 +96,12 @@ impl Plan {
 /// Diff `render` (the desired state for every config-daemon node) against `observed` at time
 /// `now`; `stale_delay` is how long a node state outlives its node (upstream's
 /// `STALE_NODE_STATE_CLEANUP_DELAY_MINUTES`).
-pub fn plan_writes(render: &ClusterRender, observed: &Observed, now: Timestamp, stale_delay: Duration) -> Plan {
+pub fn plan_writes(
+    render: &ClusterRender,
+    observed: &Observed,
+    now: Timestamp,
+    stale_delay: Duration,
+) -> Plan {
     let mut plan = Plan::default();
     for (name, rendered) in &render.node_states {
         match observed.node_states.get(name) {
@@ -104,7 +111,11 @@ pub fn plan_writes(render: &ClusterRender, observed: &Observed, now: Timestamp, 
                 keep_until: None,
             }),
             Some(current) => {
-                let spec = if current.discovered { rendered } else { &current.spec };
+                let spec = if current.discovered {
+                    rendered
+                } else {
+                    &current.spec
+                };
                 if *spec != current.spec || current.keep_until.is_some() || !current.owned {
                     plan.node_states.push(NodeStateWrite::Apply {
                         name: name.clone(),
@@ -130,7 +141,8 @@ pub fn plan_writes(render: &ClusterRender, observed: &Observed, now: Timestamp, 
             plan.node_labels.push((name.clone(), None));
         }
         if stale_delay.is_zero() {
-            plan.node_states.push(NodeStateWrite::Delete { name: name.clone() });
+            plan.node_states
+                .push(NodeStateWrite::Delete { name: name.clone() });
             continue;
         }
         let keep_until = current
@@ -138,7 +150,9 @@ pub fn plan_writes(render: &ClusterRender, observed: &Observed, now: Timestamp, 
             .as_deref()
             .and_then(|t| t.parse::<Timestamp>().ok());
         match keep_until {
-            Some(t) if now >= t => plan.node_states.push(NodeStateWrite::Delete { name: name.clone() }),
+            Some(t) if now >= t => plan
+                .node_states
+                .push(NodeStateWrite::Delete { name: name.clone() }),
             Some(t) => plan.next_deadline = earliest(plan.next_deadline, t),
             None => {
                 let t = keep_until_time(now, stale_delay);
@@ -163,7 +177,9 @@ pub fn plan_writes(render: &ClusterRender, observed: &Observed, now: Timestamp, 
 
 /// `now + delay`, whole seconds (upstream writes RFC 3339 without fractions).
 fn keep_until_time(now: Timestamp, delay: Duration) -> Timestamp {
-    let secs = now.as_second().saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX));
+    let secs = now
+        .as_second()
+        .saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX));
     Timestamp::from_second(secs).unwrap_or(Timestamp::MAX)
 }
 
@@ -290,7 +306,10 @@ mod tests {
         assert_eq!(plan.config_map.as_ref(), Some(&r.device_plugin_config));
         assert_eq!(
             plan.node_labels,
-            [("a".into(), Some("Enabled".into())), ("b".into(), Some("Enabled".into()))]
+            [
+                ("a".into(), Some("Enabled".into())),
+                ("b".into(), Some("Enabled".into()))
+            ]
         );
     }
 
@@ -321,7 +340,12 @@ mod tests {
     fn a_changed_device_plugin_config_rewrites_the_config_map_only() {
         let r = render(&[("a", 4)]);
         let mut observed = converged(&r);
-        observed.config_map.as_mut().unwrap().data.insert("a".into(), "old".into());
+        observed
+            .config_map
+            .as_mut()
+            .unwrap()
+            .data
+            .insert("a".into(), "old".into());
         let plan = plan_writes(&r, &observed, now(), DELAY);
         assert_eq!(plan.config_map.as_ref(), Some(&r.device_plugin_config));
         assert!(plan.node_states.is_empty());
@@ -373,7 +397,10 @@ mod tests {
             }]
         );
         assert_eq!(plan.next_deadline, Some(until.parse().unwrap()));
-        assert!(plan.node_labels.is_empty(), "the Node is gone: nothing to unlabel");
+        assert!(
+            plan.node_labels.is_empty(),
+            "the Node is gone: nothing to unlabel"
+        );
         // The config map loses the node's key (the render has no "gone").
         assert_eq!(plan.config_map.as_ref().map(|d| d.len()), Some(1));
 
