@@ -19,7 +19,7 @@ use sriov_operator::controller::metrics::OperatorMetrics;
 use sriov_operator::controller::operator_config::{self, OperatorConfigSettings};
 use sriov_operator::controller::settings::{self, OperatorSettings, parse_bind_address, parse_go_duration};
 use sriov_operator::controller::supervise::Controllers;
-use sriov_operator::controller::{OperatorContext, drain, logging, networks, serve, sriov_switch};
+use sriov_operator::controller::{OperatorContext, drain, logging, networks, node_states, serve, sriov_switch};
 use sriov_operator::render::NadContext;
 use tokio::sync::watch;
 
@@ -34,6 +34,7 @@ fn controllers(settings: &OperatorSettings) -> Controllers {
         .add("drain", move |ctx: OperatorContext| {
             drain::run(ctx, drain_prefix.clone())
         })
+        .add(node_states::CONTROLLER, node_states::run)
         .add(sriov_switch::CONTROLLER, sriov_switch::run)
         .add(operator_config::CONTROLLER, |ctx: OperatorContext| {
             // The deploy settings (images, CNI bin path, secrets) from the same environment

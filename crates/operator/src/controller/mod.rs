@@ -15,6 +15,7 @@ pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod networks;
+pub mod node_states;
 pub mod operator_config;
 pub mod serve;
 pub mod settings;
