@@ -350,3 +350,73 @@ async fn chart_rbac_lets_the_operator_deploy_every_component() {
         .unwrap_or_else(|e| panic!("the chart's RBAC does not let the operator delete: {e}"));
     assert_eq!(off.deleted.len(), 15, "{off:?}");
 }
+
+/// The one switch as a chart value: `sriovOperatorConfig.sriovConfig` lands in the default
+/// SriovOperatorConfig the chart deploys, the real apiserver accepts it against the chart's CRD,
+/// and enabling it without `deploy` fails the render naming both values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_one_switch_value_lands_in_the_default_config() {
+    let _serial = SERIAL.lock().await;
+    let Some(helm) = tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
+        return;
+    };
+    let Some(kubectl) = tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh") else {
+        return;
+    };
+    let Some(cluster) = Cluster::shared() else { return };
+    let client = cluster.client().unwrap();
+    sriov_testcluster::crd::install(&client, &sriov_api::crd::sriov_crds())
+        .await
+        .unwrap();
+    namespace(&client, "helm-switch").await;
+    let manifests = run(
+        Command::new(&helm).args([
+            "template",
+            "sriov-network-operator",
+            CHART,
+            "--namespace",
+            "helm-switch",
+            "--set",
+            "sriovOperatorConfig.deploy=true,sriovOperatorConfig.sriovConfig.enabled=true,\
+             sriovOperatorConfig.sriovConfig.numVfs=8,sriovOperatorConfig.sriovConfig.deviceType=vfio-pci",
+        ]),
+        None,
+    );
+    let config = manifests
+        .split("\n---")
+        .find(|doc| doc.contains("kind: SriovOperatorConfig"))
+        .unwrap();
+    let config: sriov_api::SriovOperatorConfig = serde_saphyr::from_str(config).unwrap();
+    let switch = config.spec.sriov_config.unwrap();
+    assert!(switch.enabled);
+    assert_eq!(switch.num_vfs, 8);
+    assert_eq!(switch.device_type, "vfio-pci");
+    let out = run(
+        Command::new(&kubectl)
+            .args(["apply", "--dry-run=server", "-f", "-"])
+            .arg("--kubeconfig")
+            .arg(cluster.kubeconfig()),
+        Some(&manifests),
+    );
+    assert!(
+        out.contains("sriovoperatorconfig.sriovnetwork.openshift.io/default created (server dry run)"),
+        "{out}"
+    );
+
+    let refused = Command::new(&helm)
+        .args([
+            "template",
+            "x",
+            CHART,
+            "--set",
+            "sriovOperatorConfig.sriovConfig.enabled=true",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("sriovOperatorConfig.sriovConfig.enabled=true needs sriovOperatorConfig.deploy=true"),
+        "{stderr}"
+    );
+}

@@ -19,7 +19,9 @@ use sriov_operator::controller::metrics::OperatorMetrics;
 use sriov_operator::controller::operator_config::{self, OperatorConfigSettings};
 use sriov_operator::controller::settings::{self, OperatorSettings, parse_bind_address, parse_go_duration};
 use sriov_operator::controller::supervise::Controllers;
-use sriov_operator::controller::{OperatorContext, drain, logging, networks, node_states, serve, sriov_switch};
+use sriov_operator::controller::{
+    OperatorContext, drain, logging, networks, node_states, serve, sriov_switch,
+};
 use sriov_operator::render::NadContext;
 use tokio::sync::watch;
 
