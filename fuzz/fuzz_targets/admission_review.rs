@@ -1,7 +1,7 @@
 //! The operator webhook's handler, from the `AdmissionReview` body bytes to the response, on both
 //! paths (`/mutating-custom-resource`, `/validating-custom-resource`), against a fixed cluster
 //! (a node, its node state, a policy and the operator config: `sriovctl`'s test cluster).
-//! network-resources-injector has no Rust counterpart yet, so its handler is not fuzzed.
+//! network-resources-injector's handler is `injector_review`.
 #![no_main]
 
 use std::sync::OnceLock;

@@ -22,6 +22,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_network-resources-injector");
 const NS: &str = "nri-bench";
 const NADS: usize = 1000;
 const REQUESTS: usize = 100_000;
+const TARGET_PER_SECOND: u32 = 20_000;
+const TARGET_MEAN_MS: f64 = 0.5;
+const TARGET_RSS_MIB: f64 = 10.0;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -50,6 +53,17 @@ fn field<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     text.lines()
         .find(|l| l.trim_start().starts_with(prefix))
         .map(str::trim)
+}
+
+/// h2load's durations: `812us`, `1.55ms`, `2.01s`.
+fn millis(text: &str) -> Option<f64> {
+    if let Some(us) = text.strip_suffix("us") {
+        return Some(us.parse::<f64>().ok()? / 1000.0);
+    }
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms.parse().ok();
+    }
+    Some(text.strip_suffix('s')?.parse::<f64>().ok()? * 1000.0)
 }
 
 fn rss_kib(pid: u32, key: &str) -> u64 {
@@ -183,19 +197,44 @@ fn main() {
     let requests = field(&report, "requests:").unwrap_or("no 'requests:' line");
     let codes = field(&report, "status codes:").unwrap_or("no 'status codes:' line");
     let latency = field(&report, "time for request:").unwrap_or("no 'time for request:' line");
-    println!("injector admission, {NADS} NADs cached, h2load --h1 -c 8 -n {REQUESTS}:");
-    println!("  {finished}");
+    let per_second = finished
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" req/s")?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    // "time for request:  min  max  mean  sd  +/-sd"
+    let times: Vec<f64> = latency
+        .trim_start_matches("time for request:")
+        .split_whitespace()
+        .take(4)
+        .filter_map(millis)
+        .collect();
+    let (max_ms, mean_ms) = (
+        times.get(1).copied().unwrap_or(f64::NAN),
+        times.get(2).copied().unwrap_or(f64::NAN),
+    );
+    let calls = after - before;
+    let rss_mib = rss as f64 / 1024.0;
+    let verdict = |ok: bool| if ok { "pass" } else { "FAIL" };
+    println!("injector admission, {NADS} NADs cached, h2load --h1 -c 8 -t 1 -n {REQUESTS}:");
     println!("  {requests}");
     println!("  {codes}");
-    println!("  (min max mean sd +/-sd) {latency}");
     println!(
-        "  API calls during the run (apiserver_request_total, NADs+ConfigMaps, non-WATCH): {}",
-        after - before
+        "  throughput: {per_second:.0} req/s   (target >= {TARGET_PER_SECOND}: {})",
+        verdict(per_second >= TARGET_PER_SECOND as f64)
     );
     println!(
-        "  injector RSS after the run: {:.1} MiB (peak {:.1} MiB)",
-        rss as f64 / 1024.0,
-        hwm as f64 / 1024.0
+        "  latency: mean {mean_ms:.3} ms, max {max_ms:.2} ms   (target mean <= {TARGET_MEAN_MS} ms: {})",
+        verdict(mean_ms <= TARGET_MEAN_MS)
     );
+    println!(
+        "  resident memory after the run: {rss_mib:.1} MiB, peak {:.1} MiB   (target <= {TARGET_RSS_MIB} MiB: {})",
+        hwm as f64 / 1024.0,
+        verdict(rss_mib <= TARGET_RSS_MIB)
+    );
+    println!(
+        "  API calls during the run (apiserver_request_total, NADs+ConfigMaps, non-WATCH): {calls}   (target 0: {})",
+        verdict(calls == 0)
+    );
+    println!("  upstream v1.9.0, same bench: 5,137 req/s, mean 1.55 ms, max 21 ms, 40 MiB");
     assert!(codes.contains(&format!("{REQUESTS} 2xx")), "not all 2xx: {codes}");
 }

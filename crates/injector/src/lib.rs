@@ -11,6 +11,7 @@
 //! reflectors) and [`server`] (HTTPS).
 
 pub mod cache;
+pub mod flags;
 pub mod mutate;
 pub mod network;
 pub mod review;

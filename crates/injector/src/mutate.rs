@@ -7,6 +7,7 @@
 //! may be a sidecar. The default stays, and a pod may name the container with the annotation
 //! [`CONTAINER_ANNOTATION`]; the count is still requested once per pod.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
@@ -296,12 +297,16 @@ pub fn mutate(
     let mut patch = Vec::new();
 
     // 1. user-defined injections: pod label `<key>: "true"` → annotations (injected keys win).
-    let mut annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    // Borrowed unless an injection applies: a pod without networks costs no allocation.
+    static NONE: BTreeMap<String, String> = BTreeMap::new();
+    let mut annotations = Cow::Borrowed(pod.metadata.annotations.as_ref().unwrap_or(&NONE));
     let labels = pod.metadata.labels.as_ref();
     let mut injected = false;
     for (label, add) in &switches.injections {
         if labels.and_then(|l| l.get(label)).is_some_and(|v| v == "true") {
-            annotations.extend(add.iter().map(|(k, v)| (k.clone(), v.clone())));
+            annotations
+                .to_mut()
+                .extend(add.iter().map(|(k, v)| (k.clone(), v.clone())));
             injected = true;
         }
     }

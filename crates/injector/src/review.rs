@@ -40,25 +40,28 @@ pub enum Body<'a> {
     TooLarge,
 }
 
+/// The AdmissionReview as read on the hot path: the pod decoded straight from the body (no
+/// intermediate `serde_json::Value`). Only when that fails is the body read again as
+/// [`Review<Value>`], to tell a review that is not one from a pod that does not decode.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Review {
+struct Review<O> {
     #[serde(default)]
     api_version: String,
     #[serde(default)]
     kind: String,
-    request: Option<Request>,
+    request: Option<Request<O>>,
 }
 
 #[derive(Deserialize)]
-struct Request {
+struct Request<O> {
     #[serde(default)]
     uid: String,
     #[serde(default)]
     namespace: String,
     #[serde(default)]
     operation: String,
-    object: Option<Value>,
+    object: Option<O>,
 }
 
 fn status(message: &str) -> Value {
@@ -90,9 +93,30 @@ pub fn answer(
             format!("Invalid Content-Type='{content_type}', expected 'application/json'"),
         );
     }
-    let review: Review = match serde_json::from_slice(bytes) {
-        Ok(r) => r,
-        Err(e) => return Answer::error(400, format!("error deserializing AdmissionReview: {e}")),
+    // Fast path: the pod as a typed object; on failure, the generic read says what is wrong.
+    let (review, pod) = match serde_json::from_slice::<Review<Pod>>(bytes) {
+        Ok(mut r) => {
+            let pod = Ok(r.request.as_mut().and_then(|q| q.object.take()));
+            (r, pod)
+        }
+        Err(_) => match serde_json::from_slice::<Review<Value>>(bytes) {
+            Err(e) => return Answer::error(400, format!("error deserializing AdmissionReview: {e}")),
+            Ok(mut r) => {
+                let object = r.request.as_mut().and_then(|q| q.object.take());
+                let pod = object.map(serde_json::from_value::<Pod>).transpose();
+                let review = Review::<Pod> {
+                    api_version: r.api_version,
+                    kind: r.kind,
+                    request: r.request.map(|q| Request {
+                        uid: q.uid,
+                        namespace: q.namespace,
+                        operation: q.operation,
+                        object: None,
+                    }),
+                };
+                (review, pod)
+            }
+        },
     };
     if review.kind != "AdmissionReview" {
         return Answer::error(
@@ -111,7 +135,6 @@ pub fn answer(
         // Only pod CREATE is registered; anything else passes untouched.
         response["status"] = status("allowed");
     } else {
-        let pod = request.object.map(serde_json::from_value::<Pod>).transpose();
         match pod {
             Err(e) => {
                 response["allowed"] = json!(false);

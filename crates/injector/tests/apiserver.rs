@@ -23,6 +23,7 @@ const NS: &str = "nri-e2e";
 struct Injector {
     child: Child,
     log: std::path::PathBuf,
+    health_port: u16,
 }
 
 impl Drop for Injector {
@@ -62,7 +63,11 @@ fn start_injector(cluster: &Cluster, dir: &Path, port: u16) -> Injector {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut inj = Injector { child, log };
+    let mut inj = Injector {
+        child,
+        log,
+        health_port: health,
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Some(status) = inj.child.try_wait().unwrap() {
@@ -116,6 +121,13 @@ async fn apiserver_stores_the_injected_pod_refuses_a_missing_nad_and_follows_the
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let injector = start_injector(cluster, dir.path(), port);
+
+    // -health-check-port: plain HTTP /healthz and /readyz, as upstream.
+    for path in ["/healthz", "/readyz"] {
+        let reply = http_get(injector.health_port, path);
+        assert!(reply.starts_with("HTTP/1.1 200"), "{path}: {reply}");
+        assert!(reply.ends_with("ok"), "{path}: {reply}");
+    }
 
     let hooks: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     let hook: MutatingWebhookConfiguration = serde_json::from_value(json!({
@@ -202,6 +214,50 @@ async fn apiserver_stores_the_injected_pod_refuses_a_missing_nad_and_follows_the
         .collect();
     assert_eq!(paths, ["labels", "annotations"]);
 
+    // A pod without networks is stored as written: no resources, no volume.
+    let plain = pods
+        .create(
+            &PostParams::default(),
+            &pod("plain", json!({"app": "x"}), json!({})),
+        )
+        .await
+        .unwrap();
+    let spec = plain.spec.as_ref().unwrap();
+    assert!(
+        spec.containers[0]
+            .resources
+            .as_ref()
+            .is_none_or(|r| r.requests.is_none())
+    );
+    assert!(spec.containers[0].volume_mounts.is_none());
+    assert!(
+        spec.volumes
+            .as_ref()
+            .is_none_or(|v| v.iter().all(|v| v.name != "podnetinfo"))
+    );
+
+    // The pod names the container that gets the VF (sriov-rs annotation): the sidecar first
+    // in the list stays untouched, the VF is requested once, on "app".
+    let mut two: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "named", "namespace": NS, "annotations": {
+            "k8s.v1.cni.cncf.io/networks": "sriov-net",
+            "sriov-rs.io/network-resources-container": "app"}},
+        "spec": {"containers": [{"name": "sidecar", "image": "example.invalid/proxy"},
+                                {"name": "app", "image": "example.invalid/app"}]}
+    }))
+    .unwrap();
+    two = pods.create(&PostParams::default(), &two).await.unwrap();
+    let containers = &two.spec.as_ref().unwrap().containers;
+    let vf = |i: usize| {
+        containers[i]
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("intel.com/sriov_vf"))
+            .map(|q| q.0.clone())
+    };
+    assert_eq!((vf(0), vf(1)), (None, Some("1".to_string())));
+
     // A NAD that does not exist: the apiserver refuses the pod with the injector's message.
     let err = pods
         .create(
@@ -260,12 +316,87 @@ async fn apiserver_stores_the_injected_pod_refuses_a_missing_nad_and_follows_the
         injected.metadata.annotations.as_ref().unwrap()["k8s.v1.cni.cncf.io/networks"],
         "sriov-net"
     );
+
+    // The ConfigMap changed: the injection now names another NAD; new pods follow, no restart.
+    let mut nad_b = NetworkAttachmentDefinition::new("sriov-net-b", NadSpec { config: "{}".into() });
+    nad_b.metadata.annotations = Some(BTreeMap::from([(
+        "k8s.v1.cni.cncf.io/resourceName".to_string(),
+        "intel.com/sriov_b".to_string(),
+    )]));
+    nads.create(&PostParams::default(), &nad_b).await.unwrap();
+    let mut cm = cms.get("nri-control-switches").await.unwrap();
+    cm.data.as_mut().unwrap().insert(
+        "config.json".into(),
+        json!({"user-defined-injections": {"want-sriov": {"op": "add", "path": "/metadata/annotations",
+            "value": {"k8s.v1.cni.cncf.io/networks": "sriov-net-b"}}}})
+        .to_string(),
+    );
+    cms.replace("nri-control-switches", &PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        n += 1;
+        let p = pods
+            .create(
+                &PostParams::default(),
+                &pod(&format!("labelled-{n}"), json!({"want-sriov": "true"}), json!({})),
+            )
+            .await
+            .unwrap();
+        if requested(&p, "intel.com/sriov_b").is_some() {
+            assert_eq!(requested(&p, "intel.com/sriov_vf"), None);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ConfigMap update not honoured within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Deleted: back to the flags, no injection.
+    cms.delete("nri-control-switches", &Default::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        n += 1;
+        let p = pods
+            .create(
+                &PostParams::default(),
+                &pod(&format!("labelled-{n}"), json!({"want-sriov": "true"}), json!({})),
+            )
+            .await
+            .unwrap();
+        if requested(&p, "intel.com/sriov_b").is_none() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ConfigMap deletion not honoured within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(injector);
 
     hooks
         .delete("network-resources-injector-config", &Default::default())
         .await
         .unwrap();
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
