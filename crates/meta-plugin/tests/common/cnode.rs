@@ -44,6 +44,24 @@ pub enum Plugin {
     Timed { times: PathBuf },
 }
 
+impl<'c> MetaNode<'c> {
+    /// A node without the meta plugin (the benchmark's floor), so that the same helpers apply:
+    /// its `cniDir` and log (under `dir`) stay empty.
+    pub fn wrap(node: Node<'c>, dir: tempfile::TempDir, image: String) -> MetaNode<'c> {
+        let c = node.containerd().unwrap();
+        let octet = c.pod_subnet().split('.').nth(2).unwrap().parse().unwrap();
+        MetaNode {
+            cni_dir: dir.path().join("unused-cni-dir"),
+            log: dir.path().join("unused.log"),
+            default_bridge: String::new(),
+            octet,
+            image,
+            node,
+            _dir: dir,
+        }
+    }
+}
+
 /// The node's CNI config file: Multus thin mode, the default network as `delegates`.
 pub fn meta_conf(default_network: &Value, kubeconfig: &Path, cni_dir: &Path, log: &Path) -> Value {
     json!({
