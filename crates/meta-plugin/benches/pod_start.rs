@@ -162,14 +162,21 @@ async fn bench(cluster: &'static Cluster, n: usize) {
     deleted(&pods, "multus-warm").await;
     wait_dels(seen, 1).await;
     seen = plugin_times(times.path(), seen).2;
-    delete_all(&pods, &none_names).await;
-    wait_dels(seen, n).await;
-    let (_, none_del, s) = plugin_times(times.path(), seen);
-    seen = s;
-    delete_all(&pods, &one_names).await;
+    // One at a time, each waiting for its DEL, so that DELs do not overlap.
+    let (mut none_del, mut one_del) = (vec![], vec![]);
+    for (names, dels) in [(&none_names, &mut none_del), (&one_names, &mut one_del)] {
+        for name in names {
+            deleted(&pods, name).await;
+            wait_dels(seen, 1).await;
+            let (_, del, s) = plugin_times(times.path(), seen);
+            dels.extend(del);
+            seen = s;
+        }
+    }
     nothing_left(&m).await;
-    let (_, one_del, _) = plugin_times(times.path(), seen);
 
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     println!(
         "pod create → Running, real kubelet + containerd 1.6 + runc, {n} pods each, one at a time:"
     );
