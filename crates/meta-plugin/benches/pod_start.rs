@@ -18,10 +18,10 @@
 //! `cargo bench -p sriov-meta-plugin --bench pod_start [-- PODS]` (20 of each by default).
 #![allow(clippy::unwrap_used)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
 #[path = "../tests/common/cnode.rs"]
 mod cnode;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -176,10 +176,11 @@ async fn bench(cluster: &'static Cluster, n: usize) {
     nothing_left(&m).await;
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("load average: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     println!(
-        "pod create → Running, real kubelet + containerd 1.6 + runc, {n} pods each, one at a time:"
+        "load average: {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
+    println!("pod create → Running, real kubelet + containerd 1.6 + runc, {n} pods each, one at a time:");
     line("direct (default network only, no meta plugin)", &direct);
     line("multus, no secondary network", &none);
     line("multus, one secondary network (bridge NAD)", &one);

@@ -10,14 +10,14 @@
 //! 45-containerd.sh, 46-pause-image.sh); under `CI=true` missing ones fail.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 #[path = "common/cnode.rs"]
 mod cnode;
+mod common;
 
 use std::time::{Duration, Instant};
 
 use cnode::*;
-use common::{HostLinks, namespace, nad, tag};
+use common::{HostLinks, nad, namespace, tag};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams};
 use sriov_meta_plugin::status::{NETWORK_STATUS_ANNOTATION, NetworkStatus};
@@ -206,7 +206,10 @@ async fn restarts_and_deletes_while_kubelet_is_down_leak_nothing() {
     create(&pods, &pod("r1", m.node.name(), &m.image, networks)).await;
     running(&pods, "r1", &m).await;
     let ifaces = |s: Vec<NetworkStatus>| s.into_iter().map(|s| s.interface).collect::<Vec<_>>();
-    assert_eq!(ifaces(network_status(&pods, "r1").await), ["eth0", "net1", "blue"]);
+    assert_eq!(
+        ifaces(network_status(&pods, "r1").await),
+        ["eth0", "net1", "blue"]
+    );
     let before = held(&m);
     assert_eq!(before.leases.len(), 3, "{before:?}");
 
@@ -218,7 +221,10 @@ async fn restarts_and_deletes_while_kubelet_is_down_leak_nothing() {
     running(&pods, "r2", &m).await;
     let h = held(&m);
     assert_eq!(h.leases.len(), 6, "{h:?}");
-    assert!(before.leases.iter().all(|l| h.leases.contains(l)), "{before:?} → {h:?}");
+    assert!(
+        before.leases.iter().all(|l| h.leases.contains(l)),
+        "{before:?} → {h:?}"
+    );
     assert_eq!((h.netns.len(), h.attachments.len()), (2, 2), "{h:?}");
 
     // r2 deleted from the API while the kubelet is down: the kubelet finds its sandbox orphaned

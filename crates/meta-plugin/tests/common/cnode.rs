@@ -177,7 +177,10 @@ pub async fn deleted(pods: &Api<Pod>, name: &str) {
         .unwrap();
     let started = Instant::now();
     while pods.get_opt(name).await.unwrap().is_some() {
-        assert!(started.elapsed() < LIMIT, "pod {name} still there after {LIMIT:?}");
+        assert!(
+            started.elapsed() < LIMIT,
+            "pod {name} still there after {LIMIT:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -232,10 +235,7 @@ pub fn held(m: &MetaNode<'_>) -> Held {
         leases: leases(m),
         netns: files(c.netns_dir()),
         results: files(&c.cni_state_dir().join("results")),
-        attachments: files(&m.cni_dir)
-            .into_iter()
-            .filter(|f| f != "results")
-            .collect(),
+        attachments: files(&m.cni_dir).into_iter().filter(|f| f != "results").collect(),
         delegate_results: files(&m.cni_dir.join("results")),
     }
 }
@@ -275,7 +275,11 @@ pub fn ip_in(pid: u32, args: &[&str]) -> Value {
         .args(args)
         .output()
         .unwrap();
-    assert!(o.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
@@ -298,7 +302,10 @@ pub fn links_in(pid: u32) -> Vec<(String, String, String, Vec<String>)> {
                 .collect();
             (
                 name,
-                l["linkinfo"]["info_kind"].as_str().unwrap_or_default().to_string(),
+                l["linkinfo"]["info_kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 l["address"].as_str().unwrap_or_default().to_string(),
                 ips,
             )
