@@ -13,6 +13,7 @@ pub mod error;
 #[cfg(feature = "test-hooks")]
 pub mod fake_pf;
 pub mod fault;
+pub mod install;
 pub mod ipam;
 pub mod netns;
 pub mod nl;

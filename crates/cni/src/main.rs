@@ -48,8 +48,35 @@ fn log(stdin: &[u8], level: &str, msg: &str) {
     }
 }
 
+/// The installer mode of the CNI image (see `sriov_cni::install`): copy, then exit or idle.
+fn install(i: &sriov_cni::install::Install) -> ! {
+    let copied = std::env::current_exe().and_then(|exe| sriov_cni::install::copy_plugin(&exe, i));
+    match copied {
+        Ok(dest) => eprintln!("sriov: installed {}", dest.display()),
+        Err(e) => {
+            eprintln!("sriov: installing into {}: {e}", i.bin_dir.display());
+            std::process::exit(1);
+        }
+    }
+    if !i.sleep {
+        std::process::exit(0);
+    }
+    loop {
+        std::thread::park();
+    }
+}
+
 fn main() {
     let t0 = Instant::now();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match sriov_cni::install::parse(std::env::var_os("CNI_COMMAND").is_some(), &args) {
+        Some(Ok(i)) => install(&i),
+        Some(Err(e)) => {
+            eprintln!("sriov: {e}");
+            std::process::exit(2);
+        }
+        None => {}
+    }
     let mut stdin = Vec::new();
     let env = CniEnv::from_env(|k| std::env::var(k).ok());
     // Read for every command, VERSION included, as the CNI library's skel does.
