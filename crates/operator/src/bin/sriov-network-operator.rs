@@ -40,8 +40,11 @@ fn controllers(settings: &OperatorSettings) -> Controllers {
         .add(sriov_switch::CONTROLLER, sriov_switch::run)
         .add(operator_config::CONTROLLER, |ctx: OperatorContext| {
             // The deploy settings (images, CNI bin path, secrets) from the same environment
-            // `OperatorSettings` validated at start.
-            operator_config::run(ctx, OperatorConfigSettings::from_env(|k| std::env::var(k).ok()))
+            // `OperatorSettings` validated at start; the namespace is the one the controllers
+            // use (its default applies when NAMESPACE is unset).
+            let mut settings = OperatorConfigSettings::from_env(|k| std::env::var(k).ok());
+            settings.deploy.namespace = ctx.namespace.clone();
+            operator_config::run(ctx, settings)
         })
         .add(networks::CONTROLLER, move |ctx: OperatorContext| {
             let nad = NadContext {

@@ -58,7 +58,15 @@ pub enum DrainError {
 /// Evictions go through a client built from the inferred configuration (in-cluster or
 /// `KUBECONFIG`, as the binary's) without kube's retry layer: see [`run_with_config`].
 pub async fn run(ctx: OperatorContext, resource_prefix: String) -> Result<(), DrainError> {
-    let config = kube::Config::infer().await.ok();
+    let config = match kube::Config::infer().await {
+        Ok(config) => Some(config),
+        Err(e) => {
+            // Evictions then go through the shared client, whose 429 retries delay a
+            // PodDisruptionBudget report by minutes: say why.
+            tracing::warn!(error = %e, "drain: no configuration for the eviction client (in-cluster or KUBECONFIG); using the shared client");
+            None
+        }
+    };
     run_with_config(ctx, resource_prefix, config).await
 }
 
