@@ -73,6 +73,11 @@ pub enum OperatorConfigError {
     },
     #[error(transparent)]
     Manifest(#[from] manifests::ManifestError),
+    #[error(
+        "Secret {namespace}/{secret} exists but was not created by the operator and has no ca.crt: \
+         left unchanged; give it a ca.crt (cert-manager does) or delete it so the operator issues one"
+    )]
+    ForeignSecret { namespace: String, secret: String },
     #[error("issuing the certificate for Secret {secret}: {source}")]
     Certificate {
         secret: String,
@@ -286,12 +291,26 @@ async fn ensure_tls_secret(
     {
         return Ok(Some(ca));
     }
+    // A Secret the operator did not issue (a user's, cert-manager's) is used as it is, never
+    // replaced: deleting it would fight whoever writes it.
+    if let Some(foreign) = existing
+        .as_ref()
+        .filter(|s| !webhook_certs::issued_by_operator(s))
+    {
+        return match webhook_certs::foreign_ca(foreign) {
+            Some(ca) => Ok(Some(ca)),
+            None => Err(OperatorConfigError::ForeignSecret {
+                namespace: ctx.namespace.clone(),
+                secret: secret_name.to_string(),
+            }),
+        };
+    }
     let issued = webhook_certs::issue(&names).map_err(|source| OperatorConfigError::Certificate {
         secret: secret_name.to_string(),
         source,
     })?;
     let secret = webhook_certs::tls_secret(secret_name, &ctx.namespace, &names, &issued);
-    // A Secret of another shape (a foreign type, or issued for other names) is replaced whole.
+    // Our own Secret of another shape (issued for other names, keys missing) is replaced whole.
     if existing.is_some() {
         secrets
             .delete(secret_name, &DeleteParams::default())

@@ -57,6 +57,27 @@ pub fn reusable_ca(secret: &Secret, names: &[String]) -> Option<String> {
     text(CA_KEY)
 }
 
+/// Whether the operator issued `secret` (its created-by label): only such a Secret may be
+/// replaced. A Secret someone else made (a user's, cert-manager's) is never deleted.
+pub fn issued_by_operator(secret: &Secret) -> bool {
+    secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(CREATED_BY_LABEL))
+        .is_some_and(|v| v == CREATED_BY_VALUE)
+}
+
+/// The CA (PEM, key `ca.crt`) of a Secret the operator did not issue, used as it is.
+pub fn foreign_ca(secret: &Secret) -> Option<String> {
+    secret
+        .data
+        .as_ref()?
+        .get(CA_KEY)
+        .and_then(|b| String::from_utf8(b.0.clone()).ok())
+        .filter(|s| s.contains("-----BEGIN"))
+}
+
 /// A freshly issued CA and serving certificate, PEM.
 #[derive(Clone, Debug)]
 pub struct IssuedCert {
@@ -153,6 +174,23 @@ mod tests {
         let mut foreign = secret;
         foreign.metadata.annotations = None;
         assert_eq!(reusable_ca(&foreign, &names), None);
+    }
+
+    #[test]
+    fn only_the_operators_own_secret_may_be_replaced_and_a_foreign_ca_is_used_as_it_is() {
+        let names = service_dns_names("svc", "ns");
+        let issued = issue(&names).unwrap();
+        let ours = tls_secret("s", "ns", &names, &issued);
+        assert!(issued_by_operator(&ours));
+        // cert-manager's Secret: no created-by label, no serving-names annotation, a ca.crt.
+        let mut cert_manager = ours.clone();
+        cert_manager.metadata.labels = None;
+        cert_manager.metadata.annotations = None;
+        assert!(!issued_by_operator(&cert_manager));
+        assert_eq!(reusable_ca(&cert_manager, &names), None);
+        assert_eq!(foreign_ca(&cert_manager), Some(issued.ca_pem.clone()));
+        cert_manager.data.as_mut().unwrap().remove(CA_KEY);
+        assert_eq!(foreign_ca(&cert_manager), None);
     }
 
     #[test]
