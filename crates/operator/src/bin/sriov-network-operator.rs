@@ -32,11 +32,19 @@ use tokio::sync::watch;
 fn controllers(settings: &OperatorSettings) -> Controllers {
     let prefix = settings.resource_prefix.clone();
     let drain_prefix = settings.resource_prefix.clone();
+    let stale_delay = settings.stale_node_state_cleanup_delay;
     Controllers::new()
         .add("drain", move |ctx: OperatorContext| {
             drain::run(ctx, drain_prefix.clone())
         })
-        .add(node_states::CONTROLLER, node_states::run)
+        .add(node_states::CONTROLLER, move |ctx: OperatorContext| {
+            // The stale delay as `OperatorSettings` parsed and validated it at start.
+            let options = node_states::NodeStatesOptions {
+                stale_delay,
+                ..node_states::NodeStatesOptions::default()
+            };
+            node_states::run_with(ctx, options)
+        })
         .add(sriov_switch::CONTROLLER, sriov_switch::run)
         .add(operator_config::CONTROLLER, |ctx: OperatorContext| {
             // The deploy settings (images, CNI bin path, secrets) from the same environment

@@ -142,7 +142,7 @@ impl OperatorSettings {
                         .collect()
                 })
                 .unwrap_or_default(),
-            stale_node_state_cleanup_delay: Duration::from_secs(stale_minutes * 60),
+            stale_node_state_cleanup_delay: Duration::from_secs(stale_minutes.saturating_mul(60)),
             notes,
         })
     }
