@@ -36,9 +36,7 @@ use sriov_host::InterfaceExt;
 use sriov_operator::admission::nics::SupportedNics;
 use sriov_operator::controller::OperatorContext;
 use sriov_operator::controller::metrics::OperatorMetrics;
-use sriov_operator::controller::node_states::plan::{
-    Observed, ObservedConfigMap, ObservedNodeState, plan_writes,
-};
+use sriov_operator::controller::node_states::plan::{Observed, plan_writes};
 use sriov_operator::controller::node_states::{NodeStatesOptions, run_with};
 use sriov_operator::render::{ClusterInput, ClusterRender, NodeInfo, render_cluster};
 use sriov_testcluster::Cluster;
@@ -367,30 +365,7 @@ async fn parent(cluster: &'static Cluster) {
         let t = Instant::now();
         let render = std::hint::black_box(input.render());
         renders.push(t.elapsed());
-        let observed = Observed {
-            node_states: render
-                .node_states
-                .iter()
-                .map(|(n, s)| {
-                    let o = ObservedNodeState {
-                        spec: s.clone(),
-                        discovered: true,
-                        keep_until: None,
-                        owned: true,
-                    };
-                    (n.clone(), o)
-                })
-                .collect(),
-            config_map: Some(ObservedConfigMap {
-                data: render.device_plugin_config.clone(),
-                owned: true,
-            }),
-            node_labels: render
-                .device_plugin_labels
-                .iter()
-                .map(|(n, l)| (n.clone(), Some(l.to_string())))
-                .collect(),
-        };
+        let observed = Observed::converged(&render);
         let t = Instant::now();
         let plan = plan_writes(
             &render,

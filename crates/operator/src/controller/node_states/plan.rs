@@ -52,6 +52,37 @@ pub struct Observed {
     pub node_labels: BTreeMap<String, Option<String>>,
 }
 
+impl Observed {
+    /// What the cluster holds once `render` has been written (every object ours and
+    /// discovered): the state a pass after convergence plans against.
+    pub fn converged(render: &ClusterRender) -> Observed {
+        Observed {
+            node_states: render
+                .node_states
+                .iter()
+                .map(|(n, s)| {
+                    let state = ObservedNodeState {
+                        spec: s.clone(),
+                        discovered: true,
+                        keep_until: None,
+                        owned: true,
+                    };
+                    (n.clone(), state)
+                })
+                .collect(),
+            config_map: Some(ObservedConfigMap {
+                data: render.device_plugin_config.clone(),
+                owned: true,
+            }),
+            node_labels: render
+                .device_plugin_labels
+                .iter()
+                .map(|(n, l)| (n.clone(), Some(l.to_string())))
+                .collect(),
+        }
+    }
+}
+
 /// One node-state write.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NodeStateWrite {
@@ -257,38 +288,10 @@ mod tests {
         r
     }
 
-    /// What the cluster holds once `render` has been written.
-    fn converged(render: &ClusterRender) -> Observed {
-        Observed {
-            node_states: render
-                .node_states
-                .iter()
-                .map(|(n, s)| {
-                    let state = ObservedNodeState {
-                        spec: s.clone(),
-                        discovered: true,
-                        keep_until: None,
-                        owned: true,
-                    };
-                    (n.clone(), state)
-                })
-                .collect(),
-            config_map: Some(ObservedConfigMap {
-                data: render.device_plugin_config.clone(),
-                owned: true,
-            }),
-            node_labels: render
-                .device_plugin_labels
-                .iter()
-                .map(|(n, l)| (n.clone(), Some(l.to_string())))
-                .collect(),
-        }
-    }
-
     #[test]
     fn a_converged_cluster_needs_no_write() {
         let r = render(&[("a", 4), ("b", 8)]);
-        let plan = plan_writes(&r, &converged(&r), now(), DELAY);
+        let plan = plan_writes(&r, &Observed::converged(&r), now(), DELAY);
         assert!(plan.is_empty(), "{plan:?}");
         assert_eq!(plan.next_deadline, None);
     }
@@ -317,7 +320,7 @@ mod tests {
     fn only_the_node_whose_spec_changed_is_written() {
         let before = render(&[("a", 4), ("b", 4), ("c", 4)]);
         let after = render(&[("a", 4), ("b", 8), ("c", 4)]);
-        let mut observed = converged(&before);
+        let mut observed = Observed::converged(&before);
         // The ConfigMap is compared as a whole: make it already current to isolate node states.
         observed.config_map = Some(ObservedConfigMap {
             data: after.device_plugin_config.clone(),
@@ -339,7 +342,7 @@ mod tests {
     #[test]
     fn a_changed_device_plugin_config_rewrites_the_config_map_only() {
         let r = render(&[("a", 4)]);
-        let mut observed = converged(&r);
+        let mut observed = Observed::converged(&r);
         observed
             .config_map
             .as_mut()
@@ -354,7 +357,7 @@ mod tests {
     #[test]
     fn an_object_without_the_owner_reference_is_adopted() {
         let r = render(&[("a", 4)]);
-        let mut observed = converged(&r);
+        let mut observed = Observed::converged(&r);
         observed.node_states.get_mut("a").unwrap().owned = false;
         observed.config_map.as_mut().unwrap().owned = false;
         let plan = plan_writes(&r, &observed, now(), DELAY);
@@ -365,7 +368,7 @@ mod tests {
     #[test]
     fn an_undiscovered_node_keeps_its_spec() {
         let r = render(&[("a", 4)]);
-        let mut observed = converged(&r);
+        let mut observed = Observed::converged(&r);
         let state = observed.node_states.get_mut("a").unwrap();
         state.discovered = false;
         state.spec = spec(2);
@@ -377,14 +380,14 @@ mod tests {
     fn the_label_follows_the_render() {
         let mut r = render(&[("a", 4)]);
         r.device_plugin_labels.insert("a".into(), "Disabled");
-        let plan = plan_writes(&r, &converged(&render(&[("a", 4)])), now(), DELAY);
+        let plan = plan_writes(&r, &Observed::converged(&render(&[("a", 4)])), now(), DELAY);
         assert_eq!(plan.node_labels, [("a".into(), Some("Disabled".into()))]);
     }
 
     #[test]
     fn a_node_state_without_its_node_is_marked_then_deleted_after_the_delay() {
         let r = render(&[("a", 4)]);
-        let mut observed = converged(&render(&[("a", 4), ("gone", 4)]));
+        let mut observed = Observed::converged(&render(&[("a", 4), ("gone", 4)]));
         observed.node_labels.remove("gone");
         let plan = plan_writes(&r, &observed, now(), DELAY);
         let until = "2026-01-01T00:30:00Z";
@@ -417,7 +420,7 @@ mod tests {
     fn a_zero_delay_deletes_at_once_and_an_unselected_node_loses_its_label() {
         let r = render(&[("a", 4)]);
         // "b" still exists but no longer runs the config daemon.
-        let observed = converged(&render(&[("a", 4), ("b", 4)]));
+        let observed = Observed::converged(&render(&[("a", 4), ("b", 4)]));
         let plan = plan_writes(&r, &observed, now(), Duration::ZERO);
         assert_eq!(plan.node_states, [NodeStateWrite::Delete { name: "b".into() }]);
         assert_eq!(plan.node_labels, [("b".into(), None)]);
@@ -426,7 +429,7 @@ mod tests {
     #[test]
     fn a_returning_node_loses_the_keep_until_annotation() {
         let r = render(&[("a", 4)]);
-        let mut observed = converged(&r);
+        let mut observed = Observed::converged(&r);
         observed.node_states.get_mut("a").unwrap().keep_until = Some("2026-01-01T00:30:00Z".into());
         let plan = plan_writes(&r, &observed, now(), DELAY);
         assert_eq!(
@@ -442,7 +445,7 @@ mod tests {
     #[test]
     fn an_unparseable_keep_until_is_replaced_as_upstream_does() {
         let r = render(&[]);
-        let mut observed = converged(&render(&[("x", 4)]));
+        let mut observed = Observed::converged(&render(&[("x", 4)]));
         observed.node_labels.clear();
         observed.node_states.get_mut("x").unwrap().keep_until = Some("soon".into());
         let plan = plan_writes(&r, &observed, now(), DELAY);
