@@ -10,11 +10,14 @@
 //! request → one HTTP answer) are plain functions. The imperative shell: [`cache`] (kube-runtime
 //! reflectors) and [`server`] (HTTPS).
 
+#[cfg(feature = "server")]
 pub mod cache;
+#[cfg(feature = "server")]
 pub mod flags;
 pub mod mutate;
 pub mod network;
 pub mod review;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod switches;
 
