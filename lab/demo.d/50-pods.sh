@@ -25,25 +25,17 @@ echo '{"resourceList":[{"resourceName":"intel_sriov_netdevice","selectors":[{"ve
 node_sriovdp "$cfg" intel_sriov_netdevice=3 || exit 1
 show k get nodes -o wide
 
-heading "An SR-IOV network: a NetworkAttachmentDefinition for the sriov CNI, tied to the VF pool"
-k create -f - <<YAML
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata:
-  name: $NET
-  namespace: default
-  annotations: {k8s.v1.cni.cncf.io/resourceName: intel.com/intel_sriov_netdevice}
-spec:
-  config: '{"cniVersion":"1.0.0","type":"sriov","vlan":100,"spoofchk":"off","trust":"on","capabilities":{"mac":true},"ipam":{"type":"host-local","subnet":"10.56.100.0/24"}}'
-YAML
-
-heading "Two pods asking for it: annotation k8s.v1.cni.cncf.io/networks, one VF each"
-node_pod pod-a "[{\"name\":\"$NET\",\"mac\":\"02:00:00:00:a0:01\"}]" intel.com/intel_sriov_netdevice
-node_pod pod-b "[{\"name\":\"$NET\",\"mac\":\"02:00:00:00:b0:01\"}]" intel.com/intel_sriov_netdevice
-for p in pod-a pod-b; do
-  wait_for 180 pod_running "$p" && pass "demo:$p-running" || fail "demo:$p-running" "$(k get pod "$p" --no-headers 2>&1)"
-done
+heading "An SR-IOV network (a NetworkAttachmentDefinition for the sriov CNI, tied to the VF pool) and two pods asking for it"
+NAD_CONFIG='{"cniVersion":"1.0.0","type":"sriov","vlan":100,"spoofchk":"off","trust":"on","capabilities":{"mac":true},"ipam":{"type":"host-local","subnet":"10.56.100.0/24"}}'
+yaml=$(node_nad "$NET" intel.com/intel_sriov_netdevice "$NAD_CONFIG"
+       node_pod pod-a "[{\"name\":\"$NET\",\"mac\":\"02:00:00:00:a0:01\"}]" intel.com/intel_sriov_netdevice
+       node_pod pod-b "[{\"name\":\"$NET\",\"mac\":\"02:00:00:00:b0:01\"}]" intel.com/intel_sriov_netdevice)
+echo "$yaml"
+echo "\$ kubectl create -f -"
+k create -f - <<<"$yaml"
+if node_pods_running pod-a pod-b; then pass demo:pods-running; else fail demo:pods-running "$(k get pods --no-headers 2>&1)"; fi
 show k get pods -o wide
+node_containers
 
 heading "Which VF each pod holds (the kubelet's PodResources API) and what the meta plugin wrote"
 show "$BIN/sriovctl" pod-resources --resource intel.com/intel_sriov_netdevice

@@ -24,8 +24,16 @@ CTR_SOCK=/run/containerd/containerd.sock
 MULTUS_CACHE=/var/lib/cni/multus
 NODE_PIDS=()
 
-k() { "$KUBECTL" --kubeconfig "$KUBE/admin.kubeconfig" "$@"; }
+# A discovery cache kept between calls: without one every kubectl call first walks the API's
+# groups, dozens of requests through QEMU's forward (tens of seconds each under a loaded TCG).
+k() { "$KUBECTL" --kubeconfig "$KUBE/admin.kubeconfig" --cache-dir /tmp/kubectl-cache "$@"; }
 ctrk() { /usr/local/bin/ctr --address "$CTR_SOCK" -n k8s.io "$@"; }
+# wait_slow SECONDS CMD...: wait_for with 2 s between tries, for kubectl: each call is a Go
+# process the single TCG vCPU thread must run besides the kubelet and containerd
+wait_slow() {
+  local end=$(( $(date +%s) + $1 )); shift
+  until "$@" 2>/dev/null; do [ "$(date +%s)" -lt "$end" ] || return 1; sleep 2; done
+}
 ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }   # busybox date has no %N
 
 # node_prereqs: what the host had to pass in; FAIL lines name what is missing
@@ -106,7 +114,8 @@ JSON
   local t0; t0=$(ms)
   PATH=/usr/local/bin:$PATH /usr/local/bin/containerd --config /etc/containerd/config.toml >"$LAB_OUT/containerd.log" 2>&1 &
   NODE_PIDS+=($!)
-  if ! wait_for 60 ctrk version; then fail node:containerd "containerd did not answer"; tail -20 "$LAB_OUT/containerd.log"; return 1; fi
+  ctr_up() { ctrk version >/dev/null 2>&1; }
+  if ! wait_for 60 ctr_up; then fail node:containerd "containerd did not answer"; tail -20 "$LAB_OUT/containerd.log"; return 1; fi
   echo "(containerd answers after $(( $(ms) - t0 )) ms)"
   for l in pause busybox; do
     ctrk images import --snapshotter native "$NODE_FILES/images/$l.tar" >/dev/null \
@@ -134,16 +143,15 @@ YAML
   /usr/local/bin/kubelet --config /etc/kubernetes/kubelet.yaml --kubeconfig "$KUBE/node.kubeconfig" \
     --root-dir /var/lib/kubelet --hostname-override "$NODE" --node-ip 10.0.2.15 >"$LAB_OUT/kubelet.log" 2>&1 &
   NODE_PIDS+=($!)
-  node_ready() { [ "$(k get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
-  if ! wait_for 180 node_ready; then
+  node_registered() { k get node "$NODE" >/dev/null; }
+  if ! wait_slow 180 node_registered || ! k wait --for=condition=Ready "node/$NODE" --timeout=180s >/dev/null; then
     fail node:ready "node $NODE not Ready; see $LAB_OUT/kubelet.log"; tail -20 "$LAB_OUT/kubelet.log"; return 1
   fi
   pass node:ready
   echo "(kubelet on containerd: node Ready after $(( $(ms) - t0 )) ms)"
 
   # What the meta plugin may do: exactly Multus' ClusterRole, bound to the user of multus.kubeconfig.
-  k apply -f "$REPO/deploy/crds/k8s.cni.cncf.io_network-attachment-definitions.yaml" >/dev/null &&
-  k apply -f - >/dev/null <<YAML
+  k apply -f "$REPO/deploy/crds/k8s.cni.cncf.io_network-attachment-definitions.yaml" -f - >/dev/null <<YAML
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata: {name: multus}
@@ -173,20 +181,23 @@ node_sriovdp() {
   alloc_is() { [ "$(k get node "$NODE" -o "jsonpath={.status.allocatable.intel\.com/$1}")" = "$2" ]; }
   for want in "$@"; do
     res=${want%=*} n=${want#*=}
-    if ! wait_for 120 alloc_is "$res" "$n"; then
+    if ! wait_slow 180 alloc_is "$res" "$n"; then
       fail node:allocatable "intel.com/$res is '$(k get node "$NODE" -o "jsonpath={.status.allocatable.intel\.com/$res}")', want $n"
       tail -20 "$LAB_OUT/sriovdp.log"; return 1
     fi
   done
 }
 
-# node_pod NAME [NETWORKS] [RESOURCE]: a busybox pod (sleeps) on the node, with the network
-# selection annotation and one RESOURCE (intel.com/...) when given
+# node_pod NAME [NETWORKS] [RESOURCE...]: the YAML of a busybox pod (sleeps) on the node, with the
+# network selection annotation and one of each RESOURCE (intel.com/...) when given
 node_pod() {
-  local name=$1 networks=${2:-} res=${3:-} ann="" req=""
+  local name=$1 networks=${2:-} r ann="" req=""
+  shift; shift
   [ -z "$networks" ] || ann="  annotations: {k8s.v1.cni.cncf.io/networks: '$networks'}"
-  [ -z "$res" ] || req="    resources: {requests: {$res: \"1\"}, limits: {$res: \"1\"}}"
-  k create -f - >/dev/null <<YAML
+  for r in "$@"; do req+="$r: \"1\", "; done
+  [ -z "$req" ] || req="    resources: {requests: {${req%, }}, limits: {${req%, }}}"
+  cat <<YAML
+---
 apiVersion: v1
 kind: Pod
 metadata:
@@ -205,23 +216,45 @@ spec:
 $req
 YAML
 }
-pod_running() { [ "$(k get pod "$1" -o 'jsonpath={.status.phase}')" = Running ]; }
-# pod_cid NAME: the pod's container id in containerd; pod_pid NAME: its process (in the guest)
-pod_cid() { k get pod "$1" -o 'jsonpath={.status.containerStatuses[0].containerID}' | sed 's|^containerd://||'; }
-pod_pid() { ctrk task ls | awk -v id="$(pod_cid "$1")" '$1 == id {print $2}'; }
+# node_nad NAME RESOURCE CONFIG: the YAML of a NetworkAttachmentDefinition for RESOURCE
+node_nad() {
+  cat <<YAML
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata:
+  name: $1
+  namespace: default
+  annotations: {k8s.v1.cni.cncf.io/resourceName: $2}
+spec:
+  config: '$3'
+YAML
+}
+# node_pods_running NAME...: waits (a watch, not polling) until the pods are Ready
+node_pods_running() {
+  local p args=()
+  for p in "$@"; do args+=("pod/$p"); done
+  k wait --for=condition=Ready "${args[@]}" --timeout=300s >/dev/null
+}
+# node_containers: "POD CONTAINER_ID" per pod, into CID[POD]
+declare -A CID
+node_containers() {
+  local p id
+  while read -r p id; do CID[$p]=${id#containerd://}; done < <(k get pods -o \
+    'jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].containerID}{"\n"}{end}')
+}
+# pod_pid NAME: the pod's container's process (in the guest), from containerd (node_containers first)
+pod_pid() { ctrk task ls | awk -v id="${CID[$1]}" '$1 == id {print $2}'; }
 # pod_exec NAME CMD...: runs CMD in the pod's container (containerd + runc exec, as kubectl exec)
-pod_exec() { local p=$1; shift; ctrk task exec --exec-id "lab-$RANDOM" "$(pod_cid "$p")" "$@"; }
+pod_exec() { local p=$1; shift; ctrk task exec --exec-id "lab-$RANDOM" "${CID[$p]}" "$@"; }
 # pod_netns NAME: the pod's network namespace (/run/netns/NAME, where containerd 1.6 puts it)
 pod_netns() { ip netns identify "$(pod_pid "$1")"; }
-# pod_status NAME: the network-status annotation, whitespace removed
-pod_status() { k get pod "$1" -o 'jsonpath={.metadata.annotations.k8s\.v1\.cni\.cncf\.io/network-status}' | tr -d ' \n\t'; }
 
-# node_stop: pods, kubelet, sriovdp, containers, shims, containerd, their mounts, the default
-# network's bridge; the guest as it was before node_start (lab_teardown does the VFs and netns)
+# node_stop: kubelet, sriovdp, containers, shims, containerd, their mounts, the default network's
+# bridge; the guest as it was before node_start (lab_teardown does the VFs and netns). The API
+# objects go with the host's cluster.
 node_stop() {
   local p m
-  [ -x "$KUBECTL" ] && [ -f "$KUBE/admin.kubeconfig" ] &&
-    k delete pod --all --grace-period=0 --force >/dev/null 2>&1
   kill "${NODE_PIDS[@]}" 2>/dev/null
   for p in /sys/fs/cgroup/k8s.io/*/cgroup.procs; do [ -f "$p" ] && xargs -r kill -KILL <"$p" 2>/dev/null; done
   for p in /proc/[0-9]*; do
