@@ -234,7 +234,7 @@ YAML
 node_pods_running() {
   local p args=()
   for p in "$@"; do args+=("pod/$p"); done
-  k wait --for=condition=Ready "${args[@]}" --timeout=300s >/dev/null
+  k wait --for=condition=Ready "${args[@]}" --timeout=300s >/dev/null 2>&1   # (it logs its watch being cancelled)
 }
 # node_containers: "POD CONTAINER_ID" per pod, into CID[POD]
 declare -A CID

@@ -66,6 +66,9 @@ fi
 echo "(2 pods create -> Ready: $(( $(ms) - t0 )) ms under TCG)"
 k get pods -o wide
 node_containers
+# What the pods hold while they run (so that "nothing left" below means something was freed).
+check_eq pods:leases-held 2 "$(ls /var/lib/cni/networks/$NET 2>/dev/null | grep -c '^10\.56\.100\.')"
+check pods:meta-cache-held test -n "$(find "$MULTUS_CACHE" -type f 2>/dev/null)"
 # Which VF each pod holds, says the kubelet's PodResources API.
 pr=$("$BIN/sriovctl" pod-resources --resource "$RES_NET")
 echo "$pr"
