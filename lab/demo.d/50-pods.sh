@@ -11,6 +11,7 @@
 trap 'node_stop; lab_teardown' EXIT
 trap 'exit 1' TERM
 NET=sriov-net
+kubectl() { k "$@"; }   # so that `show kubectl ...` prints what a reader would type
 
 PF=$(lab_igb_pf 0) || { fail demo:pods "no Intel 82576 (8086:10c9) in the guest"; exit 1; }
 PFN=$(ls "$PF/net" | head -1)
@@ -23,7 +24,7 @@ show cat "$CNI_CONF/00-multus.conf"
 cfg=/tmp/dp-config.json
 echo '{"resourceList":[{"resourceName":"intel_sriov_netdevice","selectors":[{"vendors":["8086"],"devices":["10ca"],"drivers":["igbvf"]}]}]}' >"$cfg"
 node_sriovdp "$cfg" intel_sriov_netdevice=3 || exit 1
-show k get nodes -o wide
+show kubectl get nodes -o wide
 
 heading "An SR-IOV network (a NetworkAttachmentDefinition for the sriov CNI, tied to the VF pool) and two pods asking for it"
 NAD_CONFIG='{"cniVersion":"1.0.0","type":"sriov","vlan":100,"spoofchk":"off","trust":"on","capabilities":{"mac":true},"ipam":{"type":"host-local","subnet":"10.56.100.0/24"}}'
@@ -34,7 +35,7 @@ echo "$yaml"
 echo "\$ kubectl create -f -"
 k create -f - <<<"$yaml"
 if node_pods_running pod-a pod-b; then pass demo:pods-running; else fail demo:pods-running "$(k get pods --no-headers 2>&1)"; fi
-show k get pods -o wide
+show kubectl get pods -o wide
 node_containers
 
 heading "Which VF each pod holds (the kubelet's PodResources API) and what the meta plugin wrote"
@@ -56,7 +57,10 @@ echo "\$ ctr -n k8s.io task exec <pod-a's container> /bin/busybox ping -c 3 $IPB
 if pod_exec pod-a /bin/busybox ping -c 3 -W 5 "$IPB"; then pass demo:ping; else fail demo:ping "pod-a -> $IPB"; fi
 
 heading "Delete the pods: the meta plugin's DEL gives the VFs back to the host"
-show k delete pod pod-a pod-b --wait=true --timeout=120s
+show kubectl delete pod pod-a pod-b --wait=true --timeout=120s
+# The API lets go of the pods first; the sandboxes' CNI DEL (the VFs' return) follows.
+vfs_home() { [ "$(lab_vf_netdevs "$PF")" = 3 ] && ! ip link show "$PFN" | grep -q 'vlan 100'; }
+if wait_for 60 vfs_home; then pass demo:vfs-back; else fail demo:vfs-back "VF netdevs or PF settings not restored"; fi
 show ip link show "$PFN"
 for i in 0 1 2; do echo "VF$i $(basename "$(readlink "$PF/virtfn$i")") on $(basename "$(readlink "$PF/virtfn$i/driver")"), netdev $(ls "$PF/virtfn$i/net" 2>/dev/null)"; done
 exit "$LAB_FAILS"
