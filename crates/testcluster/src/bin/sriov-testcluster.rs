@@ -76,7 +76,12 @@ fn main() -> std::process::ExitCode {
                         )
                     })
                     .and_then(|()| {
-                        cluster.kubeconfig_for_remote("multus", "multus", server, &dir.join("multus.kubeconfig"))
+                        cluster.kubeconfig_for_remote(
+                            "multus",
+                            "multus",
+                            server,
+                            &dir.join("multus.kubeconfig"),
+                        )
                     })
                     .map_err(|e| e.to_string())
             });
