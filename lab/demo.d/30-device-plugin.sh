@@ -105,6 +105,6 @@ heading "The kubelet's PodResources API: which VFs the pod holds (what Kuryr and
 show "$BIN/sriovctl" pod-resources --resource intel.com/intel_sriov_netdevice
 held=$("$BIN/sriovctl" pod-resources --resource intel.com/intel_sriov_netdevice -o json | grep -c '"0000:')
 check_eq demo:pod-resources 2 "$held"
-k delete pod two-vfs --wait=false >/dev/null 2>&1
+k delete pod two-vfs --grace-period=0 --force >/dev/null 2>&1   # its kubelet goes now
 kill $(jobs -p) 2>/dev/null
 exit "$LAB_FAILS"

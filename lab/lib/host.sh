@@ -60,3 +60,53 @@ lab_boot() {
   [ -z "$tpid" ] || wait $tpid 2>/dev/null || true
   return $rc
 }
+
+# lab_wants GLOB NAME: whether the selection GLOB (LAB_TESTS / LAB_DEMO) runs the script NAME.sh
+lab_wants() { case "$2.sh" in $1 | $1.sh) return 0 ;; esac; return 1; }
+
+# lab_cluster: a real kube-apiserver (+ etcd) on the host's loopback, started by sriov-testcluster
+# for a kubelet in the guest (node name sriov-lab); the guest reaches it through run-lab.sh's one
+# forward (LAB_APISERVER_PORT, guest 10.0.2.100:443). Kubeconfigs go to $RUN/kube (/lab/kube in
+# the guest): admin, node (system:node:sriov-lab) and multus (user multus, for the meta plugin,
+# which the guest binds to Multus' ClusterRole). The cluster lives until this shell exits.
+lab_cluster() {
+  (cd "$REPO_ROOT" && bash scripts/deps/20-kubectl.sh >/dev/null && bash scripts/deps/40-k8s.sh >/dev/null) \
+    || { hlog "installing kubectl / the Kubernetes test binaries failed"; return 1; }
+  mkfifo "$RUN/cluster.in"
+  "$REPO_ROOT/target/debug/sriov-testcluster" --remote-node sriov-lab --remote-server https://10.0.2.100:443 \
+    --remote-dir "$RUN/kube" <"$RUN/cluster.in" >"$RUN/cluster.json" 2>"$RUN/cluster.log" &
+  CLUSTER_PID=$!
+  exec {CLUSTER_IN}>"$RUN/cluster.in"
+  trap 'exec {CLUSTER_IN}>&-; wait $CLUSTER_PID 2>/dev/null' EXIT
+  local _ server
+  for _ in $(seq 1 600); do [ -s "$RUN/cluster.json" ] || ! kill -0 $CLUSTER_PID 2>/dev/null && break; sleep 0.1; done
+  server=$(sed -n 's/.*"server":"\([^"]*\)".*/\1/p' "$RUN/cluster.json")
+  [ -n "$server" ] || { hlog "the kube-apiserver did not start: $(tail -5 "$RUN/cluster.log")"; return 1; }
+  export LAB_APISERVER_PORT=${server##*:}
+  hlog "kube-apiserver v1.36.2 on $server (the guest's kubelet reaches it as https://10.0.2.100:443)"
+}
+
+# lab_node_files: what a containerd node in the guest needs from the host, into $RUN/node
+# (/lab/node in the guest; lab/lib/guest-node.sh installs it): Debian's containerd,
+# containerd-shim-runc-v2, ctr and runc with the shared libraries ldd lists (runc: libseccomp),
+# Debian's reference plugins bridge, host-local and loopback, and the OCI images of
+# scripts/images: pause (the sandbox image) and busybox (the pods).
+lab_node_files() {
+  (cd "$REPO_ROOT" && bash scripts/deps/45-containerd.sh >/dev/null) \
+    || { hlog "installing containerd / runc (scripts/deps/45-containerd.sh) failed"; return 1; }
+  local img=$REPO_ROOT/target/images want=() b lib
+  for b in pause busybox; do
+    [ -f "$img/$b.tar" ] && [ "$img/$b.tar" -nt "$REPO_ROOT/scripts/images" ] || want+=("$b")
+  done
+  [ ${#want[@]} -eq 0 ] || (cd "$REPO_ROOT" && scripts/images "${want[@]}" >&2) \
+    || { hlog "scripts/images ${want[*]} failed"; return 1; }
+  mkdir -p "$RUN/node/bin" "$RUN/node/lib" "$RUN/node/cni" "$RUN/node/images"
+  for b in containerd containerd-shim-runc-v2 ctr runc; do
+    b=$(command -v "$b") || { hlog "$b missing"; return 1; }
+    cp -L "$b" "$RUN/node/bin/"
+    for lib in $(ldd "$b" 2>/dev/null | grep -o '/[^ )]*'); do cp -L "$lib" "$RUN/node/lib/"; done
+  done
+  for b in bridge host-local loopback; do cp -L "/usr/lib/cni/$b" "$RUN/node/cni/" || return 1; done
+  cp "$img/pause.tar" "$img/busybox.tar" "$RUN/node/images/"
+  hlog "node files for the guest: $(du -sh "$RUN/node" | cut -f1) in $RUN/node"
+}

@@ -5,9 +5,10 @@
 //! tests, which SIGKILL this process, or close stdin with `--panic` given (it then panics with the
 //! cluster in a static, whose destructor never runs), and check that nothing is left behind.
 //!
-//! `--remote-node NAME --remote-server URL --remote-dir DIR` also writes `DIR/admin.kubeconfig`
-//! and `DIR/node.kubeconfig` (the node's identity `system:node:NAME`), self-contained and pointing
-//! at URL: lab/demo uses them for a real kubelet in the QEMU guest, which reaches this API
+//! `--remote-node NAME --remote-server URL --remote-dir DIR` also writes `DIR/admin.kubeconfig`,
+//! `DIR/node.kubeconfig` (the node's identity `system:node:NAME`) and `DIR/multus.kubeconfig` (user
+//! `multus`, which holds nothing until bound, e.g. to Multus' ClusterRole), self-contained and pointing
+//! at URL: lab/demo and lab/run-tests use them for a real kubelet in the QEMU guest, which reaches this API
 //! server through a forward to the `server` printed in the JSON line.
 
 use std::io::Read;
@@ -72,6 +73,14 @@ fn main() -> std::process::ExitCode {
                             "system:nodes",
                             server,
                             &dir.join("node.kubeconfig"),
+                        )
+                    })
+                    .and_then(|()| {
+                        cluster.kubeconfig_for_remote(
+                            "multus",
+                            "multus",
+                            server,
+                            &dir.join("multus.kubeconfig"),
                         )
                     })
                     .map_err(|e| e.to_string())
