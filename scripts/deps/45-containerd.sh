@@ -3,11 +3,12 @@
 # images (scripts/images): Debian's containerd (1.6) + runc (the kubelet's container runtime), the
 # reference CNI plugins (bridge + host-local: the node's default network), umoci + skopeo (build and
 # save OCI images without a registry or a daemon), gcc + libc6-dev (the static pause binary) and
-# musl-tools (the x86_64-unknown-linux-musl target's linker for static component images).
+# musl-tools (the x86_64-unknown-linux-musl target's linker for static component images), binutils
+# (objcopy: the test images of scripts/images --test-from; ldd comes with libc-bin).
 # Idempotent: installs only what is missing; never starts the package's containerd service.
 set -euo pipefail
 need=()
-for pkg in containerd runc umoci skopeo containernetworking-plugins gcc libc6-dev musl-tools; do
+for pkg in containerd runc umoci skopeo containernetworking-plugins gcc libc6-dev musl-tools binutils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

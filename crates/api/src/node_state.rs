@@ -62,6 +62,14 @@ fn is_false(v: &bool) -> bool {
         priority = "1",
         description = "VFs the spec asks of its first PF"
     ),
+    // Which VFs are given to pools lives in the spec's `vfGroups` (what the device plugin then
+    // advertises); pods holding them are `sriovctl status`'s job (PodResources, not this object).
+    printcolumn(
+        name = "VFs Allocated",
+        type_ = "string",
+        json_path = ".spec.interfaces[0].vfGroups[0].vfRange",
+        description = "VF indexes of the first PF the spec gives to its first resource pool"
+    ),
     printcolumn(
         name = "Last Error",
         type_ = "string",

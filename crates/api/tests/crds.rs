@@ -75,6 +75,7 @@ fn node_state_has_upstream_printer_columns() {
             "Current Sync State",
             ".metadata.annotations.sriovnetwork\\.openshift\\.io/current-state",
         ),
+        ("VFs Allocated", ".spec.interfaces[0].vfGroups[0].vfRange"),
         ("Age", ".metadata.creationTimestamp"),
     ] {
         assert!(

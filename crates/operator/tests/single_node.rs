@@ -8,11 +8,8 @@
 //! (`scripts/images sriov-cni`; `SRIOV_IMAGES_DIR` to point elsewhere). Under CI=true, missing
 //! ones fail.
 //!
-//! What this does not do yet (issue #15 point 4): run the whole chart on the node. Pods of the
-//! test cluster cannot reach its API server (it listens on 127.0.0.1 of the host, the node has a
-//! network namespace of its own, no kube-proxy serves the `kubernetes` Service) and get no
-//! service-account token (the ServiceAccount admission plugin is off), so the operator, the
-//! config daemon and the device plugin cannot run in pods there yet.
+//! The whole chart on a node (operator, config daemon, device plugin in pods that use the API
+//! server) is crates/operator/tests/chart_cluster.rs.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};

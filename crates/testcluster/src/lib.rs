@@ -7,7 +7,9 @@
 //!
 //! Without the control loops no controller runs: a pod needs `spec.nodeName`, nothing creates
 //! the `default` ServiceAccount (so the ServiceAccount admission plugin is off), namespaces are
-//! not finalized on delete. Pods on the fake runtime reach Running with their devices allocated,
+//! not finalized on delete. A cluster whose pods must use the API server as in-cluster clients
+//! (ServiceAccount tokens, the `kubernetes` Service's ClusterIP) is started with
+//! `Cluster::start_with(ClusterOptions { in_cluster_api: true })`: see [`in_cluster`]. Pods on the fake runtime reach Running with their devices allocated,
 //! but no container, network namespace or CNI call exists.
 //!
 //! ```no_run
@@ -65,6 +67,7 @@ pub mod assets;
 pub mod containerd;
 pub mod control_loops;
 pub mod crd;
+pub mod in_cluster;
 pub mod node;
 pub mod pki;
 pub mod process;
@@ -79,6 +82,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use assets::{Assets, K8S_VERSION};
 pub use containerd::{CniContext, CniFile, NodeCni};
+pub use in_cluster::{ClusterOptions, ServiceNetwork};
 pub use node::Node;
 
 use pki::Pki;
@@ -232,6 +236,8 @@ pub struct Cluster {
     pub(crate) node_slot: (Mutex<bool>, Condvar),
     /// kube-controller-manager and kube-scheduler, once started.
     pub(crate) control_loops: Mutex<Vec<Server>>,
+    /// The `kubernetes` Service's network ([`ClusterOptions::in_cluster_api`]).
+    service: Option<in_cluster::ServiceLink>,
 }
 
 static SHARED: OnceLock<Result<Cluster, Error>> = OnceLock::new();
@@ -251,6 +257,12 @@ impl Cluster {
 
     /// Starts a new cluster of its own (torn down on drop). Prefer [`Cluster::shared`].
     pub fn start() -> Result<Cluster, Error> {
+        Cluster::start_with(ClusterOptions::default())
+    }
+
+    /// Starts a new cluster of its own with `options` (torn down on drop): e.g. one whose pods
+    /// use the API server as in-cluster clients ([`ClusterOptions::in_cluster_api`], needs root).
+    pub fn start_with(options: ClusterOptions) -> Result<Cluster, Error> {
         let assets = Assets::control_plane()?;
         let reaper = Reaper::spawn()?;
         let data_dir = tempfile::Builder::new()
@@ -259,7 +271,7 @@ impl Cluster {
             .map_err(io(Path::new("temporary directory")))?
             .keep();
         reaper.remove_at_exit(&data_dir)?;
-        let cluster = Cluster::launch(assets, reaper, data_dir)?;
+        let cluster = Cluster::launch(assets, reaper, data_dir, &options)?;
         eprintln!(
             "sriov-testcluster: kube-apiserver {} ready in {} ms ({})",
             K8S_VERSION,
@@ -269,7 +281,17 @@ impl Cluster {
         Ok(cluster)
     }
 
-    fn launch(assets: Assets, reaper: Reaper, data_dir: PathBuf) -> Result<Cluster, Error> {
+    fn launch(
+        assets: Assets,
+        reaper: Reaper,
+        data_dir: PathBuf,
+        options: &ClusterOptions,
+    ) -> Result<Cluster, Error> {
+        let service = if options.in_cluster_api {
+            Some(in_cluster::ServiceLink::create(&reaper, &data_dir)?)
+        } else {
+            None
+        };
         let pki = Pki::new()?;
         let (pki_dir, logs) = (data_dir.join("pki"), data_dir.join("logs"));
         for d in [&pki_dir, &logs] {
@@ -278,7 +300,8 @@ impl Cluster {
         let ca = pki_dir.join("ca.crt");
         write(&ca, &pki.ca.cert_pem)?;
         write(&pki_dir.join("ca.key"), &pki.ca.key_pem)?;
-        let serving = pki.serving()?;
+        let cluster_ips: Vec<_> = service.iter().map(|s| s.network.cluster_ip).collect();
+        let serving = pki.serving_for(&cluster_ips)?;
         let (tls_crt, tls_key) = (pki_dir.join("apiserver.crt"), pki_dir.join("apiserver.key"));
         write(&tls_crt, &serving.cert_pem)?;
         write(&tls_key, &serving.key_pem)?;
@@ -335,11 +358,19 @@ impl Cluster {
             .arg("--kubelet-preferred-address-types=InternalIP,Hostname")
             .arg(format!("--kubelet-client-certificate={}", kc_crt.display()))
             .arg(format!("--kubelet-client-key={}", kc_key.display()))
-            .arg("--service-cluster-ip-range=10.96.0.0/16")
-            // No controller-manager creates the `default` ServiceAccount.
-            .arg("--disable-admission-plugins=ServiceAccount")
             .arg("--enable-priority-and-fairness=false")
             .arg("--profiling=false");
+        match &service {
+            Some(s) => {
+                api.arg(format!("--service-cluster-ip-range={}", s.network.cidr));
+            }
+            None => {
+                // A range nothing routes to here; no controller-manager may create the
+                // `default` ServiceAccount, so pods go without one.
+                api.arg("--service-cluster-ip-range=10.96.0.0/16")
+                    .arg("--disable-admission-plugins=ServiceAccount");
+            }
+        }
         servers.push(Server::spawn(
             "kube-apiserver",
             api,
@@ -359,6 +390,9 @@ impl Cluster {
                 .map_err(Error::from)
         })??;
         let apiserver_ready = wait_ready(&config, &mut servers, started)?;
+        if let Some(s) = &service {
+            s.forward(api_port)?;
+        }
         Ok(Cluster {
             data_dir,
             server,
@@ -371,6 +405,7 @@ impl Cluster {
             times: StartupTimes { apiserver_ready },
             node_slot: (Mutex::new(false), Condvar::new()),
             control_loops: Mutex::new(Vec::new()),
+            service,
         })
     }
 
@@ -409,6 +444,12 @@ impl Cluster {
     /// The cluster's own directory (PKI, etcd data, logs, node root dirs).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The `kubernetes` Service's network, for a cluster started with
+    /// [`ClusterOptions::in_cluster_api`].
+    pub fn service_network(&self) -> Option<&ServiceNetwork> {
+        self.service.as_ref().map(|s| &s.network)
     }
 
     pub fn startup_times(&self) -> StartupTimes {
@@ -470,6 +511,9 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.reaper.finish();
+        if let Some(s) = &self.service {
+            s.tear_down();
+        }
     }
 }
 

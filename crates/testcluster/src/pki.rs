@@ -75,6 +75,12 @@ impl Pki {
 
     /// The API server's serving cert: 127.0.0.1, localhost and the in-cluster names.
     pub fn serving(&self) -> Result<CertKey, Error> {
+        self.serving_for(&[])
+    }
+
+    /// [`Pki::serving`] plus `ips` (the `kubernetes` Service's ClusterIP, which in-cluster
+    /// clients dial and verify).
+    pub fn serving_for(&self, ips: &[Ipv4Addr]) -> Result<CertKey, Error> {
         let mut params = CertificateParams::new(vec![
             "localhost".to_string(),
             "kubernetes".to_string(),
@@ -84,6 +90,9 @@ impl Pki {
         params
             .subject_alt_names
             .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        for ip in ips {
+            params.subject_alt_names.push(SanType::IpAddress(IpAddr::V4(*ip)));
+        }
         params.distinguished_name = name("kube-apiserver", None);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign(params)

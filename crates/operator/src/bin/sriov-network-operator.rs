@@ -101,6 +101,12 @@ struct Args {
     zap_stacktrace_level: Option<String>,
     #[arg(long = "zap-time-encoding", hide = true)]
     zap_time_encoding: Option<String>,
+    /// The chart's pre-delete hook: delete the SriovOperatorConfig `default` in NAMESPACE and
+    /// wait until it is gone, i.e. until the running operator's finalizer has removed the
+    /// cluster-scoped objects (Helm deletes the operator and the config together, and a config
+    /// whose finalizer nobody removes any more stays Terminating). Then exit.
+    #[arg(long)]
+    uninstall: bool,
 }
 
 fn main() -> ExitCode {
@@ -126,6 +132,13 @@ fn main() -> ExitCode {
 }
 
 fn start(args: Args) -> anyhow::Result<ExitCode> {
+    if args.uninstall {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("tokio runtime")?
+            .block_on(uninstall(args.kubeconfig.as_deref()));
+    }
     let settings = OperatorSettings::from_lookup(|k| std::env::var(k).ok())?;
     for note in &settings.notes {
         tracing::info!("{note}");
@@ -252,6 +265,39 @@ async fn release(elector: &mut LeaderElector) {
 }
 
 /// controller-runtime's order: `--kubeconfig`, `KUBECONFIG`, in-cluster, `~/.kube/config`.
+/// `--uninstall`: delete the `default` config and wait (bounded) until it is gone.
+async fn uninstall(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    use kube::api::{Api, DeleteParams};
+    const LIMIT: Duration = Duration::from_secs(120);
+    let namespace = std::env::var("NAMESPACE")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .context("--uninstall needs NAMESPACE")?;
+    let client = kube_client(kubeconfig).await?;
+    let configs: Api<sriov_api::SriovOperatorConfig> = Api::namespaced(client, &namespace);
+    match configs.delete("default", &DeleteParams::foreground()).await {
+        Ok(_) => tracing::info!(
+            namespace,
+            "SriovOperatorConfig default deleted, waiting until it is gone"
+        ),
+        Err(kube::Error::Api(e)) if e.code == 404 => {
+            tracing::info!(namespace, "no SriovOperatorConfig default");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e).with_context(|| format!("delete SriovOperatorConfig {namespace}/default")),
+    }
+    let started = std::time::Instant::now();
+    while configs.get_opt("default").await?.is_some() {
+        anyhow::ensure!(
+            started.elapsed() < LIMIT,
+            "SriovOperatorConfig {namespace}/default still there after {LIMIT:?} (is the operator running?)"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tracing::info!(namespace, "SriovOperatorConfig default gone");
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
     use kube::config::{KubeConfigOptions, Kubeconfig};
     let config = if let Some(path) = kubeconfig {
