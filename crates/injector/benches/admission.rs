@@ -127,7 +127,7 @@ fn resident_by_mapping(pid: u32) -> Vec<(String, u64)> {
         }
     }
     let mut v: Vec<(String, u64)> = by_name.into_iter().filter(|(_, kib)| *kib > 0).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|(_, kib)| std::cmp::Reverse(*kib));
     v
 }
 
@@ -371,7 +371,7 @@ fn main() {
     for p in PHASES {
         let mut seen = in_phase(p);
         if let Some(first) = seen.next() {
-            let last = seen.last().unwrap_or(first);
+            let last = seen.next_back().unwrap_or(first);
             println!("    {p:?}: first {}", first.show());
             println!("    {p:?}: last  {}", last.show());
             println!("    {p:?}: peak  {}", peak(p).unwrap_or(first).show());
