@@ -18,7 +18,10 @@ use serde_json::json;
 use sriov_api::nad::{NadSpec, NetworkAttachmentDefinition};
 use sriov_testcluster::Cluster;
 
-const BIN: &str = env!("CARGO_BIN_EXE_network-resources-injector");
+/// The binary built with this bench; `INJECTOR_BIN` measures another build of it instead (the
+/// musl static binary the image ships: `scripts/images` builds it at
+/// target/x86_64-unknown-linux-musl/release/network-resources-injector).
+const BUILT_BIN: &str = env!("CARGO_BIN_EXE_network-resources-injector");
 const NS: &str = "nri-bench";
 const NADS: usize = 1000;
 const REQUESTS: usize = 100_000;
@@ -66,10 +69,117 @@ fn millis(text: &str) -> Option<f64> {
     Some(text.strip_suffix('s')?.parse::<f64>().ok()? * 1000.0)
 }
 
-fn rss_kib(pid: u32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with(key)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+/// One reading of `/proc/PID/status`: sizes in KiB.
+#[derive(Clone, Copy, Debug, Default)]
+struct Memory {
+    rss: u64,
+    anon: u64,
+    file: u64,
+    hwm: u64,
+    threads: u64,
+}
+
+impl Memory {
+    /// None before the child has exec'd the injector (a spawned child first shows the
+    /// bench's own image) or once it is gone.
+    fn read(pid: u32, comm: &str) -> Option<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let value = |key: &str| -> Option<u64> {
+            let line = status.lines().find(|l| l.starts_with(key))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        };
+        if status.lines().next()?.trim_start_matches("Name:").trim() != comm {
+            return None;
+        }
+        Some(Memory {
+            rss: value("VmRSS:")?,
+            anon: value("RssAnon:")?,
+            file: value("RssFile:")?,
+            hwm: value("VmHWM:")?,
+            threads: value("Threads:")?,
+        })
+    }
+
+    fn show(&self) -> String {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        format!(
+            "VmRSS {:.1} MiB (anon {:.1}, file {:.1}), {} threads",
+            mib(self.rss),
+            mib(self.anon),
+            mib(self.file),
+            self.threads
+        )
+    }
+}
+
+/// Resident KiB per mapping name in `/proc/PID/smaps` (the binary, libc, `[heap]`, `[stack]`,
+/// anonymous mappings: thread stacks and mmap'd allocations), largest first.
+fn resident_by_mapping(pid: u32) -> Vec<(String, u64)> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by_name: BTreeMap<String, u64> = BTreeMap::new();
+    let mut current = String::new();
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.first().is_some_and(|f| f.contains('-') && !f.ends_with(':')) {
+            current = fields.get(5).map_or("[anon]", |n| n).to_string();
+        } else if fields.first() == Some(&"Rss:") {
+            *by_name.entry(current.clone()).or_default() += fields[1].parse::<u64>().unwrap_or(0);
+        }
+    }
+    let mut v: Vec<(String, u64)> = by_name.into_iter().filter(|(_, kib)| *kib > 0).collect();
+    v.sort_by_key(|(_, kib)| std::cmp::Reverse(*kib));
+    v
+}
+
+/// What the injector was doing when a sample was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// From exec until it listens: the NAD list and the caches fill here.
+    Starting,
+    /// Listening (caches synced), before the warm-up.
+    Synced,
+    Warmup,
+    Load,
+    /// After the measured run, idle.
+    After,
+}
+
+const PHASES: [Phase; 5] = [Phase::Starting, Phase::Synced, Phase::Warmup, Phase::Load, Phase::After];
+
+/// Samples the child's `/proc/PID/status` every 10 ms from spawn to kill, tagged with the
+/// phase the bench says it is in; the first and last sample and the highest VmRSS of each
+/// phase are what the report prints.
+struct Sampler {
+    phase: std::sync::Arc<std::sync::Mutex<Option<Phase>>>,
+    thread: std::thread::JoinHandle<Vec<(Phase, Memory)>>,
+}
+
+impl Sampler {
+    fn start(pid: u32, comm: String) -> Sampler {
+        let phase = std::sync::Arc::new(std::sync::Mutex::new(Some(Phase::Starting)));
+        let shared = phase.clone();
+        let thread = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            loop {
+                let Some(now) = *shared.lock().unwrap() else { break };
+                if let Some(m) = Memory::read(pid, &comm) {
+                    samples.push((now, m));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            samples
+        });
+        Sampler { phase, thread }
+    }
+
+    fn enter(&self, phase: Phase) {
+        *self.phase.lock().unwrap() = Some(phase);
+    }
+
+    fn finish(self) -> Vec<(Phase, Memory)> {
+        *self.phase.lock().unwrap() = None;
+        self.thread.join().unwrap()
+    }
 }
 
 fn main() {
@@ -118,8 +228,25 @@ fn main() {
     std::fs::write(dir.path().join("ca.pem"), cluster.ca_pem()).unwrap();
     std::fs::write(dir.path().join("cert.pem"), &cert.cert_pem).unwrap();
     std::fs::write(dir.path().join("key.pem"), &cert.key_pem).unwrap();
+    let bin = std::env::var("INJECTOR_BIN").unwrap_or_else(|_| BUILT_BIN.to_string());
+    let kind = Command::new("file")
+        .args(["-b", "-L", &bin])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|e| format!("file(1) failed: {e}"));
+    let size = std::fs::metadata(&bin)
+        .unwrap_or_else(|e| panic!("{bin}: {e}"))
+        .len();
+    // The kernel's comm: the file name cut to 15 bytes.
+    let comm: String = std::path::Path::new(&bin)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .take(15)
+        .collect();
     let port = free_port();
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(&bin)
         .args([
             format!("-port={port}"),
             "-bind-address=127.0.0.1".into(),
@@ -134,11 +261,14 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let sampler = Sampler::start(child.id(), comm.clone());
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "injector not listening");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
+    sampler.enter(Phase::Synced);
+    std::thread::sleep(Duration::from_millis(500));
 
     // A pod asking for two of the 1,000 networks.
     let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
@@ -184,11 +314,17 @@ fn main() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    h2load(5_000); // warm-up
+    sampler.enter(Phase::Warmup);
+    h2load(5_000);
     let before = rt.block_on(api_calls(&client));
+    sampler.enter(Phase::Load);
     let report = h2load(REQUESTS);
+    sampler.enter(Phase::After);
     let after = rt.block_on(api_calls(&client));
-    let (rss, hwm) = (rss_kib(child.id(), "VmRSS:"), rss_kib(child.id(), "VmHWM:"));
+    std::thread::sleep(Duration::from_secs(2));
+    let last = Memory::read(child.id(), &comm).expect("injector gone before the end");
+    let mappings = resident_by_mapping(child.id());
+    let samples = sampler.finish();
     let _ = child.kill();
     let _ = child.wait();
 
@@ -213,9 +349,14 @@ fn main() {
         times.get(2).copied().unwrap_or(f64::NAN),
     );
     let calls = after - before;
-    let rss_mib = rss as f64 / 1024.0;
+    let in_phase = |p: Phase| samples.iter().filter(move |(q, _)| *q == p).map(|(_, m)| *m);
+    let peak = |p: Phase| in_phase(p).max_by_key(|m| m.rss);
+    let load_peak = peak(Phase::Load).expect("no memory sample during the load");
+    let hwm_mib = last.hwm as f64 / 1024.0;
+    let load_mib = load_peak.rss as f64 / 1024.0;
     let verdict = |ok: bool| if ok { "pass" } else { "FAIL" };
     println!("injector admission, {NADS} NADs cached, h2load --h1 -c 8 -t 1 -n {REQUESTS}:");
+    println!("  binary: {bin} ({} KiB; {kind})", size / 1024);
     println!("  {requests}");
     println!("  {codes}");
     println!(
@@ -226,10 +367,26 @@ fn main() {
         "  latency: mean {mean_ms:.3} ms, max {max_ms:.2} ms   (target mean <= {TARGET_MEAN_MS} ms: {})",
         verdict(mean_ms <= TARGET_MEAN_MS)
     );
+    println!("  resident memory (/proc/PID/status, sampled every 10 ms; {} samples):", samples.len());
+    for p in PHASES {
+        let mut seen = in_phase(p);
+        if let Some(first) = seen.next() {
+            let last = seen.next_back().unwrap_or(first);
+            println!("    {p:?}: first {}", first.show());
+            println!("    {p:?}: last  {}", last.show());
+            println!("    {p:?}: peak  {}", peak(p).unwrap_or(first).show());
+        }
+    }
+    println!("    2 s after the run: {}", last.show());
+    let mappings: Vec<String> = mappings
+        .iter()
+        .take(8)
+        .map(|(name, kib)| format!("{name} {kib} KiB"))
+        .collect();
+    println!("    resident by mapping then: {}", mappings.join(", "));
     println!(
-        "  resident memory after the run: {rss_mib:.1} MiB, peak {:.1} MiB   (target <= {TARGET_RSS_MIB} MiB: {})",
-        hwm as f64 / 1024.0,
-        verdict(rss_mib <= TARGET_RSS_MIB)
+        "  resident memory peak during the load {load_mib:.1} MiB, VmHWM (whole life) {hwm_mib:.1} MiB   (target <= {TARGET_RSS_MIB} MiB: {})",
+        verdict(load_mib <= TARGET_RSS_MIB && hwm_mib <= TARGET_RSS_MIB)
     );
     println!(
         "  API calls during the run (apiserver_request_total, NADs+ConfigMaps, non-WATCH): {calls}   (target 0: {})",
