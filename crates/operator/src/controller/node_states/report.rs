@@ -298,7 +298,7 @@ mod tests {
         );
         assert!(new_render_warnings(&notes, &mut published, has_state).is_empty());
         // Cleared, then back: published again.
-        assert!(new_render_warnings(&[pools.clone()], &mut published, has_state).is_empty());
+        assert!(new_render_warnings(std::slice::from_ref(&pools), &mut published, has_state).is_empty());
         let again = new_render_warnings(&notes, &mut published, has_state);
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].node_state, "a");
