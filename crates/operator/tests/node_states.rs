@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use node_states_support::*;
 use serde_json::json;
-use sriov_api::SriovNetworkNodeState;
+use sriov_api::{SriovNetworkNodePolicy, SriovNetworkNodeState};
 use sriov_operator::controller::node_states::NodeStatesOptions;
 use sriov_operator::controller::node_states::plan::KEEP_UNTIL_ANNOTATION;
 use sriov_testcluster::Cluster;
@@ -231,5 +231,115 @@ async fn a_node_state_outlives_its_node_by_the_stale_delay() {
         "deleted after {:?}, delay {delay:?}",
         marked_at.elapsed()
     );
+    controller.abort();
+}
+
+/// Events the controller publishes on a node state: `SpecChanged` (Normal) each time a pass
+/// changes the spec, saying what changed; `PolicyNotRendered` (Warning) once for a policy the
+/// node's hardware cannot hold, not again on later passes.
+#[tokio::test]
+async fn the_node_state_gets_events_for_spec_changes_and_unrenderable_policies() {
+    let Some(cluster) = Cluster::shared() else { return };
+    let client = cluster.client().unwrap();
+    install_crds(&client).await;
+    let ns = "state-events";
+    create_namespace(&client, ns).await;
+    let daemon = labels(&[("events-daemon", "yes")]);
+    create_operator_config(&client, ns, daemon.clone()).await;
+    create_node(&client, "ev-w1", &daemon).await;
+    // totalvfs 64.
+    report_interfaces(&client, ns, "ev-w1", &[e810("ens1f0", "0000:3b:00.0")]).await;
+    let (controller, _) = spawn_controller(&client, ns, NodeStatesOptions::default());
+    let policies: Api<SriovNetworkNodePolicy> = Api::namespaced(client.clone(), ns);
+    let policy = |name: &str, num_vfs: i32, priority: i32| -> SriovNetworkNodePolicy {
+        serde_json::from_value(json!({
+            "apiVersion": "sriovnetwork.openshift.io/v1", "kind": "SriovNetworkNodePolicy",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"resourceName": name.replace('-', "_"), "nodeSelector": {"events-daemon": "yes"},
+                     "numVfs": num_vfs, "priority": priority, "nicSelector": {"pfNames": ["ens1f0"]}},
+        }))
+        .unwrap()
+    };
+    policies
+        .create(&Default::default(), &policy("fits", 8, 10))
+        .await
+        .unwrap();
+    let c = &client;
+    let spec_changed = |note: &'static str| async move {
+        let events = node_state_events(c, ns, "ev-w1").await;
+        if events
+            .iter()
+            .any(|e| e.0 == "Normal" && e.1 == "SpecChanged" && e.2 == note)
+        {
+            Ok(events)
+        } else {
+            Err(format!("{events:?}"))
+        }
+    };
+    wait_for(
+        "SpecChanged for the new spec",
+        Duration::from_secs(20),
+        || async {
+            spec_changed("policies fits; ens1f0 0000:3b:00.0 numVfs 8")
+                .await
+                .map(|_| ())
+        },
+    )
+    .await;
+    let uid = Api::<SriovNetworkNodeState>::namespaced(client.clone(), ns)
+        .get("ev-w1")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let events = node_state_events(&client, ns, "ev-w1").await;
+    assert!(
+        events.iter().all(|e| e.3 == uid),
+        "events regard the node state: {events:?}"
+    );
+
+    let patch = json!({"spec": {"numVfs": 16}});
+    policies
+        .patch("fits", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    wait_for("SpecChanged for numVfs 16", Duration::from_secs(20), || async {
+        spec_changed("policies fits; ens1f0 0000:3b:00.0 numVfs 8 -> 16")
+            .await
+            .map(|_| ())
+    })
+    .await;
+
+    // 100 VFs on a 64-VF PF (no webhook here to refuse it): not rendered, the spec stays.
+    policies
+        .create(&Default::default(), &policy("too-many", 100, 5))
+        .await
+        .unwrap();
+    let warning = "policy too-many, PF 0000:3b:00.0: numVfs 100 exceeds the PF's totalvfs 64; policy not applied to this PF";
+    wait_for("PolicyNotRendered", Duration::from_secs(20), || async {
+        let events = node_state_events(c, ns, "ev-w1").await;
+        if events
+            .iter()
+            .any(|e| e.0 == "Warning" && e.1 == "PolicyNotRendered" && e.2 == warning)
+        {
+            Ok(())
+        } else {
+            Err(format!("{events:?}"))
+        }
+    })
+    .await;
+    // Another pass (a Node relabelled) renders the same problem: no second warning, and the
+    // spec did not change: no SpecChanged either.
+    let relabel = json!({"metadata": {"labels": {"unrelated": "x"}}});
+    Api::<Node>::all(client.clone())
+        .patch("ev-w1", &PatchParams::default(), &Patch::Merge(&relabel))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = node_state_events(&client, ns, "ev-w1").await;
+    let count = |reason: &str| events.iter().filter(|e| e.1 == reason).count();
+    assert_eq!(count("PolicyNotRendered"), 1, "{events:?}");
+    assert_eq!(count("SpecChanged"), 2, "{events:?}");
     controller.abort();
 }

@@ -1,7 +1,8 @@
 //! Writes the node-state controller makes, counted by the real kube-apiserver itself
 //! (`apiserver_request_total` on its `/metrics`): none once converged and 60 s pass with nothing
-//! changing; relabelling one node of 100 writes exactly one node state. One test in this
-//! binary, so no other test's requests are counted.
+//! changing; relabelling one node of 100 writes exactly one node state. The controller's
+//! Events (resource `events`) are counted apart: none when quiet, one for the relabel. One test
+//! in this binary, so no other test's requests are counted.
 #![allow(clippy::unwrap_used)]
 
 mod node_states_support;
@@ -63,6 +64,25 @@ async fn a_quiet_cluster_gets_no_write_and_one_relabel_writes_one_node_state() {
         }
     })
     .await;
+    // Every node state got its spec, so each gets one SpecChanged Event (published after the
+    // pass's writes); wait for them so that none falls into the quiet minute.
+    wait_for("100 SpecChanged events", Duration::from_secs(30), || async move {
+        let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(c.clone(), NS);
+        let n = api
+            .list(&Default::default())
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("SpecChanged"))
+            .count();
+        if n == NODES {
+            Ok(())
+        } else {
+            Err(format!("{n} events"))
+        }
+    })
+    .await;
     // Let the watch events of the last writes arrive and any pass they trigger finish.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -70,7 +90,8 @@ async fn a_quiet_cluster_gets_no_write_and_one_relabel_writes_one_node_state() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     let quiet = delta(&before, &request_counts(&client).await);
     println!("requests in 60 quiet seconds: {quiet:?}");
-    for resource in ["sriovnetworknodestates", "configmaps", "nodes"] {
+    // Events are counted apart from the controller's object writes, and must be none too.
+    for resource in ["sriovnetworknodestates", "configmaps", "nodes", "events"] {
         assert_eq!(
             writes(&quiet, resource),
             0,
@@ -103,5 +124,18 @@ async fn a_quiet_cluster_gets_no_write_and_one_relabel_writes_one_node_state() {
     // the only Node write is the test's relabel.
     assert_eq!(writes(&relabelled, "configmaps"), 1, "{relabelled:?}");
     assert_eq!(writes(&relabelled, "nodes"), 1, "{relabelled:?}");
+    // And one Event, on that node state, saying what changed (counted apart from the writes).
+    assert_eq!(writes(&relabelled, "events"), 1, "{relabelled:?}");
+    let events = node_state_events(&client, NS, "wr-000").await;
+    let changes: Vec<&str> = events
+        .iter()
+        .filter(|e| e.1 == "SpecChanged")
+        .map(|e| e.2.as_str())
+        .collect();
+    assert_eq!(changes.len(), 2, "{events:?}");
+    assert!(
+        changes.contains(&"policies pool-1; ens1f1 0000:3b:00.1 numVfs 5; ens1f0 0000:3b:00.0 released"),
+        "{changes:?}"
+    );
     controller.abort();
 }

@@ -78,9 +78,56 @@ impl Events {
             action: action.into(),
             secondary: None,
         };
-        let reference = object.object_ref(&());
+        self.publish_with(&self.recorder, &event, &object.object_ref(&()))
+            .await
+    }
+
+    /// Publishes `event` about `reference` without folding it into an earlier series: kube's
+    /// recorder folds events with the same reason and action into one series that keeps the
+    /// *first* note, so a second "spec changed" would show the first change's text. Used for
+    /// events whose note says what happened this time. A failure is logged, never returned.
+    pub async fn record(
+        &self,
+        reference: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        let recorder = Recorder::new(self.client.clone(), self.reporter());
+        if let Err(e) = self.publish_with(&recorder, &event, reference).await {
+            tracing::warn!(
+                kind = reference.kind.as_deref().unwrap_or_default(),
+                name = reference.name.as_deref().unwrap_or_default(),
+                reason,
+                error = %e,
+                "cannot publish event"
+            );
+        }
+    }
+
+    fn reporter(&self) -> Reporter {
+        Reporter {
+            controller: REPORTING_CONTROLLER.into(),
+            instance: self.instance.clone(),
+        }
+    }
+
+    async fn publish_with(
+        &self,
+        recorder: &Recorder,
+        event: &Event,
+        reference: &ObjectReference,
+    ) -> Result<(), kube::Error> {
         if !self.core_only.load(Ordering::Relaxed) {
-            match self.recorder.publish(&event, &reference).await {
+            match recorder.publish(event, reference).await {
                 Err(kube::Error::Api(e)) if e.code == 403 => {
                     tracing::info!(
                         "events.k8s.io is forbidden to this account; writing core/v1 Events instead"
@@ -90,7 +137,7 @@ impl Events {
                 other => return other,
             }
         }
-        let core = core_event(&event, &reference, self.instance.as_deref(), Timestamp::now());
+        let core = core_event(event, reference, self.instance.as_deref(), Timestamp::now());
         let namespace = reference.namespace.as_deref().unwrap_or("default");
         Api::<CoreEvent>::namespaced(self.client.clone(), namespace)
             .create(&PostParams::default(), &core)

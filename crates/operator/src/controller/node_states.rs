@@ -20,6 +20,7 @@
 
 pub mod observe;
 pub mod plan;
+pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -29,9 +30,10 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{ConfigMap, Node};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, PartialObjectMeta, Patch, PatchParams};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -45,12 +47,14 @@ use sriov_api::{
 use sriov_host::InterfaceExt;
 use tokio::sync::Notify;
 
+use super::events::Events;
 use super::metrics::{ResourceLabel, SyncStatusLabel};
 use super::{FIELD_MANAGER, OperatorContext};
 use crate::admission::nics::SupportedNics;
-use crate::render::{ClusterInput, ClusterRender, NodeInfo, RenderError, render_cluster};
+use crate::render::{ClusterInput, ClusterRender, NodeInfo, RenderError, RenderNote, render_cluster};
 use observe::{PendingWrites, Snapshot, Version, observe_node_state, owned_by};
 use plan::{KEEP_UNTIL_ANNOTATION, NodeStateWrite, ObservedConfigMap, ObservedNodeState, Plan, plan_writes};
+use report::NodeStateEvent;
 
 /// The controller's name in metrics and logs.
 pub const CONTROLLER: &str = "node-states";
@@ -203,6 +207,10 @@ pub async fn run_with(ctx: OperatorContext, options: NodeStatesOptions) -> Resul
     tracing::info!(controller = CONTROLLER, namespace = ns, "caches synced");
     let mut pending = PendingWrites::default();
     let mut shown = Shown::default();
+    let mut reported = Reported {
+        events: Events::new(ctx.client.clone()),
+        notes: BTreeSet::new(),
+    };
     let mut wake_at: Option<tokio::time::Instant> = Some(tokio::time::Instant::now());
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -215,7 +223,7 @@ pub async fn run_with(ctx: OperatorContext, options: NodeStatesOptions) -> Resul
             }
         }
         let started = Instant::now();
-        let result = pass(&ctx, &caches, &mut pending, &mut shown, &options).await;
+        let result = pass(&ctx, &caches, &mut pending, &mut shown, &mut reported, &options).await;
         ctx.metrics
             .observe_reconcile(CONTROLLER, started.elapsed(), result.is_err());
         wake_at = match result {
@@ -323,13 +331,20 @@ struct Shown {
     statuses: BTreeSet<String>,
 }
 
-/// One pass: render from the caches, plan, write. Returns when to look again for stale node
-/// states.
+/// Where the controller's Events go, and the render problems already published.
+struct Reported {
+    events: Events,
+    notes: BTreeSet<RenderNote>,
+}
+
+/// One pass: render from the caches, plan, write, then publish the Events. Returns when to
+/// look again for stale node states.
 async fn pass(
     ctx: &OperatorContext,
     caches: &Caches,
     pending: &mut PendingWrites,
     shown: &mut Shown,
+    reported: &mut Reported,
     options: &NodeStatesOptions,
 ) -> Result<Option<Timestamp>, NodeStatesError> {
     let ns = ctx.namespace.as_str();
@@ -358,26 +373,84 @@ async fn pass(
     let plan = plan_writes(&render, &observed, Timestamp::now(), options.stale_delay);
     export_metrics(ctx, &render, &states, shown);
     let planned = started.elapsed();
-    if plan.is_empty() {
+    let spec_changes = report::spec_changes(&plan, &observed);
+    let (applied, result) = if plan.is_empty() {
         tracing::debug!(controller = CONTROLLER, ?planned, "nothing to write");
-        return Ok(plan.next_deadline);
+        (BTreeMap::new(), Ok(()))
+    } else {
+        let (applied, result) = write(ctx, &owner, &plan, &snapshot, pending, options).await;
+        tracing::info!(
+            controller = CONTROLLER,
+            node_states = plan.node_states.len(),
+            node_labels = plan.node_labels.len(),
+            config_map = plan.config_map.is_some(),
+            ?planned,
+            took = ?started.elapsed(),
+            "wrote changes"
+        );
+        (applied, result)
+    };
+    // Events come after every write of the pass: they are for people, the writes for the
+    // config daemons and the device plugin, which should not wait behind them.
+    let mut uids: BTreeMap<String, Option<String>> = states
+        .iter()
+        .map(|s| (s.name_any(), s.metadata.uid.clone()))
+        .collect();
+    uids.extend(applied.iter().map(|(n, u)| (n.clone(), u.clone())));
+    let warnings = report::new_render_warnings(&render.notes, &mut reported.notes, |n| uids.contains_key(n));
+    let events: Vec<NodeStateEvent> = spec_changes
+        .into_iter()
+        .filter(|e| applied.contains_key(&e.node_state))
+        .chain(warnings)
+        .collect();
+    if !events.is_empty() {
+        publish(ns, &reported.events, &events, &uids, options.concurrency).await;
     }
-    let count = (
-        plan.node_states.len(),
-        plan.node_labels.len(),
-        plan.config_map.is_some(),
-    );
-    let result = write(ctx, &owner, &plan, &snapshot, pending, options).await;
-    tracing::info!(
-        controller = CONTROLLER,
-        node_states = count.0,
-        node_labels = count.1,
-        config_map = count.2,
-        ?planned,
-        took = ?started.elapsed(),
-        "wrote changes"
-    );
     result.map(|()| plan.next_deadline)
+}
+
+/// Publishes `events` about the node states (their uids from `uids`, when known), at most
+/// `concurrency` at once.
+async fn publish(
+    ns: &str,
+    sink: &Events,
+    events: &[NodeStateEvent],
+    uids: &BTreeMap<String, Option<String>>,
+    concurrency: usize,
+) {
+    // Owned items and a cloned sink: a stream of futures borrowing from the pass is not `Send`
+    // in the way the controller's task needs.
+    let items: Vec<(ObjectReference, EventType, String, String)> = events
+        .iter()
+        .map(|e| {
+            let reference = ObjectReference {
+                api_version: Some(sriov_api::API_VERSION.to_string()),
+                kind: Some("SriovNetworkNodeState".to_string()),
+                name: Some(e.node_state.clone()),
+                namespace: Some(ns.to_string()),
+                uid: uids.get(&e.node_state).cloned().flatten(),
+                ..ObjectReference::default()
+            };
+            let type_ = if e.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            (reference, type_, e.reason.to_string(), e.note.clone())
+        })
+        .collect();
+    futures::stream::iter(items)
+        .map(|(reference, type_, reason, note)| {
+            let sink = sink.clone();
+            let publish: futures::future::BoxFuture<'static, ()> = Box::pin(async move {
+                sink.record(&reference, type_, &reason, report::ACTION, note)
+                    .await
+            });
+            publish
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<()>>()
+        .await;
 }
 
 /// The controller reference node states and the ConfigMap carry (upstream
@@ -523,15 +596,17 @@ fn export_metrics(
     shown.statuses = statuses.into_keys().collect();
 }
 
-/// What one write changed, for [`PendingWrites`].
+/// What one write changed, for [`PendingWrites`] (and a node state's uid, for its Events).
 enum Written {
-    NodeState(String, Version, Option<ObservedNodeState>),
+    NodeState(String, Version, Option<(ObservedNodeState, Option<String>)>),
     Label(String, Version, Option<String>),
     ConfigMap(Version, ObservedConfigMap),
 }
 
-/// Performs `plan` with at most `options.concurrency` requests in flight; every successful
-/// write is remembered in `pending`. The first error is returned after the others finished.
+/// Performs `plan` with at most `options.concurrency` requests in flight, node states first,
+/// then the ConfigMap, then the labels (what the config daemons wait for goes first); every
+/// successful write is remembered in `pending`. Returns the node states applied (name → uid)
+/// and the first error, after the other writes finished.
 async fn write(
     ctx: &OperatorContext,
     owner: &OwnerReference,
@@ -539,7 +614,7 @@ async fn write(
     snapshot: &Snapshot,
     pending: &mut PendingWrites,
     options: &NodeStatesOptions,
-) -> Result<(), NodeStatesError> {
+) -> (BTreeMap<String, Option<String>>, Result<(), NodeStatesError>) {
     let ns = ctx.namespace.as_str();
     let states: Api<SriovNetworkNodeState> = Api::namespaced(ctx.client.clone(), ns);
     let nodes: Api<Node> = Api::all(ctx.client.clone());
@@ -565,8 +640,8 @@ async fn write(
                     keep_until,
                 } => {
                     let body = node_state_body(ns, name, owner, spec, keep_until.as_deref());
-                    states
-                        .patch(name, apply, &Patch::Apply(&body))
+                    let applied = states
+                        .patch_metadata(name, apply, &Patch::Apply(&body))
                         .await
                         .map_err(write_error("apply", "SriovNetworkNodeState", name))?;
                     let written = ObservedNodeState {
@@ -575,7 +650,8 @@ async fn write(
                         keep_until: keep_until.clone(),
                         owned: true,
                     };
-                    Ok(Written::NodeState(name.clone(), before, Some(written)))
+                    let uid = applied.metadata.uid;
+                    Ok(Written::NodeState(name.clone(), before, Some((written, uid))))
                 }
                 NodeStateWrite::Delete { name } => {
                     match states.delete(name, &DeleteParams::default()).await {
@@ -587,19 +663,6 @@ async fn write(
                     Ok(Written::NodeState(name.clone(), before, None))
                 }
             }
-        }));
-    }
-    for (node, label) in &plan.node_labels {
-        let before = snapshot.node_labels.get(node).and_then(|(v, _)| v.clone());
-        let (nodes, merge) = (&nodes, &merge);
-        jobs.push(Box::pin(async move {
-            let body = json!({"metadata": {"labels": {DEVICE_PLUGIN_LABEL: label}}});
-            match nodes.patch(node, merge, &Patch::Merge(&body)).await {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(write_error("label", "Node", node)(e)),
-            }
-            Ok(Written::Label(node.clone(), before, label.clone()))
         }));
     }
     if let Some(data) = &plan.config_map {
@@ -623,11 +686,29 @@ async fn write(
             Ok(Written::ConfigMap(before, written))
         }));
     }
+    for (node, label) in &plan.node_labels {
+        let before = snapshot.node_labels.get(node).and_then(|(v, _)| v.clone());
+        let (nodes, merge) = (&nodes, &merge);
+        jobs.push(Box::pin(async move {
+            let body = json!({"metadata": {"labels": {DEVICE_PLUGIN_LABEL: label}}});
+            match nodes.patch(node, merge, &Patch::Merge(&body)).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(write_error("label", "Node", node)(e)),
+            }
+            Ok(Written::Label(node.clone(), before, label.clone()))
+        }));
+    }
     let mut results = futures::stream::iter(jobs).buffer_unordered(options.concurrency.max(1));
     let mut first_error = None;
+    let mut applied = BTreeMap::new();
     while let Some(result) = results.next().await {
         match result {
-            Ok(Written::NodeState(name, before, written)) => pending.wrote_node_state(&name, before, written),
+            Ok(Written::NodeState(name, before, Some((written, uid)))) => {
+                pending.wrote_node_state(&name, before, Some(written));
+                applied.insert(name, uid);
+            }
+            Ok(Written::NodeState(name, before, None)) => pending.wrote_node_state(&name, before, None),
             Ok(Written::Label(node, before, label)) => pending.wrote_node_label(&node, before, label),
             Ok(Written::ConfigMap(before, written)) => pending.wrote_config_map(before, written),
             Err(e) => {
@@ -635,7 +716,7 @@ async fn write(
             }
         }
     }
-    first_error.map_or(Ok(()), Err)
+    (applied, first_error.map_or(Ok(()), Err))
 }
 
 /// The node-state object this controller applies: spec, controller reference, keep-until.

@@ -309,6 +309,39 @@ pub fn e810(name: &str, pci: &str) -> InterfaceExt {
     }
 }
 
+/// Events (`events.k8s.io/v1`) about the node state `name` in `ns`: (type, reason, note, regarding uid).
+pub async fn node_state_events(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Vec<(String, String, String, String)> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    api.list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding.as_ref().is_some_and(|r| {
+                r.kind.as_deref() == Some("SriovNetworkNodeState") && r.name.as_deref() == Some(name)
+            })
+        })
+        .map(|e| {
+            let uid = e
+                .regarding
+                .as_ref()
+                .and_then(|r| r.uid.clone())
+                .unwrap_or_default();
+            (
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.note.unwrap_or_default(),
+                uid,
+            )
+        })
+        .collect()
+}
+
 pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
