@@ -155,7 +155,8 @@ async fn node_state_columns_show_sync_status_and_vf_counts() {
             "sriovnetwork.openshift.io/desired-state": "Idle",
             "sriovnetwork.openshift.io/current-state": "Idle"}},
         "spec": {"interfaces": [
-            {"pciAddress": "0000:01:00.1", "numVfs": 8},
+            {"pciAddress": "0000:01:00.1", "numVfs": 8, "vfGroups": [
+                {"resourceName": "intelnics", "deviceType": "netdevice", "vfRange": "0-5", "policyName": "p"}]},
             {"pciAddress": "0000:01:00.0", "numVfs": 4}]}
     }))
     .unwrap();
@@ -187,14 +188,16 @@ async fn node_state_columns_show_sync_status_and_vf_counts() {
             "PF",
             "VFS",
             "DESIRED VFS",
+            "VFS ALLOCATED",
             "LAST ERROR",
             "AGE"
         ],
         "{table}"
     );
+    // VFs Allocated: the VF indexes the first PF's spec gives its first pool.
     assert_eq!(
-        rows[1][..7],
-        ["worker-1", "Succeeded", "Idle", "Idle", "ens1f0", "2", "8"],
+        rows[1][..8],
+        ["worker-1", "Succeeded", "Idle", "Idle", "ens1f0", "2", "8", "0-5"],
         "{table}"
     );
 }

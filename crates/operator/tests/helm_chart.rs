@@ -420,3 +420,128 @@ async fn the_one_switch_value_lands_in_the_default_config() {
         "{stderr}"
     );
 }
+
+/// Stand-ins for cert-manager's two CRDs (group, kinds and scope as cert-manager's, the schema
+/// left open): cert-manager itself cannot run here, so this checks that the chart's Issuer and
+/// Certificates are well-formed objects of those kinds, not cert-manager's own validation.
+fn cert_manager_crds() -> String {
+    ["Issuer", "Certificate"]
+        .iter()
+        .map(|kind| {
+            let plural = format!("{}s", kind.to_lowercase());
+            format!(
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
+                 name: {plural}.cert-manager.io\nspec:\n  group: cert-manager.io\n  scope: Namespaced\n  \
+                 names: {{kind: {kind}, plural: {plural}, singular: {}, listKind: {kind}List}}\n  \
+                 versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      \
+                 openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}\n---\n",
+                kind.to_lowercase()
+            )
+        })
+        .collect()
+}
+
+/// `certManager.enabled` + `generateSelfSigned`: the chart renders a self-signed Issuer and one
+/// Certificate per webhook Secret (named like the Secret, for the operator's
+/// `cert-manager.io/inject-ca-from`), and tells the operator not to issue certificates; the
+/// apiserver accepts all of it (server dry run). Without `generateSelfSigned` only the operator's
+/// switch is set; by default neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_manager_values_render_issuer_certificates_and_the_operator_switch() {
+    let _serial = SERIAL.lock().await;
+    let Some(helm) = tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
+        return;
+    };
+    let Some(kubectl) = tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh") else {
+        return;
+    };
+    let Some(cluster) = Cluster::shared() else { return };
+    let client = cluster.client().unwrap();
+    sriov_testcluster::crd::install(&client, &sriov_api::crd::sriov_crds())
+        .await
+        .unwrap();
+    let kubectl_apply = |args: &[&str], input: &str| {
+        run(
+            Command::new(&kubectl)
+                .args(["apply"])
+                .args(args)
+                .args(["-f", "-", "--kubeconfig"])
+                .arg(cluster.kubeconfig()),
+            Some(input),
+        )
+    };
+    let out = kubectl_apply(&[], &cert_manager_crds());
+    assert!(out.contains("certificates.cert-manager.io"), "{out}");
+    namespace(&client, "helm-cert-manager").await;
+    let render = |set: &str| {
+        run(
+            Command::new(&helm).args([
+                "template",
+                "sriov-network-operator",
+                CHART,
+                "--namespace",
+                "helm-cert-manager",
+                "--set",
+                set,
+            ]),
+            None,
+        )
+    };
+    let env = |manifests: &str| {
+        let i = manifests
+            .find("name: ADMISSION_CONTROLLERS_CERTIFICATES_CERT_MANAGER_ENABLED")
+            .expect("the operator gets the cert-manager switch");
+        manifests[i..].lines().nth(1).unwrap().trim().to_string()
+    };
+    let manifests = render(
+        "operator.admissionControllers.enabled=true,\
+         operator.admissionControllers.certificates.certManager.enabled=true,\
+         operator.admissionControllers.certificates.certManager.generateSelfSigned=true",
+    );
+    assert_eq!(env(&manifests), "value: \"true\"");
+    let docs: Vec<serde_json::Value> = manifests
+        .split("\n---")
+        .filter_map(|d| serde_saphyr::from_str::<serde_json::Value>(d).ok())
+        .filter(|d| d["apiVersion"] == "cert-manager.io/v1")
+        .collect();
+    let certificates: BTreeMap<String, &serde_json::Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Certificate")
+        .map(|d| (d["metadata"]["name"].as_str().unwrap().to_string(), d))
+        .collect();
+    assert_eq!(docs.len(), 3, "{docs:#?}");
+    assert!(docs.iter().any(|d| d["kind"] == "Issuer" && d["spec"]["selfSigned"].is_object()));
+    for (secret, service) in [
+        ("operator-webhook-secret", "operator-webhook-service"),
+        ("network-resources-injector-secret", "network-resources-injector-service"),
+    ] {
+        let c = certificates.get(secret).unwrap_or_else(|| panic!("no Certificate {secret}"));
+        assert_eq!(c["spec"]["secretName"], secret);
+        assert_eq!(
+            c["spec"]["dnsNames"][0],
+            format!("{service}.helm-cert-manager.svc")
+        );
+        assert_eq!(
+            c["spec"]["issuerRef"]["name"],
+            "sriov-network-operator-selfsigned-issuer"
+        );
+    }
+    let out = kubectl_apply(&["--dry-run=server"], &manifests);
+    for accepted in [
+        "issuer.cert-manager.io/sriov-network-operator-selfsigned-issuer created (server dry run)",
+        "certificate.cert-manager.io/operator-webhook-secret created (server dry run)",
+        "certificate.cert-manager.io/network-resources-injector-secret created (server dry run)",
+    ] {
+        assert!(out.contains(accepted), "{out}");
+    }
+
+    let admin_provided = render(
+        "operator.admissionControllers.enabled=true,\
+         operator.admissionControllers.certificates.certManager.enabled=true",
+    );
+    assert_eq!(env(&admin_provided), "value: \"true\"");
+    assert!(!admin_provided.contains("cert-manager.io/v1"));
+    let default = render("operator.admissionControllers.enabled=true");
+    assert_eq!(env(&default), "value: \"false\"");
+    assert!(!default.contains("cert-manager.io/v1"));
+}

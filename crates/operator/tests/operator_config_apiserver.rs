@@ -652,3 +652,109 @@ async fn controller_loop_deploys_restores_follows_and_stays_quiet() {
     );
     controller.abort();
 }
+
+/// cert-manager mode (env `ADMISSION_CONTROLLERS_CERTIFICATES_CERT_MANAGER_ENABLED=true`): the
+/// operator issues no certificate and never touches the Secrets (cert-manager's), names the
+/// Certificate on each webhook configuration, and leaves `caBundle` to cert-manager's CA
+/// injector: a value the injector writes (played here by a server-side apply under the
+/// injector's field manager, since cert-manager cannot run here) survives the next passes, which
+/// write nothing. Disabling a webhook deletes its objects, not cert-manager's Secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_manager_mode_issues_nothing_and_keeps_the_injected_ca() {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::shared() else { return };
+    let ns = "sriov-opconfig-cm";
+    let ctx = setup(cluster, ns).await;
+    let mut settings = settings(ns);
+    settings.deploy.cert_manager = true;
+    let configs: Api<SriovOperatorConfig> = Api::namespaced(ctx.client.clone(), ns);
+    ensure_default(&configs, &settings).await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    // cert-manager's Secret, as its Certificate controller writes it (no label of ours)
+    let cm_secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "operator-webhook-secret",
+                     "annotations": {"cert-manager.io/certificate-name": "operator-webhook-secret"}},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5", "ca.crt": "Y2E="}
+    }))
+    .unwrap();
+    let cm_secret = secrets.create(&PostParams::default(), &cm_secret).await.unwrap();
+
+    let cfg = config(&ctx).await;
+    let first = reconcile_config(&ctx, &settings, &cfg).await.unwrap();
+    assert!(first.secrets_issued.is_empty(), "{first:?}");
+    let names: Vec<String> = secrets
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|s| s.metadata.name.unwrap())
+        .collect();
+    assert_eq!(names, ["operator-webhook-secret"], "no Secret of the operator's");
+    assert_eq!(
+        secrets.get("operator-webhook-secret").await.unwrap().metadata.resource_version,
+        cm_secret.metadata.resource_version,
+        "cert-manager's Secret untouched"
+    );
+    let validating_api = Api::<ValidatingWebhookConfiguration>::all(ctx.client.clone());
+    let validating = validating_api.get("sriov-operator-webhook-config").await.unwrap();
+    assert_eq!(
+        validating.metadata.annotations.as_ref().unwrap()["cert-manager.io/inject-ca-from"],
+        format!("{ns}/operator-webhook-secret")
+    );
+    assert_eq!(validating.webhooks.as_ref().unwrap()[0].client_config.ca_bundle, None);
+    let mutating = Api::<MutatingWebhookConfiguration>::all(ctx.client.clone())
+        .get("network-resources-injector-config")
+        .await
+        .unwrap();
+    assert_eq!(
+        mutating.metadata.annotations.as_ref().unwrap()["cert-manager.io/inject-ca-from"],
+        format!("{ns}/network-resources-injector-secret")
+    );
+
+    // The CA injector fills caBundle under its own field manager (a real PEM: the apiserver
+    // parses it when it calls the webhook).
+    use base64::Engine as _;
+    let injected_pem = cluster.ca_pem().to_string();
+    let webhook_name = validating.webhooks.as_ref().unwrap()[0].name.clone();
+    validating_api
+        .patch(
+            "sriov-operator-webhook-config",
+            &PatchParams::apply("cert-manager-cainjector").force(),
+            &Patch::Apply(json!({
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingWebhookConfiguration",
+                "metadata": {"name": "sriov-operator-webhook-config"},
+                "webhooks": [{"name": webhook_name, "clientConfig": {
+                    "caBundle": base64::engine::general_purpose::STANDARD.encode(&injected_pem)}}]
+            })),
+        )
+        .await
+        .unwrap();
+    let before = writes(&ctx.client).await;
+    for _ in 0..2 {
+        let cfg = config(&ctx).await;
+        let again = reconcile_config(&ctx, &settings, &cfg).await.unwrap();
+        assert!(again.applied.is_empty() && again.secrets_issued.is_empty(), "{again:?}");
+    }
+    assert_eq!(delta(&before, &writes(&ctx.client).await), BTreeMap::new());
+    let injected = validating_api.get("sriov-operator-webhook-config").await.unwrap();
+    assert_eq!(
+        injected.webhooks.unwrap()[0].client_config.ca_bundle.as_ref().map(|b| b.0.clone()),
+        Some(injected_pem.into_bytes()),
+        "the injected CA stays"
+    );
+
+    // Disabling the operator webhook deletes its configurations but not cert-manager's Secret.
+    // (The config is changed in the reconcile's input, not through the apiserver: the operator
+    // webhook it configured, failing closed, has no server behind it here.)
+    let mut cfg = config(&ctx).await;
+    cfg.spec.enable_operator_webhook = false;
+    reconcile_config(&ctx, &settings, &cfg).await.unwrap();
+    assert!(validating_api.get_opt("sriov-operator-webhook-config").await.unwrap().is_none());
+    assert_eq!(
+        secrets.get("operator-webhook-secret").await.unwrap().metadata.resource_version,
+        cm_secret.metadata.resource_version
+    );
+}

@@ -254,7 +254,8 @@ pub async fn reconcile_config(
     let spec = &config.spec;
     let mut cas = CaBundles::default();
     for component in [Component::Injector, Component::OperatorWebhook] {
-        if !manifests::enabled(spec, component) {
+        // With cert-manager the Secrets and the caBundle are cert-manager's (see DeploySettings).
+        if !manifests::enabled(spec, component) || settings.deploy.cert_manager {
             continue;
         }
         let ca = ensure_tls_secret(ctx, &settings.deploy, component, &mut outcome).await?;

@@ -95,6 +95,12 @@ pub struct DeploySettings {
     /// `ADMISSION_CONTROLLERS_CERTIFICATES_OPERATOR_SECRET_NAME`); empty means
     /// [`OPERATOR_WEBHOOK_SECRET`].
     pub operator_webhook_secret: String,
+    /// env `ADMISSION_CONTROLLERS_CERTIFICATES_CERT_MANAGER_ENABLED` (`true`, any case), as
+    /// upstream: cert-manager fills the two TLS Secrets (Certificates named like them) and its
+    /// CA injector the webhook configurations' `caBundle`; the operator issues nothing, deletes
+    /// neither Secret, and leaves `caBundle` to the injector (annotation
+    /// `cert-manager.io/inject-ca-from: <namespace>/<secret>`).
+    pub cert_manager: bool,
 }
 
 impl DeploySettings {
@@ -125,6 +131,8 @@ impl DeploySettings {
                 .collect(),
             injector_secret: var("ADMISSION_CONTROLLERS_CERTIFICATES_INJECTOR_SECRET_NAME"),
             operator_webhook_secret: var("ADMISSION_CONTROLLERS_CERTIFICATES_OPERATOR_SECRET_NAME"),
+            cert_manager: var("ADMISSION_CONTROLLERS_CERTIFICATES_CERT_MANAGER_ENABLED")
+                .eq_ignore_ascii_case("true"),
         }
     }
 
@@ -252,7 +260,8 @@ pub fn render(
             for object in &objects {
                 plan.delete.push((component, ObjectKey::of(object)));
             }
-            if let Some((secret, _)) = tls_secret {
+            // cert-manager's Secret is cert-manager's: deleting it would fight its Certificate.
+            if let Some((secret, _)) = tls_secret.filter(|_| !settings.cert_manager) {
                 plan.delete.push((
                     component,
                     ObjectKey {
@@ -265,13 +274,22 @@ pub fn render(
             }
             continue;
         }
-        if let Some((secret, _)) = tls_secret
+        if let Some((secret, _)) = &tls_secret
             && ca.is_none()
+            && !settings.cert_manager
         {
-            return Err(ManifestError::MissingCa { component, secret });
+            return Err(ManifestError::MissingCa {
+                component,
+                secret: secret.clone(),
+            });
         }
         for object in &mut objects {
             customize(component, object, spec, settings);
+            if settings.cert_manager
+                && let Some((secret, _)) = &tls_secret
+            {
+                inject_ca_from(object, &format!("{}/{secret}", settings.namespace));
+            }
             label_and_hash(object);
         }
         plan.apply.extend(objects.into_iter().map(|o| (component, o)));
@@ -570,6 +588,32 @@ fn device_plugin(ds: &mut Value, spec: &OperatorConfigSpec, settings: &DeploySet
 }
 
 /// Adds the `created-by` label and the [`DESIRED_HASH_ANNOTATION`] (hash of everything else).
+/// cert-manager mode: a webhook configuration names the Certificate its CA comes from and
+/// carries no `caBundle` of ours (server-side apply then leaves the CA injector's value alone).
+fn inject_ca_from(object: &mut Value, certificate: &str) {
+    if !kind(object).ends_with("WebhookConfiguration") {
+        return;
+    }
+    if let Some(hooks) = object.get_mut("webhooks").and_then(Value::as_array_mut) {
+        for hook in hooks {
+            if let Some(client) = hook.get_mut("clientConfig").and_then(Value::as_object_mut) {
+                client.remove("caBundle");
+            }
+        }
+    }
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(annotations) = annotations.as_object_mut() {
+            annotations.insert(CERT_MANAGER_INJECT_CA_FROM.into(), json!(certificate));
+        }
+    }
+}
+
+/// cert-manager's CA injector reads this annotation: `<namespace>/<Certificate name>`.
+pub const CERT_MANAGER_INJECT_CA_FROM: &str = "cert-manager.io/inject-ca-from";
+
 fn label_and_hash(object: &mut Value) {
     let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
         return;

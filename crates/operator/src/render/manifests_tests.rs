@@ -380,6 +380,68 @@ fn every_embedded_variable_is_known_and_snapshot_of_everything_enabled() {
 }
 
 #[test]
+fn cert_manager_mode_names_the_certificate_and_leaves_ca_bundle_and_secrets_alone() {
+    let env = BTreeMap::from([
+        ("NAMESPACE", "sriov-network-operator"),
+        ("ADMISSION_CONTROLLERS_CERTIFICATES_CERT_MANAGER_ENABLED", "True"),
+        (
+            "ADMISSION_CONTROLLERS_CERTIFICATES_OPERATOR_SECRET_NAME",
+            "operator-webhook-cert",
+        ),
+    ]);
+    let s = DeploySettings::from_env(|k| env.get(k).map(|v| v.to_string()));
+    assert!(s.cert_manager);
+    let spec = OperatorConfigSpec {
+        enable_injector: true,
+        enable_operator_webhook: true,
+        ..Default::default()
+    };
+    // No CA of the operator's is needed: cert-manager's CA injector fills caBundle.
+    let plan = render(&spec, &s, &CaBundles::default()).unwrap();
+    let nri = find(
+        &plan,
+        "MutatingWebhookConfiguration",
+        "network-resources-injector-config",
+    );
+    assert_eq!(
+        nri["metadata"]["annotations"][CERT_MANAGER_INJECT_CA_FROM],
+        format!("sriov-network-operator/{INJECTOR_SECRET}")
+    );
+    assert!(nri["webhooks"][0]["clientConfig"].get("caBundle").is_none());
+    assert_eq!(
+        nri["webhooks"][0]["clientConfig"]["service"]["name"],
+        INJECTOR_SERVICE
+    );
+    for kind in ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"] {
+        let hook = find(&plan, kind, "sriov-operator-webhook-config");
+        assert_eq!(
+            hook["metadata"]["annotations"][CERT_MANAGER_INJECT_CA_FROM],
+            "sriov-network-operator/operator-webhook-cert",
+            "{kind}"
+        );
+        assert!(hook["webhooks"][0]["clientConfig"].get("caBundle").is_none(), "{kind}");
+    }
+    // The workloads mount the Secret cert-manager writes.
+    let webhook = find(&plan, "DaemonSet", OPERATOR_WEBHOOK);
+    assert!(
+        webhook.to_string().contains("\"secretName\":\"operator-webhook-cert\""),
+        "{webhook}"
+    );
+    // Disabling a webhook deletes its objects but never cert-manager's Secret.
+    let off = render(&OperatorConfigSpec::default(), &s, &CaBundles::default()).unwrap();
+    assert!(off.delete.iter().any(|(_, k)| k.kind == "MutatingWebhookConfiguration"));
+    assert!(!off.delete.iter().any(|(_, k)| k.kind == "Secret"), "{:?}", off.delete);
+    // Without cert-manager the same disable deletes the operator's own Secrets, and an
+    // unset or other value is not cert-manager mode.
+    let own = render(&OperatorConfigSpec::default(), &settings(), &cas()).unwrap();
+    assert_eq!(own.delete.iter().filter(|(_, k)| k.kind == "Secret").count(), 2);
+    for value in ["", "false", "yes"] {
+        let env = BTreeMap::from([("ADMISSION_CONTROLLERS_CERTIFICATES_CERT_MANAGER_ENABLED", value)]);
+        assert!(!DeploySettings::from_env(|k| env.get(k).map(|v| v.to_string())).cert_manager);
+    }
+}
+
+#[test]
 fn settings_come_from_upstreams_environment_variables() {
     let env = BTreeMap::from([
         ("NAMESPACE", "ns"),
