@@ -120,7 +120,10 @@ fn resident_by_mapping(pid: u32) -> Vec<(String, u64)> {
     let mut current = String::new();
     for line in smaps.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.first().is_some_and(|f| f.contains('-') && !f.ends_with(':')) {
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
             current = fields.get(5).map_or("[anon]", |n| n).to_string();
         } else if fields.first() == Some(&"Rss:") {
             *by_name.entry(current.clone()).or_default() += fields[1].parse::<u64>().unwrap_or(0);
@@ -144,7 +147,13 @@ enum Phase {
     After,
 }
 
-const PHASES: [Phase; 5] = [Phase::Starting, Phase::Synced, Phase::Warmup, Phase::Load, Phase::After];
+const PHASES: [Phase; 5] = [
+    Phase::Starting,
+    Phase::Synced,
+    Phase::Warmup,
+    Phase::Load,
+    Phase::After,
+];
 
 /// Samples the child's `/proc/PID/status` every 10 ms from spawn to kill, tagged with the
 /// phase the bench says it is in; the first and last sample and the highest VmRSS of each
@@ -367,7 +376,10 @@ fn main() {
         "  latency: mean {mean_ms:.3} ms, max {max_ms:.2} ms   (target mean <= {TARGET_MEAN_MS} ms: {})",
         verdict(mean_ms <= TARGET_MEAN_MS)
     );
-    println!("  resident memory (/proc/PID/status, sampled every 10 ms; {} samples):", samples.len());
+    println!(
+        "  resident memory (/proc/PID/status, sampled every 10 ms; {} samples):",
+        samples.len()
+    );
     for p in PHASES {
         let mut seen = in_phase(p);
         if let Some(first) = seen.next() {

@@ -510,12 +510,20 @@ async fn cert_manager_values_render_issuer_certificates_and_the_operator_switch(
         .map(|d| (d["metadata"]["name"].as_str().unwrap().to_string(), d))
         .collect();
     assert_eq!(docs.len(), 3, "{docs:#?}");
-    assert!(docs.iter().any(|d| d["kind"] == "Issuer" && d["spec"]["selfSigned"].is_object()));
+    assert!(
+        docs.iter()
+            .any(|d| d["kind"] == "Issuer" && d["spec"]["selfSigned"].is_object())
+    );
     for (secret, service) in [
         ("operator-webhook-secret", "operator-webhook-service"),
-        ("network-resources-injector-secret", "network-resources-injector-service"),
+        (
+            "network-resources-injector-secret",
+            "network-resources-injector-service",
+        ),
     ] {
-        let c = certificates.get(secret).unwrap_or_else(|| panic!("no Certificate {secret}"));
+        let c = certificates
+            .get(secret)
+            .unwrap_or_else(|| panic!("no Certificate {secret}"));
         assert_eq!(c["spec"]["secretName"], secret);
         assert_eq!(
             c["spec"]["dnsNames"][0],

@@ -693,7 +693,12 @@ async fn cert_manager_mode_issues_nothing_and_keeps_the_injected_ca() {
         .collect();
     assert_eq!(names, ["operator-webhook-secret"], "no Secret of the operator's");
     assert_eq!(
-        secrets.get("operator-webhook-secret").await.unwrap().metadata.resource_version,
+        secrets
+            .get("operator-webhook-secret")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
         cm_secret.metadata.resource_version,
         "cert-manager's Secret untouched"
     );
@@ -703,7 +708,10 @@ async fn cert_manager_mode_issues_nothing_and_keeps_the_injected_ca() {
         validating.metadata.annotations.as_ref().unwrap()["cert-manager.io/inject-ca-from"],
         format!("{ns}/operator-webhook-secret")
     );
-    assert_eq!(validating.webhooks.as_ref().unwrap()[0].client_config.ca_bundle, None);
+    assert_eq!(
+        validating.webhooks.as_ref().unwrap()[0].client_config.ca_bundle,
+        None
+    );
     let mutating = Api::<MutatingWebhookConfiguration>::all(ctx.client.clone())
         .get("network-resources-injector-config")
         .await
@@ -736,12 +744,19 @@ async fn cert_manager_mode_issues_nothing_and_keeps_the_injected_ca() {
     for _ in 0..2 {
         let cfg = config(&ctx).await;
         let again = reconcile_config(&ctx, &settings, &cfg).await.unwrap();
-        assert!(again.applied.is_empty() && again.secrets_issued.is_empty(), "{again:?}");
+        assert!(
+            again.applied.is_empty() && again.secrets_issued.is_empty(),
+            "{again:?}"
+        );
     }
     assert_eq!(delta(&before, &writes(&ctx.client).await), BTreeMap::new());
     let injected = validating_api.get("sriov-operator-webhook-config").await.unwrap();
     assert_eq!(
-        injected.webhooks.unwrap()[0].client_config.ca_bundle.as_ref().map(|b| b.0.clone()),
+        injected.webhooks.unwrap()[0]
+            .client_config
+            .ca_bundle
+            .as_ref()
+            .map(|b| b.0.clone()),
         Some(injected_pem.into_bytes()),
         "the injected CA stays"
     );
@@ -752,9 +767,20 @@ async fn cert_manager_mode_issues_nothing_and_keeps_the_injected_ca() {
     let mut cfg = config(&ctx).await;
     cfg.spec.enable_operator_webhook = false;
     reconcile_config(&ctx, &settings, &cfg).await.unwrap();
-    assert!(validating_api.get_opt("sriov-operator-webhook-config").await.unwrap().is_none());
+    assert!(
+        validating_api
+            .get_opt("sriov-operator-webhook-config")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
-        secrets.get("operator-webhook-secret").await.unwrap().metadata.resource_version,
+        secrets
+            .get("operator-webhook-secret")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
         cm_secret.metadata.resource_version
     );
 }

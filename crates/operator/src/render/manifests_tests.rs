@@ -419,18 +419,31 @@ fn cert_manager_mode_names_the_certificate_and_leaves_ca_bundle_and_secrets_alon
             "sriov-network-operator/operator-webhook-cert",
             "{kind}"
         );
-        assert!(hook["webhooks"][0]["clientConfig"].get("caBundle").is_none(), "{kind}");
+        assert!(
+            hook["webhooks"][0]["clientConfig"].get("caBundle").is_none(),
+            "{kind}"
+        );
     }
     // The workloads mount the Secret cert-manager writes.
     let webhook = find(&plan, "DaemonSet", OPERATOR_WEBHOOK);
     assert!(
-        webhook.to_string().contains("\"secretName\":\"operator-webhook-cert\""),
+        webhook
+            .to_string()
+            .contains("\"secretName\":\"operator-webhook-cert\""),
         "{webhook}"
     );
     // Disabling a webhook deletes its objects but never cert-manager's Secret.
     let off = render(&OperatorConfigSpec::default(), &s, &CaBundles::default()).unwrap();
-    assert!(off.delete.iter().any(|(_, k)| k.kind == "MutatingWebhookConfiguration"));
-    assert!(!off.delete.iter().any(|(_, k)| k.kind == "Secret"), "{:?}", off.delete);
+    assert!(
+        off.delete
+            .iter()
+            .any(|(_, k)| k.kind == "MutatingWebhookConfiguration")
+    );
+    assert!(
+        !off.delete.iter().any(|(_, k)| k.kind == "Secret"),
+        "{:?}",
+        off.delete
+    );
     // Without cert-manager the same disable deletes the operator's own Secrets, and an
     // unset or other value is not cert-manager mode.
     let own = render(&OperatorConfigSpec::default(), &settings(), &cas()).unwrap();
