@@ -327,10 +327,16 @@ fn vf_on_vfio_pci_reports_its_dev_vfio_node_and_comes_back() {
 /// kept): the kernel numbers groups in probe order over the whole machine, so they move with
 /// every PCI device QEMU adds (`LAB_SHARE`'s second virtio-9p moves the igb PF from group 5
 /// to 6); discovery reads the number, it never assumes one. VF groups are checked distinct above.
+/// Netdev *names* are left out the same way: the kernel hands out `ethN` in probe order, so the
+/// VFs' names move with every NIC the guest has (the lab's apiserver NIC, a virtio-net, takes
+/// `eth1` when `50-pods` runs); discovery reads the name from `net/`, it never derives one.
 fn tree_diff(addr: &str, real: &Path, fake: &Path) -> Option<String> {
     let lines = |p: &Path| -> Vec<String> {
         let entries = describe_device(p).unwrap_or_else(|e| panic!("describe {}: {e}", p.display()));
-        entries.iter().map(|e| normalise_group(&e.to_string())).collect()
+        entries
+            .iter()
+            .map(|e| normalise_netdev(&normalise_group(&e.to_string())))
+            .collect()
     };
     let (k, f) = (lines(real), lines(fake));
     let only_k: Vec<_> = k.iter().filter(|l| !f.contains(l)).collect();
@@ -345,6 +351,14 @@ fn normalise_group(line: &str) -> String {
             format!("{head}kernel/iommu_groups/<n>")
         }
         _ => line.to_string(),
+    }
+}
+
+/// `net/eth2/mtu` → `net/<netdev>/mtu`: a device dir of these NICs holds one netdev at most.
+fn normalise_netdev(line: &str) -> String {
+    match line.strip_prefix("net/").and_then(|rest| rest.split_once('/')) {
+        Some((_name, tail)) => format!("net/<netdev>/{tail}"),
+        None => line.to_string(),
     }
 }
 
