@@ -22,6 +22,16 @@ lab_new_run() {
 # (cargo test --no-run), listed as "name<TAB>executable<TAB>package dir" from cargo's JSON
 lab_build() {
   local t0; t0=$(hnow)
+  if [ -n "${LAB_CARGO_TEST_JSON:-}" ]; then
+    # scripts/test built everything already (`cargo test --workspace --all-targets --no-run`):
+    # its binaries carry the lab's extras too, since the daemon's and the device plugin's tests
+    # turn those features on (dev-dependencies on themselves), and cargo unifies features.
+    [ "${1:-}" = tests ] && lab_test_bins "$LAB_CARGO_TEST_JSON"
+    [ -x "$REPO_ROOT/target/debug/sriovdp-fake-kubelet" ] \
+      || { hlog "target/debug/sriovdp-fake-kubelet missing: $LAB_CARGO_TEST_JSON's build lacks the lab's features"; return 1; }
+    hlog "LAB_CARGO_TEST_JSON: using that build's binaries"
+    return 0
+  fi
   # The lab's extras, left out of release builds: netdevsim PFs in the daemon (20-daemon.sh's
   # switchdev test) and the fake kubelet binary (demo.d/30-device-plugin.sh).
   (cd "$REPO_ROOT" && cargo build --workspace --bins --locked \
@@ -31,17 +41,22 @@ lab_build() {
       grep -o '"rendered":"[^"]*' "$RUN/cargo-test.json" | head -20 | sed 's/^"rendered":"//; s/\\n/\n/g' >&2
       return 1
     }
-    # one JSON object per line; executable + manifest_path of the test harnesses (profile "test":true),
-    # not of the plain binaries (run with --list, a daemon might just start)
-    grep '"executable":"/' "$RUN/cargo-test.json" | grep -E '"profile":\{[^}]*"test":true' | while read -r l; do
-      local exe man
-      exe=$(printf '%s' "$l" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
-      man=$(printf '%s' "$l" | sed -n 's/.*"manifest_path":"\([^"]*\)".*/\1/p')
-      printf '%s\t%s\t%s\n' "$(basename "$exe" | sed 's/-[0-9a-f]\{16\}$//')" "$exe" "$(dirname "$man")"
-    done | sort -u >"$RUN/test-bins.tsv"
-    hlog "$(wc -l <"$RUN/test-bins.tsv") test binaries listed in $RUN/test-bins.tsv"
+    lab_test_bins "$RUN/cargo-test.json"
   fi
   hlog "build took $(helapsed "$t0")s"
+}
+
+# lab_test_bins JSON: $RUN/test-bins.tsv (name, executable, package dir) of the test harnesses
+# (profile "test":true) cargo's JSON lists: not plain binaries (run with --list, a daemon might just
+# start) and not benches (a `harness = false` bench would start benchmarking).
+lab_test_bins() {
+  grep '"executable":"/' "$1" | grep -E '"profile":\{[^}]*"test":true' | grep -v '"kind":\["bench"\]' | while read -r l; do
+    local exe man
+    exe=$(printf '%s' "$l" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+    man=$(printf '%s' "$l" | sed -n 's/.*"manifest_path":"\([^"]*\)".*/\1/p')
+    printf '%s\t%s\t%s\n' "$(basename "$exe" | sed 's/-[0-9a-f]\{16\}$//')" "$exe" "$(dirname "$man")"
+  done | sort -u >"$RUN/test-bins.tsv"
+  hlog "$(wc -l <"$RUN/test-bins.tsv") test binaries listed in $RUN/test-bins.tsv"
 }
 
 # lab_boot KIND DIR GLOB: exit status of run-lab.sh (2 = the guest never reported).
@@ -84,6 +99,51 @@ lab_cluster() {
   [ -n "$server" ] || { hlog "the kube-apiserver did not start: $(tail -5 "$RUN/cluster.log")"; return 1; }
   export LAB_APISERVER_PORT=${server##*:}
   hlog "kube-apiserver v1.36.2 on $server (the guest's kubelet reaches it as https://10.0.2.100:443)"
+}
+
+# lab_injector: our network-resources-injector on the host's loopback, registered with the lab's
+# kube-apiserver as the mutating webhook for pod CREATE (as the operator registers it when
+# enableInjector is true), so 50-pods' pods name their networks only and get the VF requests
+# from the NAD's resourceName annotation. The NAD CRD is installed here first: the injector
+# watches NADs from its start. Its log: $RUN/injector.log. Needs lab_cluster.
+lab_injector() {
+  local kc dir=$RUN/injector port health _ kubectl=$REPO_ROOT/.tools/bin/kubectl
+  kc=$(sed -n 's/.*"kubeconfig":"\([^"]*\)".*/\1/p' "$RUN/cluster.json")
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null \
+    || { hlog "openssl could not make the injector's certificate"; return 1; }
+  "$kubectl" --kubeconfig "$kc" apply -f "$REPO_ROOT/deploy/crds/k8s.cni.cncf.io_network-attachment-definitions.yaml" >/dev/null \
+    && "$kubectl" --kubeconfig "$kc" wait --for condition=established --timeout=60s \
+      crd/network-attachment-definitions.k8s.cni.cncf.io >/dev/null \
+    || { hlog "the NAD CRD could not be installed"; return 1; }
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  health=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  # -insecure: the apiserver presents no client certificate to webhooks unless configured to.
+  KUBECONFIG=$kc NAMESPACE=default "$REPO_ROOT/target/debug/network-resources-injector" -port="$port" \
+    -bind-address=127.0.0.1 -health-check-port="$health" -tls-cert-file="$dir/cert.pem" \
+    -tls-private-key-file="$dir/key.pem" -insecure >"$RUN/injector.log" 2>&1 &
+  INJECTOR_PID=$!
+  trap 'kill $INJECTOR_PID 2>/dev/null; exec {CLUSTER_IN}>&-; wait $CLUSTER_PID 2>/dev/null' EXIT
+  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$health/readyz" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$health/readyz" >/dev/null \
+    || { hlog "the injector is not ready: $(tail -5 "$RUN/injector.log")"; return 1; }
+  "$kubectl" --kubeconfig "$kc" apply -f - >/dev/null <<YAML || { hlog "the injector's webhook could not be registered"; return 1; }
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: network-resources-injector-config}
+webhooks:
+- name: network-resources-injector-config.k8s.io
+  sideEffects: None
+  admissionReviewVersions: [v1]
+  failurePolicy: Fail
+  clientConfig:
+    url: https://127.0.0.1:$port/mutate
+    caBundle: $(base64 -w0 "$dir/cert.pem")
+  rules:
+  - {operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [pods]}
+YAML
+  hlog "network-resources-injector on https://127.0.0.1:$port (the lab apiserver's pod webhook)"
 }
 
 # lab_node_files: what a containerd node in the guest needs from the host, into $RUN/node

@@ -5,6 +5,8 @@
 # bridge + host-local) delegating to our `sriov` plugin for the NetworkAttachmentDefinition
 # sriov-net (resource intel.com/intel_sriov_netdevice: vlan 100, spoofchk off, trust on; the MAC
 # per pod from the selection element); sriovdp serves VF0-2 on igbvf and VF3 on vfio-pci.
+# The config daemon creates the VFs from a node state (file mode); the network-resources-injector
+# (on the host) adds the pods' VF requests from the NAD.
 # Checks: two pods get distinct VFs, the ones PodResources reports for them, as net1 in their own
 # network namespace with the NAD's settings on the PF (`ip link show <pf>`), network-status naming
 # them, and ping each other over the VFs (exec in the pod through containerd); pod-b also takes
@@ -13,7 +15,7 @@
 # netns and meta plugin cache freed.
 . "$(dirname "$0")/lib.sh"
 . "$REPO/lab/lib/guest-node.sh"
-trap 'node_stop; lab_teardown' EXIT
+trap 'kill ${DAEMON_PID:-} 2>/dev/null; node_stop; lab_teardown' EXIT
 trap 'exit 1' TERM   # the runner's time limit: tear down all the same
 
 NET=sriov-net
@@ -24,9 +26,32 @@ MAC_A=02:00:00:00:a0:01 MAC_B=02:00:00:00:b0:01
 PF=$(lab_igb_pf 0) || { fail pods:igb-pf "no 8086:10c9 PF"; exit 1; }
 PFN=$(ls "$PF/net" | head -1)
 ip link set "$PFN" up
-lab_set_numvfs "$PF" 4 || { fail pods:vfs "4 VFs did not appear"; exit 1; }
+# The config daemon makes the VFs, as the operator's node state asks (file mode: the node state
+# the operator would write, 4 VFs, 0-2 igbvf, 3-3 vfio-pci), and stays up as on a node.
+W=$(mktemp -d)
+cat >"$W/node.yaml" <<YAML
+apiVersion: sriovnetwork.openshift.io/v1
+kind: SriovNetworkNodeState
+metadata: {name: sriov-lab, namespace: sriov-network-operator, generation: 1}
+spec:
+  interfaces:
+  - pciAddress: "${PF##*/}"
+    name: $PFN
+    numVfs: 4
+    vfGroups:
+    - {resourceName: intel_sriov_netdevice, deviceType: netdevice, vfRange: "0-2", policyName: net}
+    - {resourceName: intel_sriov_dpdk, deviceType: vfio-pci, vfRange: "3-3", policyName: dpdk}
+YAML
+SRIOV_DAEMON_STATE_DIR=$W/state SRIOV_DAEMON_RESYNC_SECS=600 "$BIN/sriov-network-config-daemon" --node-state-file "$W/node.yaml" \
+  >"$LAB_OUT/config-daemon.log" 2>&1 &
+DAEMON_PID=$!
+daemon_synced() { grep -q '^sync: ' "$LAB_OUT/config-daemon.log"; }
+wait_for 180 daemon_synced
+check_eq pods:daemon-sync "sync: Succeeded" "$(grep '^sync: ' "$LAB_OUT/config-daemon.log" | tail -1 | cut -d' ' -f1-2)"
+check_eq pods:daemon-numvfs 4 "$(cat "$PF/sriov_numvfs")"
 VF3=$(basename "$(readlink "$PF/virtfn3")")
-lab_bind "$VF3" vfio-pci || { fail pods:vfio-bind "vfio-pci bind of $VF3 failed (no IOMMU?)"; exit 1; }
+check_eq pods:daemon-vf3-vfio vfio-pci "$(basename "$(readlink "/sys/bus/pci/devices/$VF3/driver")")"
+[ "$(cat "$PF/sriov_numvfs")" = 4 ] || { tail -20 "$LAB_OUT/config-daemon.log"; exit 1; }
 
 # Each VF as it is before any pod: driver, netdev name, its MAC, the PF's line for it.
 vf_line() { ip link show "$PFN" | grep "^ *vf $1 " | sed 's/^ *//'; }
@@ -53,13 +78,24 @@ JSON
 node_sriovdp "$cfg" intel_sriov_netdevice=3 intel_sriov_dpdk=1 || exit 1
 pass pods:allocatable
 
-# The NAD and two pods in one request; pod-b also takes the vfio-pci pool's VF.
+# The NAD, then two pods that name the network only: the network-resources-injector (on the
+# host, the apiserver's pod webhook: lab_injector) adds the VF request from the NAD's
+# resourceName. pod-b also asks for the vfio-pci pool's VF itself (not a network).
 NAD_CONFIG='{"cniVersion":"1.0.0","type":"sriov","vlan":100,"spoofchk":"off","trust":"on","capabilities":{"mac":true},"ipam":{"type":"host-local","subnet":"10.56.100.0/24","rangeStart":"10.56.100.10","rangeEnd":"10.56.100.20"}}'
+node_nad "$NET" "$RES_NET" "$NAD_CONFIG" | k create -f - >/dev/null || fail pods:create-nad "kubectl create the NAD"
+pods_yaml() {
+  node_pod pod-a "[{\"name\":\"$NET\",\"mac\":\"$MAC_A\"}]"
+  node_pod pod-b "[{\"name\":\"$NET\",\"mac\":\"$MAC_B\"}]" "$RES_DPDK"
+}
 t0=$(ms)
-{ node_nad "$NET" "$RES_NET" "$NAD_CONFIG"
-  node_pod pod-a "[{\"name\":\"$NET\",\"mac\":\"$MAC_A\"}]" "$RES_NET"
-  node_pod pod-b "[{\"name\":\"$NET\",\"mac\":\"$MAC_B\"}]" "$RES_NET" "$RES_DPDK"
-} | k create -f - >/dev/null || fail pods:create "kubectl create the NAD and the pods"
+# (the injector learns of the NAD from its watch; a pod admitted before that is refused naming
+# the NAD, so it is retried for a few seconds; apply, as a pod admitted at the first try stays)
+created() { pods_yaml | k apply -f - >/dev/null 2>"$W/create.err"; }
+wait_for 30 created || fail pods:create "kubectl create the pods: $(cat "$W/create.err")"
+for p in a b; do
+  check_eq "pods:pod-$p-vf-request-injected" 1 \
+    "$(k get pod "pod-$p" -o 'jsonpath={.spec.containers[0].resources.requests.intel\.com/intel_sriov_netdevice}')"
+done
 if node_pods_running pod-a pod-b; then pass pods:running; else
   fail pods:running "$(k get pods -o wide --no-headers 2>&1); events: $(k get events -o 'jsonpath={.items[*].message}' 2>&1 | tail -c 600)"
 fi
