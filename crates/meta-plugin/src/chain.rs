@@ -116,6 +116,21 @@ impl Runner {
         v.get("result").filter(|r| r.is_object()).cloned()
     }
 
+    /// Replaces the cached ADD result of one attachment with `f` of it (what CHECK and DEL
+    /// will get as `prevResult`); `false` when there is no cache to rewrite.
+    pub fn rewrite_cached_result(&self, d: &Delegate, t: &Target, f: impl FnOnce(&Value) -> Value) -> bool {
+        let file = self.result_file(d, t);
+        let Some(mut entry) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .filter(|v| v["result"].is_object())
+        else {
+            return false;
+        };
+        entry["result"] = f(&entry["result"]);
+        std::fs::write(&file, entry.to_string()).is_ok()
+    }
+
     /// DEL through the chain in reverse, with the cached result as `prevResult` (0.4.0+).
     pub fn del(&self, d: &Delegate, caps: &Map<String, Value>, t: &Target) -> Result<(), PluginError> {
         let prev = version_at_least(self.version(d), "0.4.0")

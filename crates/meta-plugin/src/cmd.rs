@@ -19,7 +19,7 @@ use crate::delegate::{self, Delegate};
 use crate::devices::PodDeviceMap;
 use crate::log::Log;
 use crate::status::{self, DeviceInfo};
-use crate::{files, kube_api, result};
+use crate::{default_route, files, kube_api, result, routes};
 
 /// The pod annotation that replaces the default network (a NAD in `multusNamespace`).
 pub const DEFAULT_NETWORK_ANNOTATION: &str = "v1.multus-cni.io/default-network";
@@ -239,7 +239,12 @@ impl Plugin {
                 ))
             })?;
         let config = self.nad_config(&nad).map_err(ctx)?;
-        Delegate::from_selection(&config, sel, Requests::default(), None).map_err(|e| ctx(e.to_string()))
+        // Multus reads the element's `default-route` for the default network too.
+        let requests = Requests {
+            default_route: sel.requests(0).map_err(|e| ctx(e.to_string()))?.default_route,
+            ..Requests::default()
+        };
+        Delegate::from_selection(&config, sel, requests, None).map_err(|e| ctx(e.to_string()))
     }
 
     async fn pod_devices(&self) -> Result<PodDeviceMap, String> {
@@ -438,6 +443,8 @@ impl Plugin {
                 .await
                 .map_err(fail)?,
         );
+        // Before anything is attached, as Multus checks it while loading the delegates.
+        let route_changes = default_route::plan(&delegates, &pod).map_err(|e| fail(e.to_string()))?;
         self.save_scratch(&delegates)?;
 
         let mut pod_result: Option<Value> = None;
@@ -469,6 +476,30 @@ impl Plugin {
             };
             self.log
                 .verbose(&format!("ADD pod {pod}: {} as {ifname}: {r}", d.name));
+            if let Some(change) = route_changes.get(idx).filter(|c| !c.is_noop())
+                && default_route::applies(&r)
+            {
+                if let Err(e) = routes::apply(&self.env.netns, &ifname, change) {
+                    let _ = self.del_range(&delegates, idx);
+                    return Err(fail(format!(
+                        "pod {pod}: network {} (interface {ifname}): default-route: {e}",
+                        d.name
+                    )));
+                }
+                if !self
+                    .runner
+                    .rewrite_cached_result(d, &t, |c| default_route::rewrite_result(c, change))
+                {
+                    self.log.error(&format!(
+                        "ADD pod {pod}: {} as {ifname}: no cached result to rewrite the default routes in",
+                        d.name
+                    ));
+                }
+                self.log.verbose(&format!(
+                    "ADD pod {pod}: {} as {ifname}: default routes: deleted v4 {} v6 {}, added {:?}",
+                    d.name, change.delete_v4, change.delete_v6, change.add
+                ));
+            }
             let dev: Option<DeviceInfo> = devinfo
                 .and_then(|f| std::fs::read(f).ok())
                 .and_then(|b| serde_json::from_slice(&b).ok());

@@ -4,15 +4,17 @@
 //! Functional core (plain functions over plain data, unit-tested without I/O): [`config`]
 //! (the config and its checks), [`cniargs`], [`delegate`] (delegate configs, interface
 //! names, runtime config, `deviceID`, `CNI_ARGS`), [`devices`] (the next unused device of a
-//! resource), [`status`] (network-status), [`result`] (result versions); the network selection
-//! annotation is parsed by [`sriov_api::selection`]. The shell: [`exec`] (one plugin call),
-//! [`chain`] (a delegate's plugin chain and the result cache), [`files`], [`kube_api`],
-//! [`cmd`] (the commands), [`log`].
+//! resource), [`default_route`] (Multus' `default-route` decision), [`status`]
+//! (network-status), [`result`] (result versions); the network selection annotation is parsed
+//! by [`sriov_api::selection`]. The shell: [`exec`] (one plugin call), [`chain`] (a delegate's
+//! plugin chain and the result cache), [`routes`] (default routes in the pod netns),
+//! [`files`], [`kube_api`], [`cmd`] (the commands), [`log`].
 
 pub mod chain;
 pub mod cmd;
 pub mod cniargs;
 pub mod config;
+pub mod default_route;
 pub mod delegate;
 pub mod devices;
 pub mod exec;
@@ -20,4 +22,5 @@ pub mod files;
 pub mod kube_api;
 pub mod log;
 pub mod result;
+pub mod routes;
 pub mod status;
