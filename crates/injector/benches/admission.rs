@@ -273,7 +273,11 @@ fn main() {
         println!(
             "  | {} | {} | {:.1} MiB | {:.0} | {:.3} ms | {:.2} ms | {:.1} MiB | {:.1} MiB | {} |",
             o.bin,
-            if o.kind.contains("static") { "static" } else { "dynamic" },
+            if o.kind.contains("static") {
+                "static"
+            } else {
+                "dynamic"
+            },
             o.size as f64 / 1048576.0,
             o.per_second,
             o.mean_ms,
@@ -285,7 +289,12 @@ fn main() {
     }
     println!("  upstream v1.9.0, same bench: 5,137 req/s, mean 1.55 ms, max 21 ms, 40 MiB");
     for o in &outcomes {
-        assert!(o.codes.contains(&format!("{REQUESTS} 2xx")), "{}: not all 2xx: {}", o.bin, o.codes);
+        assert!(
+            o.codes.contains(&format!("{REQUESTS} 2xx")),
+            "{}: not all 2xx: {}",
+            o.bin,
+            o.codes
+        );
     }
 }
 
@@ -295,7 +304,11 @@ fn main() {
 /// on the same cluster in the same run.
 fn binaries() -> Vec<String> {
     if let Ok(list) = std::env::var("INJECTOR_BIN") {
-        return list.split(':').filter(|p| !p.is_empty()).map(String::from).collect();
+        return list
+            .split(':')
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect();
     }
     let mut bins = vec![BUILT_BIN.to_string()];
     // BUILT_BIN is <target dir>/<profile>/network-resources-injector.
