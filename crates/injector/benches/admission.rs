@@ -299,9 +299,9 @@ fn main() {
 }
 
 /// The binaries to measure: `INJECTOR_BIN` (one path, or several separated by `:`), else the
-/// one built with this bench and, when it exists, the musl static release build that
-/// `scripts/images` ships (target/x86_64-unknown-linux-musl/release), so the two are compared
-/// on the same cluster in the same run.
+/// one built with this bench and, those that exist, the musl static builds: `release` (what
+/// `scripts/images` ships) and `release-small` (opt-level "s", Cargo.toml), so they are
+/// compared on the same cluster in the same run.
 fn binaries() -> Vec<String> {
     if let Ok(list) = std::env::var("INJECTOR_BIN") {
         return list
@@ -312,12 +312,19 @@ fn binaries() -> Vec<String> {
     }
     let mut bins = vec![BUILT_BIN.to_string()];
     // BUILT_BIN is <target dir>/<profile>/network-resources-injector.
-    let shipped = std::path::Path::new(BUILT_BIN)
+    let Some(target) = std::path::Path::new(BUILT_BIN)
         .parent()
         .and_then(std::path::Path::parent)
-        .map(|target| target.join("x86_64-unknown-linux-musl/release/network-resources-injector"));
-    if let Some(shipped) = shipped.filter(|p| p.exists()) {
-        bins.push(shipped.display().to_string());
+    else {
+        return bins;
+    };
+    for profile in ["release", "release-small"] {
+        let musl = target.join(format!(
+            "x86_64-unknown-linux-musl/{profile}/network-resources-injector"
+        ));
+        if musl.exists() {
+            bins.push(musl.display().to_string());
+        }
     }
     bins
 }
