@@ -4,6 +4,17 @@
 //! a real kube-apiserver (sriov-testcluster) and the API calls per admission counted from that
 //! apiserver's own metrics. Upstream v1.9.0 measured the same way: 5,137 req/s, mean 1.55 ms,
 //! max 21 ms, 40 MiB RSS. Targets: >= 20,000 req/s, mean <= 0.5 ms, <= 10 MiB.
+//!
+//! What runs in the cluster is the musl static release binary (`scripts/images`), not the glibc
+//! one cargo builds for this bench, and the two differ in resident memory (shared libraries,
+//! allocator), so the bench measures both, one after the other on the same cluster, when the
+//! musl build exists, and ends with a table comparing them:
+//!
+//!   cargo build --release --locked --target x86_64-unknown-linux-musl \
+//!       -p sriov-network-resources-injector --bin network-resources-injector
+//!   cargo bench -p sriov-network-resources-injector --bench admission
+//!
+//! `INJECTOR_BIN=path[:path...]` measures exactly the binaries named instead.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -18,9 +29,8 @@ use serde_json::json;
 use sriov_api::nad::{NadSpec, NetworkAttachmentDefinition};
 use sriov_testcluster::Cluster;
 
-/// The binary built with this bench; `INJECTOR_BIN` measures another build of it instead (the
-/// musl static binary the image ships: `scripts/images` builds it at
-/// target/x86_64-unknown-linux-musl/release/network-resources-injector).
+/// The binary built with this bench (with `cargo bench`: the release profile for the host,
+/// glibc, dynamically linked). See [`binaries`] for what else is measured.
 const BUILT_BIN: &str = env!("CARGO_BIN_EXE_network-resources-injector");
 const NS: &str = "nri-bench";
 const NADS: usize = 1000;
@@ -237,17 +247,125 @@ fn main() {
     std::fs::write(dir.path().join("ca.pem"), cluster.ca_pem()).unwrap();
     std::fs::write(dir.path().join("cert.pem"), &cert.cert_pem).unwrap();
     std::fs::write(dir.path().join("key.pem"), &cert.key_pem).unwrap();
-    let bin = std::env::var("INJECTOR_BIN").unwrap_or_else(|_| BUILT_BIN.to_string());
+    // A pod asking for two of the 1,000 networks.
+    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "bench", "namespace": NS, "operation": "CREATE",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "object": {"metadata": {"name": "p", "namespace": NS, "labels": {"app": "bench"},
+                                "annotations": {"k8s.v1.cni.cncf.io/networks": "net-17, net-998@net2"}},
+                   "spec": {"containers": [{"name": "app", "image": "example.invalid/app"}]}}}});
+    std::fs::write(dir.path().join("review.json"), review.to_string()).unwrap();
+
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let bins = binaries();
+    let outcomes: Vec<Outcome> = bins
+        .iter()
+        .map(|bin| measure(cluster, &rt, &client, dir.path(), bin))
+        .collect();
+
+    println!(
+        "comparison, same run, same apiserver and {NADS} NADs, one binary after the other (load average at the start: {}):",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    println!("  | binary | linked | size | req/s | mean | max | RSS load peak | VmHWM | API calls |");
+    println!("  | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for o in &outcomes {
+        println!(
+            "  | {} | {} | {:.1} MiB | {:.0} | {:.3} ms | {:.2} ms | {:.1} MiB | {:.1} MiB | {} |",
+            o.bin,
+            if o.kind.contains("static") {
+                "static"
+            } else {
+                "dynamic"
+            },
+            o.size as f64 / 1048576.0,
+            o.per_second,
+            o.mean_ms,
+            o.max_ms,
+            o.load_mib,
+            o.hwm_mib,
+            o.calls
+        );
+    }
+    println!("  upstream v1.9.0, same bench: 5,137 req/s, mean 1.55 ms, max 21 ms, 40 MiB");
+    for o in &outcomes {
+        assert!(
+            o.codes.contains(&format!("{REQUESTS} 2xx")),
+            "{}: not all 2xx: {}",
+            o.bin,
+            o.codes
+        );
+    }
+}
+
+/// The binaries to measure: `INJECTOR_BIN` (one path, or several separated by `:`), else the
+/// one built with this bench and, those that exist, the musl static builds: `release` (what
+/// `scripts/images` ships) and `release-small` (opt-level "s", Cargo.toml), so they are
+/// compared on the same cluster in the same run.
+fn binaries() -> Vec<String> {
+    if let Ok(list) = std::env::var("INJECTOR_BIN") {
+        return list
+            .split(':')
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect();
+    }
+    let mut bins = vec![BUILT_BIN.to_string()];
+    // BUILT_BIN is <target dir>/<profile>/network-resources-injector.
+    let Some(target) = std::path::Path::new(BUILT_BIN)
+        .parent()
+        .and_then(std::path::Path::parent)
+    else {
+        return bins;
+    };
+    for profile in ["release", "release-small"] {
+        let musl = target.join(format!(
+            "x86_64-unknown-linux-musl/{profile}/network-resources-injector"
+        ));
+        if musl.exists() {
+            bins.push(musl.display().to_string());
+        }
+    }
+    bins
+}
+
+/// What one binary did under the load.
+struct Outcome {
+    bin: String,
+    kind: String,
+    size: u64,
+    codes: String,
+    per_second: f64,
+    mean_ms: f64,
+    max_ms: f64,
+    load_mib: f64,
+    hwm_mib: f64,
+    calls: u64,
+}
+
+/// Starts `bin` against the cluster, checks one answer with curl, runs the warm-up and the
+/// measured h2load run, prints its report and returns the figures.
+fn measure(
+    cluster: &Cluster,
+    rt: &tokio::runtime::Runtime,
+    client: &kube::Client,
+    dir: &std::path::Path,
+    bin: &str,
+) -> Outcome {
     let kind = Command::new("file")
-        .args(["-b", "-L", &bin])
+        .args(["-b", "-L", bin])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|e| format!("file(1) failed: {e}"));
-    let size = std::fs::metadata(&bin)
-        .unwrap_or_else(|e| panic!("{bin}: {e}"))
-        .len();
+    let meta = std::fs::metadata(bin).unwrap_or_else(|e| panic!("{bin}: {e}"));
+    let size = meta.len();
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .map_or("unknown".to_string(), |a| format!("{} min", a.as_secs() / 60));
     // The kernel's comm: the file name cut to 15 bytes.
-    let comm: String = std::path::Path::new(&bin)
+    let comm: String = std::path::Path::new(bin)
         .file_name()
         .unwrap()
         .to_string_lossy()
@@ -255,13 +373,13 @@ fn main() {
         .take(15)
         .collect();
     let port = free_port();
-    let mut child = Command::new(&bin)
+    let mut child = Command::new(bin)
         .args([
             format!("-port={port}"),
             "-bind-address=127.0.0.1".into(),
             format!("-health-check-port={}", free_port()),
-            format!("-tls-cert-file={}", dir.path().join("cert.pem").display()),
-            format!("-tls-private-key-file={}", dir.path().join("key.pem").display()),
+            format!("-tls-cert-file={}", dir.join("cert.pem").display()),
+            format!("-tls-private-key-file={}", dir.join("key.pem").display()),
             "-insecure".into(),
         ])
         .env("KUBECONFIG", cluster.kubeconfig())
@@ -273,27 +391,19 @@ fn main() {
     let sampler = Sampler::start(child.id(), comm.clone());
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "injector not listening");
+        assert!(Instant::now() < deadline, "{bin}: injector not listening");
         std::thread::sleep(Duration::from_millis(10));
     }
     sampler.enter(Phase::Synced);
     std::thread::sleep(Duration::from_millis(500));
 
-    // A pod asking for two of the 1,000 networks.
-    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-        "uid": "bench", "namespace": NS, "operation": "CREATE",
-        "kind": {"group": "", "version": "v1", "kind": "Pod"},
-        "object": {"metadata": {"name": "p", "namespace": NS, "labels": {"app": "bench"},
-                                "annotations": {"k8s.v1.cni.cncf.io/networks": "net-17, net-998@net2"}},
-                   "spec": {"containers": [{"name": "app", "image": "example.invalid/app"}]}}}});
-    let body = dir.path().join("review.json");
-    std::fs::write(&body, review.to_string()).unwrap();
+    let body = dir.join("review.json");
     let url = format!("https://127.0.0.1:{port}/mutate");
 
     // One answer checked with curl (verifying the certificate against the cluster CA).
     let out = Command::new("curl")
         .args(["-sS", "--cacert"])
-        .arg(dir.path().join("ca.pem"))
+        .arg(dir.join("ca.pem"))
         .args(["-H", "Content-Type: application/json", "--data-binary"])
         .arg(format!("@{}", body.display()))
         .arg(&url)
@@ -325,11 +435,11 @@ fn main() {
     };
     sampler.enter(Phase::Warmup);
     h2load(5_000);
-    let before = rt.block_on(api_calls(&client));
+    let before = rt.block_on(api_calls(client));
     sampler.enter(Phase::Load);
     let report = h2load(REQUESTS);
     sampler.enter(Phase::After);
-    let after = rt.block_on(api_calls(&client));
+    let after = rt.block_on(api_calls(client));
     std::thread::sleep(Duration::from_secs(2));
     let last = Memory::read(child.id(), &comm).expect("injector gone before the end");
     let mappings = resident_by_mapping(child.id());
@@ -365,7 +475,7 @@ fn main() {
     let load_mib = load_peak.rss as f64 / 1024.0;
     let verdict = |ok: bool| if ok { "pass" } else { "FAIL" };
     println!("injector admission, {NADS} NADs cached, h2load --h1 -c 8 -t 1 -n {REQUESTS}:");
-    println!("  binary: {bin} ({} KiB; {kind})", size / 1024);
+    println!("  binary: {bin} ({} KiB, built {age} ago; {kind})", size / 1024);
     println!("  {requests}");
     println!("  {codes}");
     println!(
@@ -404,6 +514,17 @@ fn main() {
         "  API calls during the run (apiserver_request_total, NADs+ConfigMaps, non-WATCH): {calls}   (target 0: {})",
         verdict(calls == 0)
     );
-    println!("  upstream v1.9.0, same bench: 5,137 req/s, mean 1.55 ms, max 21 ms, 40 MiB");
-    assert!(codes.contains(&format!("{REQUESTS} 2xx")), "not all 2xx: {codes}");
+    println!();
+    Outcome {
+        bin: bin.to_string(),
+        kind,
+        size,
+        codes: codes.to_string(),
+        per_second,
+        mean_ms,
+        max_ms,
+        load_mib,
+        hwm_mib,
+        calls,
+    }
 }
