@@ -59,9 +59,7 @@ fn main() -> std::process::ExitCode {
     // The shared cluster lives in a static: no destructor runs at exit, the reaper tears it down.
     // So does the in-cluster one, leaked to the same lifetime.
     let cluster: &'static Cluster = if in_cluster_api {
-        match sriov_testcluster::require(Cluster::start_with(ClusterOptions {
-            in_cluster_api: true,
-        })) {
+        match sriov_testcluster::require(Cluster::start_with(ClusterOptions { in_cluster_api: true })) {
             Some(c) => Box::leak(Box::new(c)),
             None => return std::process::ExitCode::FAILURE,
         }
