@@ -5,6 +5,11 @@
 //! tests, which SIGKILL this process, or close stdin with `--panic` given (it then panics with the
 //! cluster in a static, whose destructor never runs), and check that nothing is left behind.
 //!
+//! `--in-cluster-api` starts a cluster of its own whose pods reach the API server as in-cluster
+//! clients (`ClusterOptions::in_cluster_api`, needs root) and `--control-loops` adds
+//! kube-controller-manager and kube-scheduler: with `--containerd-node` that is the whole
+//! single-node cluster a Helm chart installs into (scripts/newcomer-walkthrough).
+//!
 //! `--remote-node NAME --remote-server URL --remote-dir DIR` also writes `DIR/admin.kubeconfig`,
 //! `DIR/node.kubeconfig` (the node's identity `system:node:NAME`) and `DIR/multus.kubeconfig` (user
 //! `multus`, which holds nothing until bound, e.g. to Multus' ClusterRole), self-contained and pointing
@@ -13,16 +18,25 @@
 
 use std::io::Read;
 
-use sriov_testcluster::Cluster;
+use sriov_testcluster::{Cluster, ClusterOptions};
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     let (mut panic_at_eof, mut node_name, mut containerd_node) = (false, None, None);
+    let (mut in_cluster_api, mut control_loops) = (false, false);
     let (mut remote_node, mut remote_server, mut remote_dir) = (None, None, None);
     while let Some(a) = args.next() {
         let slot = match a.as_str() {
             "--panic" => {
                 panic_at_eof = true;
+                continue;
+            }
+            "--in-cluster-api" => {
+                in_cluster_api = true;
+                continue;
+            }
+            "--control-loops" => {
+                control_loops = true;
                 continue;
             }
             "--node" => &mut node_name,
@@ -43,9 +57,22 @@ fn main() -> std::process::ExitCode {
         _ => return usage("--remote-node, --remote-server and --remote-dir go together"),
     };
     // The shared cluster lives in a static: no destructor runs at exit, the reaper tears it down.
-    let Some(cluster) = Cluster::shared() else {
-        return std::process::ExitCode::FAILURE;
+    // So does the in-cluster one, leaked to the same lifetime.
+    let cluster: &'static Cluster = if in_cluster_api {
+        match sriov_testcluster::require(Cluster::start_with(ClusterOptions { in_cluster_api: true })) {
+            Some(c) => Box::leak(Box::new(c)),
+            None => return std::process::ExitCode::FAILURE,
+        }
+    } else {
+        match Cluster::shared() {
+            Some(c) => c,
+            None => return std::process::ExitCode::FAILURE,
+        }
     };
+    if control_loops && let Err(e) = cluster.start_control_loops() {
+        eprintln!("sriov-testcluster: control loops: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     let started = match (node_name.as_deref(), containerd_node.as_deref()) {
         (Some(_), Some(_)) => return usage("--node and --containerd-node exclude each other"),
         (Some(n), None) => Some(cluster.start_node(n)),
@@ -105,6 +132,7 @@ fn main() -> std::process::ExitCode {
             "mountNamespace": c.mount_namespace(),
             "nodeIp": c.node_ip(),
             "sandboxImage": c.sandbox_image(),
+            "cniBinDir": c.cni_bin_dir(),
             "netnsDir": c.netns_dir(),
         })),
     });
@@ -120,7 +148,7 @@ fn main() -> std::process::ExitCode {
 fn usage(why: &str) -> std::process::ExitCode {
     eprintln!("sriov-testcluster: {why}");
     eprintln!(
-        "usage: sriov-testcluster [--node NAME | --containerd-node NAME] [--panic] [--remote-node NAME --remote-server URL --remote-dir DIR]"
+        "usage: sriov-testcluster [--node NAME | --containerd-node NAME] [--in-cluster-api] [--control-loops] [--panic] [--remote-node NAME --remote-server URL --remote-dir DIR]"
     );
     std::process::ExitCode::from(2)
 }
