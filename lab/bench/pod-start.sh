@@ -36,7 +36,7 @@ WATCH=/tmp/watch.log
 POD_LIMIT=600   # s per pod start or teardown
 
 if [ "${LAB_ACCEL:-tcg}" = tcg ]; then
-  echo "NOTE: the guest runs under TCG (QEMU's CPU emulation, no KVM) on one emulated CPU thread:"
+  echo "NOTE: the guest runs under TCG (QEMU's CPU emulation, no KVM), its vCPUs on one host thread:"
   echo "      absolute times are inflated many times over; the difference between the kinds is what matters."
 fi
 
@@ -98,6 +98,7 @@ mkfifo /tmp/bench-nap && exec {NAP}<>/tmp/bench-nap
 poll() {
   local end=$((SECONDS + $1)); shift
   until "$@" 2>/dev/null; do [ "$SECONDS" -lt "$end" ] || return 1; read -r -t 0.5 -u "$NAP" _; done
+  return 0   # (the loop's status is its body's last: the read's timeout)
 }
 # first_seen POD [PHASE]: the watch's first stamp for POD (in PHASE)
 first_seen() { awk -v n="$1" -v p="${2:-}" '$2 == n && (p == "" || $3 == p) {print $1; exit}' "$WATCH"; }
