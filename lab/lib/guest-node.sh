@@ -22,6 +22,8 @@ CNI_BIN=/opt/cni/bin
 CNI_CONF=/etc/cni/net.d
 CTR_SOCK=/run/containerd/containerd.sock
 MULTUS_CACHE=/var/lib/cni/multus
+# the meta plugin's log (the benchmark puts it on the guest's own memory instead of 9p)
+MULTUS_LOG=${MULTUS_LOG:-$LAB_OUT/multus.log}
 NODE_PIDS=()
 
 # A discovery cache kept between calls: without one every kubectl call first walks the API's
@@ -106,7 +108,7 @@ TOML
 {"cniVersion":"1.0.0","name":"multus-cni-network","type":"multus",
  "capabilities":{"io.kubernetes.cri.pod-annotations":true},
  "kubeconfig":"$KUBE/multus.kubeconfig","cniDir":"$MULTUS_CACHE","binDir":"$CNI_BIN",
- "logLevel":"verbose","logFile":"$LAB_OUT/multus.log","logToStderr":false,
+ "logLevel":"verbose","logFile":"$MULTUS_LOG","logToStderr":false,
  "delegates":[{"cniVersion":"1.0.0","name":"lab-default","plugins":[{"type":"bridge","bridge":"cni0",
    "isGateway":true,"ipMasq":false,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.244.0.0/24"}]],
    "routes":[{"dst":"0.0.0.0/0"}]}}]}]}

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs in the guest as /lab/test (lab/run-tests and lab/demo pass it to run-lab.sh):
-#   guest-run.sh tests|demo DIR GLOB HOST_REPO
+#   guest-run.sh tests|demo|bench DIR GLOB HOST_REPO
 # runs every executable $REPO/DIR/*.sh whose name matches GLOB (with or without .sh), in name
 # order, each under a time limit, and checks after each one that it left the PCI functions,
 # netdevsim and netns as they were booted (else "FAIL <name>:teardown" and a forced teardown).

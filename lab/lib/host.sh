@@ -64,6 +64,7 @@ lab_test_bins() {
 lab_boot() {
   local kind=$1 dir=$2 glob=$3 rc=0 tpid=""
   printf 'LAB_TEST_TIMEOUT=%q\n' "${LAB_TEST_TIMEOUT:-600}" >"$RUN/env"
+  [ -z "${BENCH_PODS:-}" ] || printf 'export BENCH_PODS=%q\n' "$BENCH_PODS" >>"$RUN/env"   # lab/run-bench
   cp "$REPO_ROOT/lab/lib/guest-run.sh" "$RUN/guest-run.sh"
   LAB_RUN="$RUN" LAB_SHARE="$REPO_ROOT" LAB_QUIET=1 \
     "$REPO_ROOT/lab/run-lab.sh" "$RUN/guest-run.sh" "$kind" "$dir" "$glob" "$REPO_ROOT" &
