@@ -85,25 +85,6 @@ fn cached_routes(dir: &Path, net: &str, container: &str, ifname: &str) -> Value 
     v["result"]["routes"].clone()
 }
 
-struct World {
-    client: kube::Client,
-    kubeconfig: std::path::PathBuf,
-    dir: tempfile::TempDir,
-}
-
-async fn world(cluster: &Cluster, namespace: &str) -> World {
-    let client = cluster.client().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("multus.kubeconfig");
-    prepare_api(cluster, &client, &kubeconfig).await;
-    common::namespace(&client, namespace).await;
-    World {
-        client,
-        kubeconfig,
-        dir,
-    }
-}
-
 /// A pod selecting a network with `"default-route": [gw]` (as `net1`): inside its netns the
 /// only IPv4 default route goes via that gateway on `net1`; `eth0` keeps none of its default
 /// routes (the IPv6 one goes too: Multus filters every family on every attachment once any

@@ -58,25 +58,6 @@ fn bridge_nad(bridge: &str, dir: &Path, octet: u8) -> Value {
         "ipam": host_local(&format!("10.219.{octet}.0/24"), &dir.join("ipam-bridge"))})
 }
 
-struct World {
-    client: kube::Client,
-    kubeconfig: std::path::PathBuf,
-    dir: tempfile::TempDir,
-}
-
-async fn world(cluster: &Cluster, namespace: &str) -> World {
-    let client = cluster.client().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("multus.kubeconfig");
-    prepare_api(cluster, &client, &kubeconfig).await;
-    common::namespace(&client, namespace).await;
-    World {
-        client,
-        kubeconfig,
-        dir,
-    }
-}
-
 /// Two secondary networks (macvlan on a veth, bridge) after the default network: in order,
 /// named eth0/net1/net2, with the requested MAC and IP, network-status on the API server; CHECK
 /// passes; DEL removes every interface and frees every lease; a second DEL succeeds.

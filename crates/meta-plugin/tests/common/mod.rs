@@ -291,3 +291,24 @@ pub async fn annotation(client: &kube::Client, namespace: &str, name: &str, key:
 pub fn scratch_dir(base: &Path) -> PathBuf {
     base.join("cni")
 }
+
+/// What a test of the meta plugin against the API server starts from: a client, the `multus`
+/// user's kubeconfig (Multus' ClusterRole, `prepare_api`), a scratch dir, and its namespace.
+pub struct World {
+    pub client: kube::Client,
+    pub kubeconfig: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn world(cluster: &Cluster, namespace: &str) -> World {
+    let client = cluster.client().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("multus.kubeconfig");
+    prepare_api(cluster, &client, &kubeconfig).await;
+    self::namespace(&client, namespace).await;
+    World {
+        client,
+        kubeconfig,
+        dir,
+    }
+}
