@@ -18,19 +18,7 @@ use sriov_meta_plugin::status::{NETWORK_STATUS_ANNOTATION, NetworkStatus};
 use sriov_testcluster::Cluster;
 
 fn prerequisites() -> bool {
-    if !sriov_test_support::prerequisite(sriov_test_support::is_root(), "root") {
-        return false;
-    }
-    for p in ["bridge", "macvlan", "tuning", "host-local"] {
-        let path = Path::new(REFERENCE_PLUGINS).join(p);
-        if !sriov_test_support::prerequisite(
-            path.exists(),
-            &format!("{} (scripts/deps/30-cni.sh)", path.display()),
-        ) {
-            return false;
-        }
-    }
-    true
+    reference_plugins_and_root(&["bridge", "macvlan", "tuning", "host-local"])
 }
 
 /// The node's meta plugin config: Multus thin mode, the default network a bridge.

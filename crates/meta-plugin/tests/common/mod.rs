@@ -312,3 +312,18 @@ pub async fn world(cluster: &Cluster, namespace: &str) -> World {
         dir,
     }
 }
+
+/// Root and the reference plugins `plugins` in `REFERENCE_PLUGINS` (scripts/deps/30-cni.sh):
+/// false (a skip, with a message) when one is missing, a failure under `CI=true`.
+pub fn reference_plugins_and_root(plugins: &[&str]) -> bool {
+    if !sriov_test_support::prerequisite(sriov_test_support::is_root(), "root") {
+        return false;
+    }
+    plugins.iter().all(|p| {
+        let path = Path::new(REFERENCE_PLUGINS).join(p);
+        sriov_test_support::prerequisite(
+            path.exists(),
+            &format!("{} (scripts/deps/30-cni.sh)", path.display()),
+        )
+    })
+}
