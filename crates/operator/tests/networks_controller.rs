@@ -292,17 +292,20 @@ async fn a_cross_namespace_network_has_the_finalizer_and_its_deletion_deletes_th
         "no ownerReference across namespaces"
     );
     let networks = Api::<SriovNetwork>::namespaced(client.clone(), OP_NS);
-    let stored = eventually("finalizer", || async {
+    // The finalizer is written before the NAD and the annotation after it (three writes, as
+    // upstream): wait for the object to carry both rather than read between the writes.
+    let last_ns = |n: &SriovNetwork| {
+        n.annotations()
+            .get("operator.sriovnetwork.openshift.io/last-network-namespace")
+            .cloned()
+    };
+    let stored = eventually("finalizer and last-network-namespace", || async {
         let n = networks.get("cross").await.unwrap();
-        n.finalizers().iter().any(|f| f == NAD_FINALIZER).then_some(n)
+        let done = n.finalizers().iter().any(|f| f == NAD_FINALIZER) && last_ns(&n).is_some();
+        done.then_some(n)
     })
     .await;
-    assert_eq!(
-        stored
-            .annotations()
-            .get("operator.sriovnetwork.openshift.io/last-network-namespace"),
-        Some(&"app-cross".to_string())
-    );
+    assert_eq!(last_ns(&stored).as_deref(), Some("app-cross"));
 
     // A new target namespace: the NAD moves (upstream's last-network-namespace annotation).
     ensure_namespace(&client, "app-cross-2").await;
