@@ -118,6 +118,9 @@ impl NadIndex {
     }
 }
 
+/// NADs per page of the initial list (and of every relist).
+pub const LIST_PAGE: u32 = 100;
+
 /// The shared, watch-fed [`NadIndex`].
 #[derive(Clone)]
 pub struct NadCache(Arc<RwLock<NadIndex>>);
@@ -149,7 +152,11 @@ impl NadCache {
         let cache = NadCache(Arc::new(RwLock::new(NadIndex::new(resource_name_keys))));
         // `Api<PartialObjectMeta<_>>` asks the apiserver for metadata only.
         let api: Api<PartialObjectMeta<NetworkAttachmentDefinition>> = Api::all(client);
-        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        // Pages of 100 instead of kube's 500: the initial list's page is held twice while it is
+        // decoded (the body and the objects), and that transient set the injector's peak
+        // resident memory (issue #13); 1,000 NADs cost 10 requests instead of 2, once.
+        let config = watcher::Config::default().page_size(LIST_PAGE);
+        let stream = watcher(api, config).default_backoff();
         let (listed, mut ready) = tokio::sync::watch::channel(false);
         let index = cache.0.clone();
         tokio::spawn(async move {

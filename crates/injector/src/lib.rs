@@ -16,10 +16,12 @@ pub mod cache;
 pub mod flags;
 pub mod mutate;
 pub mod network;
+pub mod pod;
 pub mod review;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod switches;
 
 pub use mutate::{Denied, Mutation, NadLookup, Settings, mutate};
+pub use pod::PodView;
 pub use switches::Switches;

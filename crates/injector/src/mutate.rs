@@ -10,10 +10,10 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::{Value, json};
 
 use crate::network::{self, ParseError, Selection};
+use crate::pod::{ContainerView, PodView};
 use crate::switches::Switches;
 
 pub const NETWORKS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/networks";
@@ -98,17 +98,17 @@ fn op(path: String, value: Value) -> Value {
     json!({"op": "add", "path": path, "value": value})
 }
 
-fn resource_count(c: &Container, which: &str, resource: &str) -> Option<String> {
+fn resource_count(c: &ContainerView, which: &str, resource: &str) -> Option<String> {
     let r = c.resources.as_ref()?;
     let list = if which == "requests" {
         &r.requests
     } else {
         &r.limits
     };
-    list.as_ref()?.get(resource).map(|q| q.0.clone())
+    list.as_ref()?.get(resource).cloned()
 }
 
-fn has_list(c: &Container, which: &str) -> bool {
+fn has_list(c: &ContainerView, which: &str) -> bool {
     c.resources
         .as_ref()
         .and_then(|r| {
@@ -176,7 +176,7 @@ fn tally(
 
 fn resource_patch(
     patch: &mut Vec<Value>,
-    containers: &[Container],
+    containers: &[ContainerView],
     target: usize,
     mut counts: BTreeMap<String, i64>,
     honor: bool,
@@ -216,7 +216,7 @@ fn resource_patch(
 }
 
 /// Downward API items for the containers' hugepages, plus the `CONTAINER_NAME` env ops.
-fn hugepages(patch: &mut Vec<Value>, containers: &[Container]) -> Vec<Value> {
+fn hugepages(patch: &mut Vec<Value>, containers: &[ContainerView]) -> Vec<Value> {
     let mut items = Vec::new();
     for (i, c) in containers.iter().enumerate() {
         let mut found = false;
@@ -251,9 +251,9 @@ fn hugepages(patch: &mut Vec<Value>, containers: &[Container]) -> Vec<Value> {
     items
 }
 
-fn volume_patch(patch: &mut Vec<Value>, pod: &Pod, annotated: bool, hugepage_items: Vec<Value>) {
+fn volume_patch(patch: &mut Vec<Value>, pod: &PodView, annotated: bool, hugepage_items: Vec<Value>) {
     let spec = pod.spec.as_ref();
-    let containers = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
+    let containers = spec.map(|s| s.containers()).unwrap_or_default();
     let mount = json!({"name": VOLUME_NAME, "readOnly": true, "mountPath": MOUNT_PATH});
     for (i, c) in containers.iter().enumerate() {
         match c.volume_mounts.as_deref() {
@@ -287,7 +287,7 @@ fn volume_patch(patch: &mut Vec<Value>, pod: &Pod, annotated: bool, hugepage_ite
 /// The whole decision for one pod CREATE. `request_namespace` is the AdmissionRequest's
 /// namespace, used when the pod object carries none.
 pub fn mutate(
-    pod: &Pod,
+    pod: &PodView,
     request_namespace: &str,
     nads: &dyn NadLookup,
     settings: &Settings,
@@ -338,11 +338,7 @@ pub fn mutate(
     }
 
     // 3. resources, hugepages, volume
-    let containers = pod
-        .spec
-        .as_ref()
-        .map(|s| s.containers.as_slice())
-        .unwrap_or_default();
+    let containers = pod.spec.as_ref().map(|s| s.containers()).unwrap_or_default();
     let mut hugepage_items = Vec::new();
     let needs_resources = !counts.is_empty() && !containers.is_empty();
     if needs_resources {

@@ -3,11 +3,11 @@
 //! patch (base64 JSONPatch) or the denial.
 
 use base64::Engine;
-use k8s_openapi::api::core::v1::Pod;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::mutate::{Denied, NadLookup, Settings, mutate};
+use crate::pod::PodView;
 use crate::switches::Switches;
 
 /// Upstream's body limit (`http.MaxBytesReader(.., 1<<20)`).
@@ -94,7 +94,7 @@ pub fn answer(
         );
     }
     // Fast path: the pod as a typed object; on failure, the generic read says what is wrong.
-    let (review, pod) = match serde_json::from_slice::<Review<Pod>>(bytes) {
+    let (review, pod) = match serde_json::from_slice::<Review<PodView>>(bytes) {
         Ok(mut r) => {
             let pod = Ok(r.request.as_mut().and_then(|q| q.object.take()));
             (r, pod)
@@ -103,8 +103,8 @@ pub fn answer(
             Err(e) => return Answer::error(400, format!("error deserializing AdmissionReview: {e}")),
             Ok(mut r) => {
                 let object = r.request.as_mut().and_then(|q| q.object.take());
-                let pod = object.map(serde_json::from_value::<Pod>).transpose();
-                let review = Review::<Pod> {
+                let pod = object.map(serde_json::from_value::<PodView>).transpose();
+                let review = Review::<PodView> {
                     api_version: r.api_version,
                     kind: r.kind,
                     request: r.request.map(|q| Request {

@@ -9,8 +9,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
+use sriov_network_resources_injector::PodView;
 use sriov_network_resources_injector::mutate::{NO_NETWORKS, Settings, mutate};
 use sriov_network_resources_injector::switches::Switches;
 
@@ -63,7 +63,7 @@ fn a_pod_without_networks_is_answered_without_a_heap_allocation() {
     )
     .unwrap();
     let settings = Settings::default();
-    let plain: Pod = serde_json::from_value(json!({
+    let plain: PodView = serde_json::from_value(json!({
         "metadata": {"name": "p", "namespace": "default", "labels": {"app": "web"},
                      "annotations": {"prometheus.io/scrape": "true"}},
         "spec": {"containers": [{"name": "app", "image": "x"}]}

@@ -9,17 +9,24 @@ use anyhow::Context;
 use sriov_network_resources_injector::cache::{NadCache, SwitchesCell};
 use sriov_network_resources_injector::flags::{self, FlagError};
 use sriov_network_resources_injector::server::{self, Injector};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 /// One thread serves everything: an admission is microseconds of work, and on a small node
 /// (2 cores here, shared with the load generator in the benchmark) a second worker only adds
 /// wake-ups and cross-thread hand-offs (measured: docs/injector.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+    // `RUST_LOG` as `Targets` (`info`, `kube=debug,warn`...), not `EnvFilter`: the same
+    // target=level directives without span/field matching, whose regex engine would be compiled
+    // at start and kept resident (issue #13 counts every page of code touched).
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer())
+        .with(filter)
         .init();
     let options = match flags::parse(std::env::args()) {
         Ok(o) => o,

@@ -49,22 +49,22 @@ fn sriov_nads() -> Nads {
     ])
 }
 
-fn pod(v: Value) -> Pod {
+fn pod(v: Value) -> PodView {
     serde_json::from_value(v).unwrap()
 }
 
-fn simple_pod(annotations: Value) -> Pod {
+fn simple_pod(annotations: Value) -> PodView {
     pod(json!({
         "metadata": {"name": "p", "namespace": "default", "annotations": annotations},
         "spec": {"containers": [{"name": "app", "image": "x"}]}
     }))
 }
 
-fn run(p: &Pod, settings: &Settings, switches: &Switches) -> Result<Mutation, Denied> {
+fn run(p: &PodView, settings: &Settings, switches: &Switches) -> Result<Mutation, Denied> {
     mutate(p, "default", &sriov_nads(), settings, switches)
 }
 
-fn patch_of(p: &Pod) -> Value {
+fn patch_of(p: &PodView) -> Value {
     Value::Array(run(p, &Settings::default(), &Switches::default()).unwrap().patch)
 }
 
