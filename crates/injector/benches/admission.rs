@@ -5,12 +5,12 @@
 //! apiserver's own metrics. Upstream v1.9.0 measured the same way: 5,137 req/s, mean 1.55 ms,
 //! max 21 ms, 40 MiB RSS. Targets: >= 20,000 req/s, mean <= 0.5 ms, <= 10 MiB.
 //!
-//! What runs in the cluster is the musl static release binary (`scripts/images`), not the glibc
-//! one cargo builds for this bench, and the two differ in resident memory (shared libraries,
-//! allocator), so the bench measures both, one after the other on the same cluster, when the
-//! musl build exists, and ends with a table comparing them:
+//! What runs in the cluster is the musl static `release-small` binary (`scripts/images`), not
+//! the glibc one cargo builds for this bench, and the two differ in resident memory (shared
+//! libraries, allocator, code size), so the bench measures both, one after the other on the same
+//! cluster, when the musl build exists, and ends with a table comparing them:
 //!
-//!   cargo build --release --locked --target x86_64-unknown-linux-musl \
+//!   cargo build --profile release-small --locked --target x86_64-unknown-linux-musl \
 //!       -p sriov-network-resources-injector --bin network-resources-injector
 //!   cargo bench -p sriov-network-resources-injector --bench admission
 //!
@@ -299,9 +299,9 @@ fn main() {
 }
 
 /// The binaries to measure: `INJECTOR_BIN` (one path, or several separated by `:`), else the
-/// one built with this bench and, those that exist, the musl static builds: `release` (what
-/// `scripts/images` ships) and `release-small` (opt-level "s", Cargo.toml), so they are
-/// compared on the same cluster in the same run.
+/// one built with this bench and, those that exist, the musl static builds: `release` and
+/// `release-small` (what `scripts/images` ships: Cargo.toml), so they are compared on the same
+/// cluster in the same run.
 fn binaries() -> Vec<String> {
     if let Ok(list) = std::env::var("INJECTOR_BIN") {
         return list
