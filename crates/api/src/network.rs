@@ -13,6 +13,19 @@ use serde::{Deserialize, Serialize};
 fn is_zero(v: &i32) -> bool {
     *v == 0
 }
+/// Drops schemars' `format: uint32` from an unsigned field's schema: it is no OpenAPI format the
+/// apiserver knows, Helm warns on it at install (`unrecognized format "uint32"`), and
+/// controller-gen writes none for upstream's `uint` fields. The `minimum`/`maximum` stay.
+fn no_unsigned_format(schema: &mut schemars::Schema) {
+    if schema
+        .get("format")
+        .and_then(|f| f.as_str())
+        .is_some_and(|f| f.starts_with("uint"))
+    {
+        schema.remove("format");
+    }
+}
+
 fn is_zero_u32(v: &u32) -> bool {
     *v == 0
 }
@@ -210,9 +223,10 @@ pub struct OvsNetworkSpec {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub bridge: String,
     #[serde(default, skip_serializing_if = "is_zero_u32")]
-    #[schemars(range(min = 0, max = 4095))]
+    #[schemars(range(min = 0, max = 4095), transform = no_unsigned_format)]
     pub vlan: u32,
     #[serde(default, skip_serializing_if = "is_zero_u32")]
+    #[schemars(transform = no_unsigned_format)]
     pub mtu: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trunk: Vec<TrunkConfig>,
@@ -225,12 +239,12 @@ pub struct OvsNetworkSpec {
 #[serde(rename_all = "camelCase")]
 pub struct TrunkConfig {
     #[serde(default, rename = "minID", skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 4095))]
+    #[schemars(range(min = 0, max = 4095), transform = no_unsigned_format)]
     pub min_id: Option<u32>,
     #[serde(default, rename = "maxID", skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 4095))]
+    #[schemars(range(min = 0, max = 4095), transform = no_unsigned_format)]
     pub max_id: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 4095))]
+    #[schemars(range(min = 0, max = 4095), transform = no_unsigned_format)]
     pub id: Option<u32>,
 }

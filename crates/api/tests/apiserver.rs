@@ -92,6 +92,43 @@ async fn every_crd_is_established_with_list_kind_and_short_names() {
     }
 }
 
+/// The checked-in CRDs, created by the real kubectl on a real apiserver that has none of them yet
+/// (server-side dry run; `helm install` creates them the same way), draw no warning: the
+/// apiserver warns about any schema `format` it does not know, which schemars' `uint32` was
+/// (README, the newcomer's `helm install`). An apiserver of its own: on the shared one the other
+/// tests have installed the CRDs already.
+#[tokio::test]
+async fn the_apiserver_accepts_the_crds_without_a_warning() {
+    let Some(kubectl) = kubectl() else {
+        return;
+    };
+    let Some(cluster) = sriov_testcluster::require(Cluster::start()) else {
+        return;
+    };
+    let crds = Path::new(REPO).join("deploy/crds");
+    let out = Command::new(&kubectl)
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig())
+        .args(["create", "--dry-run=server", "-f"])
+        .arg(&crds)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.matches("(server dry run)").count(),
+        all_crds().len(),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains("Warning"),
+        "kubectl printed a warning:\n{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn kubectl_finds_every_kind_by_its_short_name() {
     let Some((cluster, client)) = cluster_with_crds("crd-short").await else {
