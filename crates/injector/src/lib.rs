@@ -16,6 +16,7 @@ pub mod cache;
 pub mod flags;
 pub mod mutate;
 pub mod network;
+pub mod patch;
 pub mod pod;
 pub mod review;
 #[cfg(feature = "server")]

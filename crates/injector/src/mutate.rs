@@ -10,9 +10,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
-
 use crate::network::{self, ParseError, Selection};
+use crate::patch::{DownwardApi, DownwardItem, EnvVar, Mount, Op, Value, Volume};
 use crate::pod::{ContainerView, PodView};
 use crate::switches::Switches;
 
@@ -76,7 +75,7 @@ impl NadLookup for BTreeMap<(String, String), BTreeMap<String, String>> {
 #[derive(Debug, PartialEq)]
 pub struct Mutation {
     pub message: &'static str,
-    pub patch: Vec<Value>,
+    pub patch: Vec<Op>,
 }
 
 /// Why the pod is not patched.
@@ -94,8 +93,8 @@ fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-fn op(path: String, value: Value) -> Value {
-    json!({"op": "add", "path": path, "value": value})
+fn op(path: String, value: Value) -> Op {
+    Op::add(path, value)
 }
 
 fn resource_count(c: &ContainerView, which: &str, resource: &str) -> Option<String> {
@@ -175,7 +174,7 @@ fn tally(
 }
 
 fn resource_patch(
-    patch: &mut Vec<Value>,
+    patch: &mut Vec<Op>,
     containers: &[ContainerView],
     target: usize,
     mut counts: BTreeMap<String, i64>,
@@ -184,7 +183,7 @@ fn resource_patch(
     let base = format!("/spec/containers/{target}/resources");
     for which in ["requests", "limits"] {
         if !has_list(&containers[target], which) {
-            patch.push(op(format!("{base}/{which}"), json!({})));
+            patch.push(op(format!("{base}/{which}"), Value::Map(BTreeMap::new())));
         }
     }
     if !honor {
@@ -208,7 +207,7 @@ fn resource_patch(
             }
             patch.push(op(
                 format!("{base}/{which}/{}", escape(&resource)),
-                json!(total.to_string()),
+                Value::Str(total.to_string()),
             ));
         }
     }
@@ -216,7 +215,7 @@ fn resource_patch(
 }
 
 /// Downward API items for the containers' hugepages, plus the `CONTAINER_NAME` env ops.
-fn hugepages(patch: &mut Vec<Value>, containers: &[ContainerView]) -> Vec<Value> {
+fn hugepages(patch: &mut Vec<Op>, containers: &[ContainerView]) -> Vec<DownwardItem> {
     let mut items = Vec::new();
     for (i, c) in containers.iter().enumerate() {
         let mut found = false;
@@ -230,19 +229,23 @@ fn hugepages(patch: &mut Vec<Value>, containers: &[ContainerView]) -> Vec<Value>
                 && !is_zero(&q)
             {
                 let kind = if which == "requests" { "request" } else { "limit" };
-                items.push(json!({
-                    "path": format!("hugepages_{short}_{kind}_{}", c.name),
-                    "resourceFieldRef": {"containerName": c.name, "resource": format!("{which}.{size}"), "divisor": "1Mi"}
-                }));
+                items.push(DownwardItem::resource(
+                    format!("hugepages_{short}_{kind}_{}", c.name),
+                    c.name.clone(),
+                    format!("{which}.{size}"),
+                ));
                 found = true;
             }
         }
         if found {
-            let env = json!({"name": "CONTAINER_NAME", "value": c.name});
+            let env = EnvVar {
+                name: "CONTAINER_NAME",
+                value: c.name.clone(),
+            };
             match c.env.as_deref() {
-                None | Some([]) => patch.push(op(format!("/spec/containers/{i}/env"), json!([env]))),
+                None | Some([]) => patch.push(op(format!("/spec/containers/{i}/env"), Value::EnvList([env]))),
                 Some(list) if !list.iter().any(|e| e.name == "CONTAINER_NAME") => {
-                    patch.push(op(format!("/spec/containers/{i}/env/-"), env))
+                    patch.push(op(format!("/spec/containers/{i}/env/-"), Value::Env(env)))
                 }
                 Some(_) => {}
             }
@@ -251,16 +254,24 @@ fn hugepages(patch: &mut Vec<Value>, containers: &[ContainerView]) -> Vec<Value>
     items
 }
 
-fn volume_patch(patch: &mut Vec<Value>, pod: &PodView, annotated: bool, hugepage_items: Vec<Value>) {
+fn volume_patch(patch: &mut Vec<Op>, pod: &PodView, annotated: bool, hugepage_items: Vec<DownwardItem>) {
     let spec = pod.spec.as_ref();
     let containers = spec.map(|s| s.containers()).unwrap_or_default();
-    let mount = json!({"name": VOLUME_NAME, "readOnly": true, "mountPath": MOUNT_PATH});
+    let mount = Mount {
+        name: VOLUME_NAME,
+        read_only: true,
+        mount_path: MOUNT_PATH,
+    };
     for (i, c) in containers.iter().enumerate() {
         match c.volume_mounts.as_deref() {
-            None | Some([]) => patch.push(op(format!("/spec/containers/{i}/volumeMounts"), json!([mount]))),
-            Some(m) if !m.iter().any(|m| m.name == VOLUME_NAME) => {
-                patch.push(op(format!("/spec/containers/{i}/volumeMounts/-"), mount.clone()))
-            }
+            None | Some([]) => patch.push(op(
+                format!("/spec/containers/{i}/volumeMounts"),
+                Value::MountList([mount.clone()]),
+            )),
+            Some(m) if !m.iter().any(|m| m.name == VOLUME_NAME) => patch.push(op(
+                format!("/spec/containers/{i}/volumeMounts/-"),
+                Value::Mount(mount.clone()),
+            )),
             Some(_) => {}
         }
     }
@@ -270,17 +281,20 @@ fn volume_patch(patch: &mut Vec<Value>, pod: &PodView, annotated: bool, hugepage
     }
     let mut items = Vec::new();
     if pod.metadata.labels.as_ref().is_some_and(|l| !l.is_empty()) {
-        items.push(json!({"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}));
+        items.push(DownwardItem::field("labels", "metadata.labels"));
     }
     if annotated {
-        items.push(json!({"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}}));
+        items.push(DownwardItem::field("annotations", "metadata.annotations"));
     }
     items.extend(hugepage_items);
-    let volume = json!({"name": VOLUME_NAME, "downwardAPI": {"items": items}});
+    let volume = Volume {
+        name: VOLUME_NAME,
+        downward_api: DownwardApi { items },
+    };
     if volumes.is_empty() {
-        patch.push(op("/spec/volumes".into(), json!([volume])));
+        patch.push(op("/spec/volumes".into(), Value::VolumeList([volume])));
     } else {
-        patch.push(op("/spec/volumes/-".into(), volume));
+        patch.push(op("/spec/volumes/-".into(), Value::Volume(volume)));
     }
 }
 
@@ -311,7 +325,10 @@ pub fn mutate(
         }
     }
     if injected {
-        patch.push(op("/metadata/annotations".into(), json!(annotations)));
+        patch.push(op(
+            "/metadata/annotations".into(),
+            Value::Map((*annotations).clone()),
+        ));
     }
 
     // 2. networks
@@ -367,7 +384,7 @@ pub fn mutate(
         .unwrap_or_default();
     merged.extend(node_selector);
     if !merged.is_empty() {
-        patch.push(op("/spec/nodeSelector".into(), json!(merged)));
+        patch.push(op("/spec/nodeSelector".into(), Value::Map(merged)));
     }
 
     if needs_resources {

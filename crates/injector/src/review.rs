@@ -3,8 +3,10 @@
 //! patch (base64 JSONPatch) or the denial.
 
 use base64::Engine;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::mutate::{Denied, NadLookup, Settings, mutate};
 use crate::pod::PodView;
@@ -64,8 +66,44 @@ struct Request<O> {
     object: Option<O>,
 }
 
-fn status(message: &str) -> Value {
-    json!({"metadata": {}, "message": message})
+/// The AdmissionReview answered, in the field order of upstream's Go types (`kind`, `apiVersion`,
+/// `response`; `uid`, `allowed`, `status`, `patch`, `patchType`), serialized without building a
+/// `serde_json::Value` first (see [`crate::patch`] for why).
+#[derive(Serialize)]
+struct ReviewOut<'a> {
+    kind: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    response: ResponseOut,
+}
+
+#[derive(Serialize)]
+struct ResponseOut {
+    uid: String,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(rename = "patchType", skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+}
+
+/// metav1.Status as upstream fills it: an empty `metadata` and the message.
+#[derive(Serialize)]
+struct StatusOut {
+    metadata: Empty,
+    message: Cow<'static, str>,
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+fn status(message: impl Into<Cow<'static, str>>) -> Option<StatusOut> {
+    Some(StatusOut {
+        metadata: Empty {},
+        message: message.into(),
+    })
 }
 
 /// Handles one `/mutate` request.
@@ -130,19 +168,25 @@ pub fn answer(
             "error preparing AdmissionResponse: received empty AdmissionReview request".into(),
         );
     };
-    let mut response = json!({"uid": request.uid, "allowed": true});
+    let mut response = ResponseOut {
+        uid: request.uid,
+        allowed: true,
+        status: None,
+        patch: None,
+        patch_type: None,
+    };
     if request.operation != "CREATE" && !request.operation.is_empty() {
         // Only pod CREATE is registered; anything else passes untouched.
-        response["status"] = status("allowed");
+        response.status = status("allowed");
     } else {
         match pod {
             Err(e) => {
-                response["allowed"] = json!(false);
-                response["status"] = status(&format!("pod could not be decoded: {e}"));
+                response.allowed = false;
+                response.status = status(format!("pod could not be decoded: {e}"));
             }
             Ok(None) => {
-                response["allowed"] = json!(false);
-                response["status"] = status("AdmissionReview request has no object");
+                response.allowed = false;
+                response.status = status("AdmissionReview request has no object");
             }
             Ok(Some(pod)) => match mutate(&pod, &request.namespace, nads, settings, switches) {
                 Err(Denied::BadAnnotation(e)) => return Answer::error(400, e.to_string()),
@@ -151,30 +195,42 @@ pub fn answer(
                         pod = pod.metadata.name.as_deref().unwrap_or(""),
                         "denied: {message}"
                     );
-                    response["allowed"] = json!(false);
-                    response["status"] = status(&message);
+                    response.allowed = false;
+                    response.status = status(message);
                 }
                 Ok(m) => {
-                    response["status"] = status(m.message);
+                    response.status = status(m.message);
                     if !m.patch.is_empty() {
-                        let text = Value::Array(m.patch).to_string();
-                        response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(text));
-                        response["patchType"] = json!("JSONPatch");
+                        match serde_json::to_vec(&m.patch) {
+                            Ok(bytes) => {
+                                response.patch =
+                                    Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+                                response.patch_type = Some("JSONPatch");
+                            }
+                            Err(e) => return Answer::error(500, format!("error encoding the patch: {e}")),
+                        }
                     }
                 }
             },
         }
     }
     let api_version = if review.api_version.is_empty() {
-        "admission.k8s.io/v1".to_string()
+        "admission.k8s.io/v1"
     } else {
-        review.api_version
+        review.api_version.as_str()
     };
-    let out = json!({"kind": "AdmissionReview", "apiVersion": api_version, "response": response});
-    Answer {
-        status: 200,
-        json: true,
-        body: out.to_string(),
+    let out = ReviewOut {
+        kind: "AdmissionReview",
+        api_version,
+        response,
+    };
+    match serde_json::to_string(&out) {
+        Ok(body) => Answer {
+            status: 200,
+            json: true,
+            body,
+        },
+        Err(e) => Answer::error(500, format!("error encoding the AdmissionReview: {e}")),
     }
 }
 
@@ -182,6 +238,8 @@ pub fn answer(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use std::collections::BTreeMap;
+
+    use serde_json::json;
 
     use super::*;
 
@@ -228,6 +286,33 @@ mod tests {
         assert_eq!(
             patch[2]["path"],
             "/spec/containers/0/resources/requests/intel.com~1sriov"
+        );
+    }
+
+    /// The whole answer, byte for byte: upstream's field order, the patch base64-encoded.
+    #[test]
+    fn the_answer_bytes_are_upstreams() {
+        let body = review("net-a");
+        let a = run(Some("application/json"), Body::Bytes(body.as_bytes()));
+        let patch = concat!(
+            r#"[{"op":"add","path":"/spec/containers/0/resources/requests","value":{}},"#,
+            r#"{"op":"add","path":"/spec/containers/0/resources/limits","value":{}},"#,
+            r#"{"op":"add","path":"/spec/containers/0/resources/requests/intel.com~1sriov","value":"1"},"#,
+            r#"{"op":"add","path":"/spec/containers/0/resources/limits/intel.com~1sriov","value":"1"},"#,
+            r#"{"op":"add","path":"/spec/containers/0/volumeMounts","value":[{"name":"podnetinfo","readOnly":true,"mountPath":"/etc/podnetinfo"}]},"#,
+            r#"{"op":"add","path":"/spec/volumes","value":[{"name":"podnetinfo","downwardAPI":{"items":[{"path":"annotations","fieldRef":{"fieldPath":"metadata.annotations"}}]}}]}]"#
+        );
+        let encoded = base64::engine::general_purpose::STANDARD.encode(patch);
+        assert_eq!(
+            a.body,
+            format!(
+                r#"{{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{{"uid":"u-1","allowed":true,"status":{{"metadata":{{}},"message":"allowed"}},"patch":"{encoded}","patchType":"JSONPatch"}}}}"#
+            )
+        );
+        let denied = run(Some("application/json"), Body::Bytes(review("nope").as_bytes()));
+        assert_eq!(
+            denied.body,
+            r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":"u-1","allowed":false,"status":{"metadata":{},"message":"could not find network attachment definition 'default/nope': could not get Network Attachment Definition default/nope: network-attachment-definitions.k8s.cni.cncf.io \"nope\" not found"}}}"#
         );
     }
 

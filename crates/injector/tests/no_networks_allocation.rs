@@ -83,7 +83,7 @@ fn a_pod_without_networks_is_answered_without_a_heap_allocation() {
         .unwrap()
         .insert("k8s.v1.cni.cncf.io/networks".into(), "net-a".into());
     let (n, m) = allocations_of(|| mutate(&with_net, "default", &nads, &settings, &switches));
-    let patch = serde_json::Value::Array(m.unwrap().patch).to_string();
+    let patch = serde_json::to_string(&m.unwrap().patch).unwrap();
     assert!(n > 0);
     assert!(patch.contains("intel.com~1sriov"), "{patch}");
 }

@@ -10,7 +10,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, PostParams};
 use sriov_testcluster::{Cluster, ClusterOptions, NodeCni, require};
 
@@ -62,6 +62,15 @@ fn pods_reach_the_api_server_at_the_kubernetes_service_with_their_token() {
     let image = c.sandbox_image().to_string();
     let token_path = rt.block_on(async {
         let client = cluster.client().unwrap();
+        // The API server creates the `kubernetes` Service shortly after it reports ready, and a
+        // pod the kubelet starts before its Service lister has it gets no KUBERNETES_SERVICE_*
+        // variables (CI saw exactly that once): wait for the Service first.
+        let services: Api<Service> = Api::namespaced(client.clone(), "default");
+        let t0 = Instant::now();
+        while services.get_opt("kubernetes").await.unwrap().is_none() {
+            assert!(t0.elapsed() < LIMIT, "no Service default/kubernetes");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let pods: Api<Pod> = Api::namespaced(client, "default");
         // The `default` ServiceAccount comes from kube-controller-manager; the admission plugin
         // refuses the pod until it exists.

@@ -1,6 +1,8 @@
 //! One table test per rule of upstream's mutation (and the sriov-rs container choice).
 #![allow(clippy::unwrap_used, clippy::type_complexity)]
 
+use serde_json::{Value, json};
+
 use super::*;
 
 type Nads = BTreeMap<(String, String), BTreeMap<String, String>>;
@@ -64,8 +66,13 @@ fn run(p: &PodView, settings: &Settings, switches: &Switches) -> Result<Mutation
     mutate(p, "default", &sriov_nads(), settings, switches)
 }
 
+/// The patch as JSON, for comparing with `json!` tables.
+fn json_of(m: &Mutation) -> Value {
+    serde_json::to_value(&m.patch).unwrap()
+}
+
 fn patch_of(p: &PodView) -> Value {
-    Value::Array(run(p, &Settings::default(), &Switches::default()).unwrap().patch)
+    json_of(&run(p, &Settings::default(), &Switches::default()).unwrap())
 }
 
 #[test]
@@ -74,7 +81,7 @@ fn comma_list_counts_each_network_into_requests_and_limits_of_container_0() {
     let m = run(&p, &Settings::default(), &Switches::default()).unwrap();
     assert_eq!(m.message, "allowed");
     assert_eq!(
-        Value::Array(m.patch),
+        json_of(&m),
         json!([
             {"op":"add","path":"/spec/containers/0/resources/requests","value":{}},
             {"op":"add","path":"/spec/containers/0/resources/limits","value":{}},
@@ -117,7 +124,7 @@ fn every_resource_name_key_is_counted() {
         .unwrap()
         .patch
         .iter()
-        .map(|o| o["path"].as_str().unwrap().to_string())
+        .map(|o| o.path.clone())
         .collect();
     assert!(paths.contains(&"/spec/containers/0/resources/requests/intel.com~1sriov_a".into()));
     assert!(paths.contains(&"/spec/containers/0/resources/requests/mellanox.com~1vf".into()));
@@ -150,11 +157,11 @@ fn a_resource_already_requested_by_any_container_is_left_alone_unless_honored() 
     )
     .unwrap();
     assert_eq!(
-        honored.patch[0],
+        json_of(&honored)[0],
         json!({"op":"add","path":"/spec/containers/0/resources/requests/intel.com~1sriov_a","value":"4"})
     );
     assert_eq!(
-        honored.patch[1],
+        json_of(&honored)[1],
         json!({"op":"add","path":"/spec/containers/0/resources/limits/intel.com~1sriov_a","value":"4"})
     );
 }
@@ -199,7 +206,7 @@ fn hugepages_become_downward_items_and_container_name_env_when_enabled() {
         hugepage_down_api: Some(true),
         ..Switches::default()
     };
-    let on = Value::Array(run(&p, &Settings::default(), &switches).unwrap().patch);
+    let on = json_of(&run(&p, &Settings::default(), &switches).unwrap());
     let ops = on.as_array().unwrap();
     assert!(ops.contains(
         &json!({"op":"add","path":"/spec/containers/0/env","value":[{"name":"CONTAINER_NAME","value":"app"}]})
@@ -256,14 +263,14 @@ fn user_defined_injection_adds_annotations_and_its_networks() {
     .unwrap();
     let m = run(&p, &Settings::default(), &switches).unwrap();
     assert_eq!(
-        m.patch[0],
+        json_of(&m)[0],
         json!({"op":"add","path":"/metadata/annotations","value":{"k8s.v1.cni.cncf.io/networks":"net-a","keep":"me"}})
     );
     assert_eq!(
-        m.patch[3]["path"],
+        json_of(&m)[3]["path"],
         "/spec/containers/0/resources/requests/intel.com~1sriov_a"
     );
-    assert!(!Value::Array(m.patch).to_string().contains("sriov_b"));
+    assert!(!json_of(&m).to_string().contains("sriov_b"));
 }
 
 #[test]
@@ -363,5 +370,70 @@ fn pod_without_namespace_uses_the_requests() {
             &Switches::default()
         )
         .is_err()
+    );
+}
+
+/// The patch bytes, every shape of operation: upstream's field order (Go encodes struct fields in
+/// declaration order) and sorted map keys. A new volume and new lists first; then appends to
+/// existing env, mounts and volumes, with a user-defined injection and hugepages.
+#[test]
+fn patch_bytes_are_upstreams() {
+    let settings = Settings {
+        hugepage_down_api: true,
+        ..Settings::default()
+    };
+    let fresh = pod(json!({
+        "metadata": {"name": "p", "namespace": "default", "labels": {"app": "web"},
+                     "annotations": {NETWORKS_ANNOTATION: "pinned"}},
+        "spec": {"containers": [{"name": "app", "image": "x",
+            "resources": {"requests": {"hugepages-2Mi": "2Mi"}, "limits": {"hugepages-2Mi": "2Mi"}}}]}
+    }));
+    let m = run(&fresh, &settings, &Switches::default()).unwrap();
+    assert_eq!(
+        serde_json::to_string(&m.patch).unwrap(),
+        concat!(
+            r#"[{"op":"add","path":"/spec/containers/0/resources/requests/intel.com~1sriov_a","value":"1"},"#,
+            r#"{"op":"add","path":"/spec/containers/0/resources/limits/intel.com~1sriov_a","value":"1"},"#,
+            r#"{"op":"add","path":"/spec/containers/0/env","value":[{"name":"CONTAINER_NAME","value":"app"}]},"#,
+            r#"{"op":"add","path":"/spec/nodeSelector","value":{"sriov":"yes"}},"#,
+            r#"{"op":"add","path":"/spec/containers/0/volumeMounts","value":[{"name":"podnetinfo","readOnly":true,"mountPath":"/etc/podnetinfo"}]},"#,
+            r#"{"op":"add","path":"/spec/volumes","value":[{"name":"podnetinfo","downwardAPI":{"items":["#,
+            r#"{"path":"labels","fieldRef":{"fieldPath":"metadata.labels"}},"#,
+            r#"{"path":"annotations","fieldRef":{"fieldPath":"metadata.annotations"}},"#,
+            r#"{"path":"hugepages_2M_request_app","resourceFieldRef":{"containerName":"app","resource":"requests.hugepages-2Mi","divisor":"1Mi"}},"#,
+            r#"{"path":"hugepages_2M_limit_app","resourceFieldRef":{"containerName":"app","resource":"limits.hugepages-2Mi","divisor":"1Mi"}}]}}]}]"#
+        )
+    );
+
+    let switches = Switches::parse(
+        r#"{"user-defined-injections":{"want-sriov":{"op":"add","path":"/metadata/annotations","value":{"k8s.v1.cni.cncf.io/networks":"net-a"}}}}"#,
+    )
+    .unwrap();
+    let existing = pod(json!({
+        "metadata": {"name": "p", "namespace": "default", "labels": {"want-sriov": "true"},
+                     "annotations": {"keep": "me"}},
+        "spec": {
+            "containers": [{"name": "app", "image": "x",
+                "resources": {"requests": {"hugepages-1Gi": "1Gi"}},
+                "env": [{"name": "X", "value": "1"}],
+                "volumeMounts": [{"name": "data", "mountPath": "/d"}]}],
+            "volumes": [{"name": "data", "emptyDir": {}}]
+        }
+    }));
+    let m = run(&existing, &settings, &switches).unwrap();
+    assert_eq!(
+        serde_json::to_string(&m.patch).unwrap(),
+        concat!(
+            r#"[{"op":"add","path":"/metadata/annotations","value":{"k8s.v1.cni.cncf.io/networks":"net-a","keep":"me"}},"#,
+            r#"{"op":"add","path":"/spec/containers/0/resources/limits","value":{}},"#,
+            r#"{"op":"add","path":"/spec/containers/0/resources/requests/intel.com~1sriov_a","value":"1"},"#,
+            r#"{"op":"add","path":"/spec/containers/0/resources/limits/intel.com~1sriov_a","value":"1"},"#,
+            r#"{"op":"add","path":"/spec/containers/0/env/-","value":{"name":"CONTAINER_NAME","value":"app"}},"#,
+            r#"{"op":"add","path":"/spec/containers/0/volumeMounts/-","value":{"name":"podnetinfo","readOnly":true,"mountPath":"/etc/podnetinfo"}},"#,
+            r#"{"op":"add","path":"/spec/volumes/-","value":{"name":"podnetinfo","downwardAPI":{"items":["#,
+            r#"{"path":"labels","fieldRef":{"fieldPath":"metadata.labels"}},"#,
+            r#"{"path":"annotations","fieldRef":{"fieldPath":"metadata.annotations"}},"#,
+            r#"{"path":"hugepages_1G_request_app","resourceFieldRef":{"containerName":"app","resource":"requests.hugepages-1Gi","divisor":"1Mi"}}]}}}]"#
+        )
     );
 }
