@@ -7,6 +7,7 @@
 //! reads and checks the per-attachment requests (mac, ips, default-route, …) the meta plugin
 //! hands to the delegate, naming the offending field.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde_json::{Map, Value};
@@ -84,32 +85,68 @@ fn is_dns_label(s: &str) -> bool {
     }
 }
 
-fn parse_unit(text: &str, default_namespace: &str) -> Result<NetworkSelection, ParseError> {
-    let (namespace, rest) = match text.split('/').collect::<Vec<_>>()[..] {
-        [name] => (default_namespace, name),
-        [ns, name] => (ns, name),
-        _ => return Err(ParseError::TooManySlashes(text.to_string())),
+/// One comma-list unit, `[namespace/]name[@interface]`, borrowed from the annotation.
+fn parse_unit<'a>(text: &'a str, default_namespace: &'a str) -> Result<NetworkName<'a>, ParseError> {
+    let (namespace, rest) = match text.split_once('/') {
+        None => (default_namespace, text),
+        Some((_, rest)) if rest.contains('/') => return Err(ParseError::TooManySlashes(text.to_string())),
+        Some((ns, rest)) => (ns, rest),
     };
-    let (name, interface) = match rest.split('@').collect::<Vec<_>>()[..] {
-        [name] => (name, ""),
-        [name, iface] => (name, iface),
-        _ => return Err(ParseError::TooManyAts(text.to_string())),
+    let (name, interface) = match rest.split_once('@') {
+        None => (rest, ""),
+        Some((_, iface)) if iface.contains('@') => return Err(ParseError::TooManyAts(text.to_string())),
+        Some((name, iface)) => (name, iface),
     };
     for unit in [namespace, name, interface] {
         if !unit.is_empty() && !is_dns_label(unit) {
             return Err(ParseError::InvalidUnit(unit.to_string()));
         }
     }
-    Ok(NetworkSelection {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-        interface: interface.to_string(),
-        element: Map::new(),
+    Ok(NetworkName {
+        namespace: Cow::Borrowed(namespace),
+        name: Cow::Borrowed(name),
+        interface: Cow::Borrowed(interface),
     })
 }
 
-fn str_field(e: &Map<String, Value>, key: &str) -> String {
-    e.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+/// serde_json reads a `Vec` only from a JSON array (after JSON whitespace): anything else is
+/// the comma list, known without running (and allocating the error of) the JSON parser.
+fn is_json_list(value: &str) -> bool {
+    value.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('[')
+}
+
+fn str_field<'e>(e: &'e Map<String, Value>, key: &str) -> &'e str {
+    e.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// The namespace, name and interface of one network the pod asks for, namespace resolved;
+/// borrowed from the annotation where it can be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkName<'a> {
+    pub namespace: Cow<'a, str>,
+    pub name: Cow<'a, str>,
+    /// Empty when not requested.
+    pub interface: Cow<'a, str>,
+}
+
+impl<'a> NetworkName<'a> {
+    fn of_element(e: &'a Map<String, Value>, default_namespace: &'a str) -> NetworkName<'a> {
+        let namespace = str_field(e, "namespace");
+        let mut interface = str_field(e, "interface");
+        if interface.is_empty() {
+            // Multus' pre-3.2 spelling, still honoured.
+            interface = str_field(e, "interfaceRequest");
+        }
+        NetworkName {
+            namespace: Cow::Borrowed(if namespace.is_empty() {
+                default_namespace
+            } else {
+                namespace
+            }),
+            name: Cow::Borrowed(str_field(e, "name")),
+            interface: Cow::Borrowed(interface),
+        }
+    }
 }
 
 /// Parses the annotation value as upstream's injector does: JSON first, the comma list when
@@ -118,25 +155,55 @@ pub fn parse(value: &str, default_namespace: &str) -> Result<Vec<NetworkSelectio
     if value.is_empty() {
         return Err(ParseError::Empty);
     }
-    if let Ok(elements) = serde_json::from_str::<Vec<Map<String, Value>>>(value) {
+    if is_json_list(value)
+        && let Ok(elements) = serde_json::from_str::<Vec<Map<String, Value>>>(value)
+    {
         return Ok(elements
             .into_iter()
             .map(|e| {
-                let namespace = str_field(&e, "namespace");
-                let mut interface = str_field(&e, "interface");
-                if interface.is_empty() {
-                    // Multus' pre-3.2 spelling, still honoured.
-                    interface = str_field(&e, "interfaceRequest");
-                }
+                let n = NetworkName::of_element(&e, default_namespace);
                 NetworkSelection {
-                    namespace: if namespace.is_empty() {
-                        default_namespace.to_string()
-                    } else {
-                        namespace
-                    },
-                    name: str_field(&e, "name"),
-                    interface,
+                    namespace: n.namespace.into_owned(),
+                    name: n.name.into_owned(),
+                    interface: n.interface.into_owned(),
                     element: e,
+                }
+            })
+            .collect());
+    }
+    value
+        .split(',')
+        .map(|e| {
+            parse_unit(e.trim(), default_namespace).map(|n| NetworkSelection {
+                namespace: n.namespace.into_owned(),
+                name: n.name.into_owned(),
+                interface: n.interface.into_owned(),
+                element: Map::new(),
+            })
+        })
+        .collect()
+}
+
+/// The same parse for a reader that needs only the names (the injector, on every admission):
+/// the comma list is borrowed from `value`, one allocation (the list) in all.
+pub fn parse_names<'a>(
+    value: &'a str,
+    default_namespace: &'a str,
+) -> Result<Vec<NetworkName<'a>>, ParseError> {
+    if value.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    if is_json_list(value)
+        && let Ok(elements) = serde_json::from_str::<Vec<Map<String, Value>>>(value)
+    {
+        return Ok(elements
+            .iter()
+            .map(|e| {
+                let n = NetworkName::of_element(e, default_namespace);
+                NetworkName {
+                    namespace: Cow::Owned(n.namespace.into_owned()),
+                    name: Cow::Owned(n.name.into_owned()),
+                    interface: Cow::Owned(n.interface.into_owned()),
                 }
             })
             .collect());
@@ -296,6 +363,51 @@ mod tests {
             "error parsing network selection element: at least one of the network selection units is invalid: error found at 'Bad_Net'"
         );
         assert_eq!(parse("", "d"), Err(ParseError::Empty));
+    }
+
+    /// `parse_names` is `parse` without the elements, on every shape: both lists, defaults,
+    /// the old `interfaceRequest`, JSON whitespace, and each error.
+    #[test]
+    fn parse_names_agrees_with_parse() {
+        for value in [
+            "a, other/b@net1,c@eth2",
+            " \n[{\"name\":\"a\",\"interface\":\"x\"},{\"name\":\"b\",\"namespace\":\"o\"}]",
+            r#"[{"name":"a","interfaceRequest":"old"}]"#,
+            "[not json, b",
+            "a/b/c",
+            "x@y/z/w",
+            "a@b@c",
+            "a@b/c",
+            "Bad_Net",
+            "",
+            "a,,b",
+        ] {
+            let full = parse(value, "d").map(|v| {
+                v.into_iter()
+                    .map(|s| (s.namespace, s.name, s.interface))
+                    .collect::<Vec<_>>()
+            });
+            let names = parse_names(value, "d").map(|v| {
+                v.into_iter()
+                    .map(|n| {
+                        (
+                            n.namespace.into_owned(),
+                            n.name.into_owned(),
+                            n.interface.into_owned(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(full, names, "{value:?}");
+        }
+        assert_eq!(
+            parse_names("x@y/z/w", "d"),
+            Err(ParseError::TooManySlashes("x@y/z/w".into()))
+        );
+        assert_eq!(
+            parse_names("a@b/c", "d"),
+            Err(ParseError::InvalidUnit("a@b".into()))
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::network::{self, ParseError, Selection};
 use crate::patch::{DownwardApi, DownwardItem, EnvVar, Mount, Op, Value, Volume};
-use crate::pod::{ContainerView, PodView};
+use crate::pod::{ContainerView, PodView, Str, StrMap};
 use crate::switches::Switches;
 
 pub const NETWORKS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/networks";
@@ -89,22 +89,34 @@ pub enum Denied {
     Refused(String),
 }
 
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
+/// Appends `key` to a JSON pointer, escaped (RFC 6901: `~` → `~0`, `/` → `~1`).
+fn push_escaped(path: &mut String, key: &str) {
+    for c in key.chars() {
+        match c {
+            '~' => path.push_str("~0"),
+            '/' => path.push_str("~1"),
+            c => path.push(c),
+        }
+    }
 }
 
-fn op(path: String, value: Value) -> Op {
+/// A map of the pod, copied into the patch.
+fn owned(map: &StrMap) -> BTreeMap<String, String> {
+    map.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn op(path: impl Into<Cow<'static, str>>, value: Value) -> Op {
     Op::add(path, value)
 }
 
-fn resource_count(c: &ContainerView, which: &str, resource: &str) -> Option<String> {
+fn resource_count<'c>(c: &'c ContainerView, which: &str, resource: &str) -> Option<&'c str> {
     let r = c.resources.as_ref()?;
     let list = if which == "requests" {
         &r.requests
     } else {
         &r.limits
     };
-    list.as_ref()?.get(resource).cloned()
+    list.as_ref()?.get(resource).map(|q| &**q)
 }
 
 fn has_list(c: &ContainerView, which: &str) -> bool {
@@ -180,10 +192,10 @@ fn resource_patch(
     mut counts: BTreeMap<String, i64>,
     honor: bool,
 ) -> Result<(), Denied> {
-    let base = format!("/spec/containers/{target}/resources");
+    let base = format!("/spec/containers/{target}/resources/");
     for which in ["requests", "limits"] {
         if !has_list(&containers[target], which) {
-            patch.push(op(format!("{base}/{which}"), Value::Map(BTreeMap::new())));
+            patch.push(op(format!("{base}{which}"), Value::Map(BTreeMap::new())));
         }
     }
     if !honor {
@@ -205,10 +217,12 @@ fn resource_patch(
                     ))
                 })?;
             }
-            patch.push(op(
-                format!("{base}/{which}/{}", escape(&resource)),
-                Value::Str(total.to_string()),
-            ));
+            let mut path = String::with_capacity(base.len() + which.len() + 1 + resource.len() + 4);
+            path.push_str(&base);
+            path.push_str(which);
+            path.push('/');
+            push_escaped(&mut path, &resource);
+            patch.push(op(path, Value::Quantity(total)));
         }
     }
     Ok(())
@@ -226,12 +240,12 @@ fn hugepages(patch: &mut Vec<Op>, containers: &[ContainerView]) -> Vec<DownwardI
             ("limits", "hugepages-2Mi", "2M"),
         ] {
             if let Some(q) = resource_count(c, which, size)
-                && !is_zero(&q)
+                && !is_zero(q)
             {
                 let kind = if which == "requests" { "request" } else { "limit" };
                 items.push(DownwardItem::resource(
                     format!("hugepages_{short}_{kind}_{}", c.name),
-                    c.name.clone(),
+                    c.name.to_string(),
                     format!("{which}.{size}"),
                 ));
                 found = true;
@@ -240,7 +254,7 @@ fn hugepages(patch: &mut Vec<Op>, containers: &[ContainerView]) -> Vec<DownwardI
         if found {
             let env = EnvVar {
                 name: "CONTAINER_NAME",
-                value: c.name.clone(),
+                value: c.name.to_string(),
             };
             match c.env.as_deref() {
                 None | Some([]) => patch.push(op(format!("/spec/containers/{i}/env"), Value::EnvList([env]))),
@@ -279,7 +293,7 @@ fn volume_patch(patch: &mut Vec<Op>, pod: &PodView, annotated: bool, hugepage_it
     if volumes.iter().any(|v| v.name == VOLUME_NAME) {
         return;
     }
-    let mut items = Vec::new();
+    let mut items = Vec::with_capacity(2 + hugepage_items.len());
     if pod.metadata.labels.as_ref().is_some_and(|l| !l.is_empty()) {
         items.push(DownwardItem::field("labels", "metadata.labels"));
     }
@@ -292,9 +306,9 @@ fn volume_patch(patch: &mut Vec<Op>, pod: &PodView, annotated: bool, hugepage_it
         downward_api: DownwardApi { items },
     };
     if volumes.is_empty() {
-        patch.push(op("/spec/volumes".into(), Value::VolumeList([volume])));
+        patch.push(op("/spec/volumes", Value::VolumeList([volume])));
     } else {
-        patch.push(op("/spec/volumes/-".into(), Value::Volume(volume)));
+        patch.push(op("/spec/volumes/-", Value::Volume(volume)));
     }
 }
 
@@ -312,23 +326,24 @@ pub fn mutate(
 
     // 1. user-defined injections: pod label `<key>: "true"` → annotations (injected keys win).
     // Borrowed unless an injection applies: a pod without networks costs no allocation.
-    static NONE: BTreeMap<String, String> = BTreeMap::new();
+    static NONE: StrMap<'static> = BTreeMap::new();
     let mut annotations = Cow::Borrowed(pod.metadata.annotations.as_ref().unwrap_or(&NONE));
     let labels = pod.metadata.labels.as_ref();
     let mut injected = false;
     for (label, add) in &switches.injections {
-        if labels.and_then(|l| l.get(label)).is_some_and(|v| v == "true") {
-            annotations
-                .to_mut()
-                .extend(add.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if labels
+            .and_then(|l| l.get(label.as_str()))
+            .is_some_and(|v| v == "true")
+        {
+            annotations.to_mut().extend(
+                add.iter()
+                    .map(|(k, v)| (Str::from(k.as_str()), Str::from(v.as_str()))),
+            );
             injected = true;
         }
     }
     if injected {
-        patch.push(op(
-            "/metadata/annotations".into(),
-            Value::Map((*annotations).clone()),
-        ));
+        patch.push(op("/metadata/annotations", Value::Map(owned(&annotations))));
     }
 
     // 2. networks
@@ -359,6 +374,9 @@ pub fn mutate(
     let mut hugepage_items = Vec::new();
     let needs_resources = !counts.is_empty() && !containers.is_empty();
     if needs_resources {
+        // Two per resource, and at most six more: the two lists, env, nodeSelector, mount, volume
+        // (one container; more grow the vector).
+        patch.reserve(2 * counts.len() + 6);
         let target = match annotations.get(CONTAINER_ANNOTATION) {
             None => 0,
             Some(name) => containers.iter().position(|c| &c.name == name).ok_or_else(|| {
@@ -380,11 +398,12 @@ pub fn mutate(
     let mut merged = pod
         .spec
         .as_ref()
-        .and_then(|s| s.node_selector.clone())
+        .and_then(|s| s.node_selector.as_ref())
+        .map(owned)
         .unwrap_or_default();
     merged.extend(node_selector);
     if !merged.is_empty() {
-        patch.push(op("/spec/nodeSelector".into(), Value::Map(merged)));
+        patch.push(op("/spec/nodeSelector", Value::Map(merged)));
     }
 
     if needs_resources {

@@ -4,23 +4,14 @@
 
 pub use sriov_api::selection::ParseError;
 
-/// One network the pod asks for, namespace resolved.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Selection {
-    pub namespace: String,
-    pub name: String,
-}
+/// One network the pod asks for, namespace resolved, borrowed from the annotation where it can
+/// be (an admission parses the annotation with one allocation, the list).
+pub use sriov_api::selection::NetworkName as Selection;
 
 /// Parses the annotation value as upstream does: JSON first, the comma list when that fails;
 /// an element without a namespace gets `default_namespace`.
-pub fn parse(value: &str, default_namespace: &str) -> Result<Vec<Selection>, ParseError> {
-    Ok(sriov_api::selection::parse(value, default_namespace)?
-        .into_iter()
-        .map(|s| Selection {
-            namespace: s.namespace,
-            name: s.name,
-        })
-        .collect())
+pub fn parse<'a>(value: &'a str, default_namespace: &'a str) -> Result<Vec<Selection<'a>>, ParseError> {
+    sriov_api::selection::parse_names(value, default_namespace)
 }
 
 #[cfg(test)]
@@ -28,10 +19,11 @@ pub fn parse(value: &str, default_namespace: &str) -> Result<Vec<Selection>, Par
 mod tests {
     use super::*;
 
-    fn sel(ns: &str, name: &str) -> Selection {
+    fn sel<'a>(ns: &'a str, name: &'a str, interface: &'a str) -> Selection<'a> {
         Selection {
             namespace: ns.into(),
             name: name.into(),
+            interface: interface.into(),
         }
     }
 
@@ -39,7 +31,11 @@ mod tests {
     fn comma_list_with_namespace_and_interface() {
         assert_eq!(
             parse("a, other/b@net1,c@eth2", "pods").unwrap(),
-            vec![sel("pods", "a"), sel("other", "b"), sel("pods", "c")]
+            vec![
+                sel("pods", "a", ""),
+                sel("other", "b", "net1"),
+                sel("pods", "c", "eth2")
+            ]
         );
     }
 
@@ -48,7 +44,7 @@ mod tests {
         let v = r#"[{"name":"a","interface":"x"},{"name":"b","namespace":"other"}]"#;
         assert_eq!(
             parse(v, "pods").unwrap(),
-            vec![sel("pods", "a"), sel("other", "b")]
+            vec![sel("pods", "a", "x"), sel("other", "b", "")]
         );
     }
 

@@ -7,26 +7,34 @@
 //! `value`; a VolumeMount's `name`, `readOnly`, `mountPath`; ...), map keys sorted as Go's
 //! encoder sorts them. `tests` pins the bytes.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 /// One `add` operation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Op {
     op: &'static str,
-    pub path: String,
+    /// Constant paths (`/spec/volumes`) are not copied.
+    pub path: Cow<'static, str>,
     pub value: Value,
 }
 
 impl Op {
-    pub fn add(path: String, value: Value) -> Op {
+    pub fn add(path: impl Into<Cow<'static, str>>, value: Value) -> Op {
         Op {
             op: "add",
-            path,
+            path: path.into(),
             value,
         }
     }
+}
+
+/// A count as Go's `resource.Quantity` marshals an integer: a JSON string of its digits,
+/// written straight into the output (no `String` per count).
+fn quantity<S: Serializer>(n: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(n)
 }
 
 /// What an operation adds.
@@ -34,7 +42,7 @@ impl Op {
 #[serde(untagged)]
 pub enum Value {
     /// A quantity (`"2"`), as Go's `resource.Quantity` marshals.
-    Str(String),
+    Quantity(#[serde(serialize_with = "quantity")] i64),
     /// Annotations, a node selector, or `{}` (an empty requests/limits list).
     Map(BTreeMap<String, String>),
     Env(EnvVar),
@@ -75,7 +83,7 @@ pub struct DownwardApi {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DownwardItem {
-    pub path: String,
+    pub path: Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field_ref: Option<FieldRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,9 +105,9 @@ pub struct ResourceFieldRef {
 }
 
 impl DownwardItem {
-    pub fn field(path: &str, field_path: &'static str) -> DownwardItem {
+    pub fn field(path: &'static str, field_path: &'static str) -> DownwardItem {
         DownwardItem {
-            path: path.to_string(),
+            path: Cow::Borrowed(path),
             field_ref: Some(FieldRef { field_path }),
             resource_field_ref: None,
         }
@@ -107,7 +115,7 @@ impl DownwardItem {
 
     pub fn resource(path: String, container_name: String, resource: String) -> DownwardItem {
         DownwardItem {
-            path,
+            path: Cow::Owned(path),
             field_ref: None,
             resource_field_ref: Some(ResourceFieldRef {
                 container_name,

@@ -51,11 +51,13 @@ fn sriov_nads() -> Nads {
     ])
 }
 
-fn pod(v: Value) -> PodView {
-    serde_json::from_value(v).unwrap()
+/// The pod decoded from its JSON text as the webhook decodes it (borrowing its strings from the
+/// text, which is leaked: a test's pods live as long as the test).
+fn pod(v: Value) -> PodView<'static> {
+    serde_json::from_str(Box::leak(v.to_string().into_boxed_str())).unwrap()
 }
 
-fn simple_pod(annotations: Value) -> PodView {
+fn simple_pod(annotations: Value) -> PodView<'static> {
     pod(json!({
         "metadata": {"name": "p", "namespace": "default", "annotations": annotations},
         "spec": {"containers": [{"name": "app", "image": "x"}]}
