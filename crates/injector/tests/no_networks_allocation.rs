@@ -105,11 +105,7 @@ impl NadLookup for Nads {
         name: &str,
         f: &mut dyn FnMut(&BTreeMap<String, String>),
     ) -> bool {
-        self.0
-            .get(namespace)
-            .and_then(|n| n.get(name))
-            .map(f)
-            .is_some()
+        self.0.get(namespace).and_then(|n| n.get(name)).map(f).is_some()
     }
 }
 
