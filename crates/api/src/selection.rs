@@ -130,6 +130,15 @@ pub struct NetworkName<'a> {
 }
 
 impl<'a> NetworkName<'a> {
+    /// A copy that borrows nothing.
+    pub fn into_owned(self) -> NetworkName<'static> {
+        NetworkName {
+            namespace: Cow::Owned(self.namespace.into_owned()),
+            name: Cow::Owned(self.name.into_owned()),
+            interface: Cow::Owned(self.interface.into_owned()),
+        }
+    }
+
     fn of_element(e: &'a Map<String, Value>, default_namespace: &'a str) -> NetworkName<'a> {
         let namespace = str_field(e, "namespace");
         let mut interface = str_field(e, "interface");
@@ -152,36 +161,25 @@ impl<'a> NetworkName<'a> {
 /// Parses the annotation value as upstream's injector does: JSON first, the comma list when
 /// that fails; an element without a namespace gets `default_namespace`.
 pub fn parse(value: &str, default_namespace: &str) -> Result<Vec<NetworkSelection>, ParseError> {
-    if value.is_empty() {
-        return Err(ParseError::Empty);
-    }
-    if is_json_list(value)
-        && let Ok(elements) = serde_json::from_str::<Vec<Map<String, Value>>>(value)
-    {
-        return Ok(elements
-            .into_iter()
-            .map(|e| {
-                let n = NetworkName::of_element(&e, default_namespace);
-                NetworkSelection {
-                    namespace: n.namespace.into_owned(),
-                    name: n.name.into_owned(),
-                    interface: n.interface.into_owned(),
-                    element: e,
-                }
-            })
-            .collect());
-    }
-    value
-        .split(',')
-        .map(|e| {
-            parse_unit(e.trim(), default_namespace).map(|n| NetworkSelection {
+    parse_into(
+        value,
+        default_namespace,
+        |element| {
+            let n = NetworkName::of_element(&element, default_namespace).into_owned();
+            NetworkSelection {
                 namespace: n.namespace.into_owned(),
                 name: n.name.into_owned(),
                 interface: n.interface.into_owned(),
-                element: Map::new(),
-            })
-        })
-        .collect()
+                element,
+            }
+        },
+        |n| NetworkSelection {
+            namespace: n.namespace.into_owned(),
+            name: n.name.into_owned(),
+            interface: n.interface.into_owned(),
+            element: Map::new(),
+        },
+    )
 }
 
 /// The same parse for a reader that needs only the names (the injector, on every admission):
@@ -190,27 +188,32 @@ pub fn parse_names<'a>(
     value: &'a str,
     default_namespace: &'a str,
 ) -> Result<Vec<NetworkName<'a>>, ParseError> {
+    parse_into(
+        value,
+        default_namespace,
+        |element| NetworkName::of_element(&element, default_namespace).into_owned(),
+        |n| n,
+    )
+}
+
+/// The one parse: each JSON element through `json`, or each comma-list unit through `unit`.
+fn parse_into<'a, T>(
+    value: &'a str,
+    default_namespace: &'a str,
+    json: impl Fn(Map<String, Value>) -> T,
+    unit: impl Fn(NetworkName<'a>) -> T,
+) -> Result<Vec<T>, ParseError> {
     if value.is_empty() {
         return Err(ParseError::Empty);
     }
     if is_json_list(value)
         && let Ok(elements) = serde_json::from_str::<Vec<Map<String, Value>>>(value)
     {
-        return Ok(elements
-            .iter()
-            .map(|e| {
-                let n = NetworkName::of_element(e, default_namespace);
-                NetworkName {
-                    namespace: Cow::Owned(n.namespace.into_owned()),
-                    name: Cow::Owned(n.name.into_owned()),
-                    interface: Cow::Owned(n.interface.into_owned()),
-                }
-            })
-            .collect());
+        return Ok(elements.into_iter().map(json).collect());
     }
     value
         .split(',')
-        .map(|e| parse_unit(e.trim(), default_namespace))
+        .map(|e| parse_unit(e.trim(), default_namespace).map(&unit))
         .collect()
 }
 
