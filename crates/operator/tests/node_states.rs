@@ -109,12 +109,7 @@ async fn the_examples_converge_to_what_the_render_core_gives() {
         .unwrap()[0];
     assert_eq!(state_owner.uid, owner.uid);
 
-    let text = metrics.encode().unwrap();
     // 2 VFs of the E810 + the Harvester range on the 8-VF PF, both resource "intelnics".
-    let vf_line = text
-        .lines()
-        .find(|l| l.starts_with("sriov_operator_resource_vfs{resource=\"intelnics\"}"))
-        .unwrap_or_else(|| panic!("{text}"));
     let rendered_vfs: i64 = w1
         .interfaces
         .iter()
@@ -124,15 +119,28 @@ async fn the_examples_converge_to_what_the_render_core_gives() {
             b.parse::<i64>().unwrap() - a.parse::<i64>().unwrap() + 1
         })
         .sum();
-    assert!(vf_line.ends_with(&format!(" {rendered_vfs}")), "{vf_line}");
-    assert!(
-        text.contains("sriov_operator_nodes{sync_status=\"Succeeded\"} 2"),
-        "{text}"
-    );
-    assert!(
-        text.contains("sriov_operator_nodes{sync_status=\"Unknown\"} 1"),
-        "{text}"
-    );
+    // The gauges are computed from the states a pass read, so a state that pass created (ex-w2's,
+    // no status yet: "Unknown") is counted by the pass its watch event triggers: wait for it.
+    let metrics = &metrics;
+    wait_for("metrics = objects", Duration::from_secs(20), || async move {
+        let text = metrics.encode().unwrap();
+        let vf_line = text
+            .lines()
+            .find(|l| l.starts_with("sriov_operator_resource_vfs{resource=\"intelnics\"}"))
+            .ok_or_else(|| text.clone())?;
+        let wanted = [
+            format!(" {rendered_vfs}"),
+            "sriov_operator_nodes{sync_status=\"Succeeded\"} 2".to_string(),
+            "sriov_operator_nodes{sync_status=\"Unknown\"} 1".to_string(),
+        ];
+        if vf_line.ends_with(&wanted[0]) && text.contains(&wanted[1]) && text.contains(&wanted[2]) {
+            Ok(())
+        } else {
+            Err(format!("want {wanted:?} in:\n{text}"))
+        }
+    })
+    .await;
+    let text = metrics.encode().unwrap();
     assert!(text.contains("sriov_operator_reconcile_duration_seconds_count{controller=\"node-states\"}"));
     controller.abort();
 }
