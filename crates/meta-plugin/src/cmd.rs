@@ -411,6 +411,8 @@ impl Plugin {
         self.wait_readiness().await?;
         let client = self.client().await?;
         let pod = self.k8s.pod();
+        // The pod as read here, kept for the network-status update (no second GET).
+        let mut read = None;
         let annotations = match (&self.cfg.pod_annotations, &client) {
             (Some(a), _) => a.clone(),
             (None, Some(c)) => {
@@ -430,7 +432,9 @@ impl Plugin {
                         self.k8s.uid
                     )));
                 }
-                p.metadata.annotations.unwrap_or_default()
+                let annotations = p.metadata.annotations.clone().unwrap_or_default();
+                read = Some(p);
+                annotations
             }
             (None, None) => BTreeMap::new(),
         };
@@ -510,13 +514,19 @@ impl Plugin {
         }
         if let Some(c) = &client {
             let text = status::render(&statuses);
-            let written =
-                kube_api::set_network_status(c, &self.k8s.namespace, &self.k8s.name, &self.k8s.uid, &text)
-                    .await
-                    .map_err(|e| {
-                        let _ = self.del_range(&delegates, delegates.len().saturating_sub(1));
-                        fail(format!("pod {pod}: error setting the network status: {e}"))
-                    })?;
+            let written = kube_api::set_network_status(
+                c,
+                &self.k8s.namespace,
+                &self.k8s.name,
+                &self.k8s.uid,
+                &text,
+                read,
+            )
+            .await
+            .map_err(|e| {
+                let _ = self.del_range(&delegates, delegates.len().saturating_sub(1));
+                fail(format!("pod {pod}: error setting the network status: {e}"))
+            })?;
             if !written {
                 self.log
                     .verbose(&format!("pod {pod} gone: network status not written"));

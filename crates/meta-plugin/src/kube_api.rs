@@ -70,22 +70,33 @@ pub async fn nad(
     .await
 }
 
-/// Sets the network-status annotation: GET, then update of `pods/status` (retried on a
-/// conflict). `Ok(false)` when the pod is gone (tolerated, as Multus does).
+/// Sets the network-status annotation: update of `pods/status` (Multus' ClusterRole allows
+/// `get` and `update`, not `patch`), retried on a conflict with the pod read again.
+/// `Ok(false)` when the pod is gone (tolerated, as Multus does).
+///
+/// `read` is the pod as ADD already read it (for its annotations), used for the first attempt
+/// instead of a second GET: between the two the kubelet is still waiting for this ADD, so the
+/// pod has rarely changed, and when it has the update gets a 409 and the loop reads it again.
 pub async fn set_network_status(
     client: &kube::Client,
     namespace: &str,
     name: &str,
     uid: &str,
     text: &str,
+    read: Option<Pod>,
 ) -> Result<bool, ApiError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let what = || format!("update pods/status {namespace}/{name}");
+    let mut read = read;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let Some(mut p) = pod(client, namespace, name).await? else {
-            return Ok(false);
+        let mut p = match read.take() {
+            Some(p) => p,
+            None => match pod(client, namespace, name).await? {
+                Some(p) => p,
+                None => return Ok(false),
+            },
         };
         let have = p.metadata.uid.clone().unwrap_or_default();
         if !uid.is_empty() && have != uid {
