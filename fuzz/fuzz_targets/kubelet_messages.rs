@@ -1,7 +1,8 @@
 //! The protobuf messages the kubelet sends the device plugin (deviceplugin v1beta1 and
 //! pluginregistration v1), decoded with the plugin's prost types and, for Allocate and
-//! GetPreferredAllocation, answered the way `server.rs` answers them from a fixture host's pools.
-//! sriov-rs has no PodResources client yet, so there is no PodResources decoder to fuzz.
+//! GetPreferredAllocation, answered the way `server.rs` answers them from a fixture host's pools;
+//! and the kubelet's PodResources `List` answer, which the meta plugin and `sriovctl` read, decoded
+//! and flattened into the rows they use (`pod_resources::flatten`).
 //!
 //! First byte: which message (and which pool); the rest is the message.
 #![no_main]
@@ -11,9 +12,10 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use sriov_device_plugin::allocate::{DevNodes, allocate};
+use sriov_device_plugin::pod_resources::{PodDevices, flatten};
 use sriov_device_plugin::pool::Pool;
 use sriov_device_plugin::preferred::preferred;
-use sriov_device_plugin::{pluginregistration as reg, v1beta1 as api};
+use sriov_device_plugin::{pluginregistration as reg, podresources, v1beta1 as api};
 
 fn pools() -> &'static (Vec<Pool>, Vec<String>) {
     static POOLS: OnceLock<(Vec<Pool>, Vec<String>)> = OnceLock::new();
@@ -73,8 +75,29 @@ fuzz_target!(|data: &[u8]| {
         6 => {
             let _ = reg::RegistrationStatus::decode(msg);
         }
-        _ => {
+        _ if sel & 8 == 0 => {
             let _ = api::ListAndWatchResponse::decode(msg);
+        }
+        _ => {
+            let Ok(resp) = podresources::ListPodResourcesResponse::decode(msg) else {
+                return;
+            };
+            let rows = flatten(&resp, None);
+            // Sorted, unique keys; every row holds devices, sorted and without duplicates.
+            for pair in rows.windows(2) {
+                let key = |r: &PodDevices| (r.namespace.clone(), r.pod.clone(), r.container.clone(), r.resource.clone());
+                assert!(key(&pair[0]) < key(&pair[1]), "rows out of order: {rows:?}");
+            }
+            for r in &rows {
+                assert!(!r.devices.is_empty(), "row without devices: {r:?}");
+                assert!(r.devices.windows(2).all(|w| w[0] < w[1]), "devices not sorted/unique: {r:?}");
+            }
+            // One resource's rows are exactly those rows.
+            if let Some(first) = rows.first() {
+                let only = flatten(&resp, Some(&first.resource));
+                let expected: Vec<_> = rows.iter().filter(|r| r.resource == first.resource).cloned().collect();
+                assert_eq!(only, expected);
+            }
         }
     }
 });
