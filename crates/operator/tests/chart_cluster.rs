@@ -64,20 +64,6 @@ const IMAGES: [(&str, &str, &str); 4] = [
     ("sriov-cni", "sriov-cni", "sriov"),
 ];
 
-fn tool(var: &str, name: &str, script: &str) -> Option<PathBuf> {
-    let candidate = std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(REPO).join(".tools/bin").join(name));
-    if candidate.is_file() {
-        return Some(candidate);
-    }
-    sriov_test_support::prerequisite(
-        false,
-        &format!("{name} at {} (run {script} or set {var})", candidate.display()),
-    );
-    None
-}
-
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     let (stdout, stderr) = (
@@ -235,10 +221,11 @@ fn helm(helm: &Path, cluster: &Cluster, args: &[&str]) -> String {
 #[test]
 fn chart_installs_runs_upgrades_and_uninstalls_on_a_single_node_cluster() {
     sriov_test_support::require_root!();
-    let Some(helm_bin) = tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
+    let Some(helm_bin) = sriov_test_support::repo_tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
         return;
     };
-    let Some(kubectl) = tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh") else {
+    let Some(kubectl) = sriov_test_support::repo_tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh")
+    else {
         return;
     };
     let t_all = Instant::now();

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
@@ -30,20 +30,6 @@ const CHART: &str = concat!(
 );
 
 static SERIAL: Mutex<()> = Mutex::const_new(());
-
-fn tool(var: &str, name: &str, script: &str) -> Option<PathBuf> {
-    let candidate = std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(REPO).join(".tools/bin").join(name));
-    if candidate.is_file() {
-        return Some(candidate);
-    }
-    sriov_test_support::prerequisite(
-        false,
-        &format!("{name} at {} (run {script} or set {var})", candidate.display()),
-    );
-    None
-}
 
 fn run(cmd: &mut Command, stdin: Option<&str>) -> String {
     let mut child = cmd
@@ -156,7 +142,7 @@ fn chart_supported_nics_are_the_builtin_list() {
 
 #[test]
 fn helm_lint_strict_is_clean_with_default_and_upstream_style_values() {
-    let Some(helm) = tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
+    let Some(helm) = sriov_test_support::repo_tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -199,10 +185,11 @@ async fn namespace(client: &kube::Client, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_template_is_accepted_by_the_apiserver() {
     let _serial = SERIAL.lock().await;
-    let Some(helm) = tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
+    let Some(helm) = sriov_test_support::repo_tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
         return;
     };
-    let Some(kubectl) = tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh") else {
+    let Some(kubectl) = sriov_test_support::repo_tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh")
+    else {
         return;
     };
     let Some(cluster) = Cluster::shared() else { return };
@@ -252,10 +239,11 @@ async fn helm_template_is_accepted_by_the_apiserver() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chart_rbac_lets_the_operator_deploy_every_component() {
     let _serial = SERIAL.lock().await;
-    let Some(helm) = tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
+    let Some(helm) = sriov_test_support::repo_tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
         return;
     };
-    let Some(kubectl) = tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh") else {
+    let Some(kubectl) = sriov_test_support::repo_tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh")
+    else {
         return;
     };
     let Some(cluster) = Cluster::shared() else { return };
@@ -357,10 +345,11 @@ async fn chart_rbac_lets_the_operator_deploy_every_component() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_one_switch_value_lands_in_the_default_config() {
     let _serial = SERIAL.lock().await;
-    let Some(helm) = tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
+    let Some(helm) = sriov_test_support::repo_tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
         return;
     };
-    let Some(kubectl) = tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh") else {
+    let Some(kubectl) = sriov_test_support::repo_tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh")
+    else {
         return;
     };
     let Some(cluster) = Cluster::shared() else { return };
@@ -449,10 +438,11 @@ fn cert_manager_crds() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cert_manager_values_render_issuer_certificates_and_the_operator_switch() {
     let _serial = SERIAL.lock().await;
-    let Some(helm) = tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
+    let Some(helm) = sriov_test_support::repo_tool("HELM", "helm", "scripts/deps/25-helm.sh") else {
         return;
     };
-    let Some(kubectl) = tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh") else {
+    let Some(kubectl) = sriov_test_support::repo_tool("KUBECTL", "kubectl", "scripts/deps/20-kubectl.sh")
+    else {
         return;
     };
     let Some(cluster) = Cluster::shared() else { return };

@@ -56,6 +56,26 @@ pub fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The workspace root (this crate is `crates/test-support`).
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// A tool the project installs into the ignored `.tools/bin` (with `scripts/deps/<script>`), or
+/// the file `$var` names when set: its path, or `None` after [`prerequisite`] said it is missing
+/// (a failure under CI).
+pub fn repo_tool(var: &str, name: &str, script: &str) -> Option<PathBuf> {
+    let candidate = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(REPO).join(".tools/bin").join(name));
+    if candidate.is_file() {
+        return Some(candidate);
+    }
+    prerequisite(
+        false,
+        &format!("{name} at {} (run {script} or set {var})", candidate.display()),
+    );
+    None
+}
+
 /// Returns from the calling test (skip) or panics under CI unless `$present`; `$what` is a
 /// `format!` message naming the prerequisite.
 #[macro_export]
