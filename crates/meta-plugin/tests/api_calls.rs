@@ -16,34 +16,7 @@ use common::*;
 use serde_json::json;
 use sriov_meta_plugin::status::NETWORK_STATUS_ANNOTATION;
 use sriov_testcluster::Cluster;
-
-/// `apiserver_request_total` summed per (verb, resource[/subresource]).
-async fn request_counts(client: &kube::Client) -> BTreeMap<(String, String), u64> {
-    let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
-    let text = client.request_text(req).await.unwrap();
-    let label = |line: &str, key: &str| {
-        let start = line.find(&format!("{key}=\""))? + key.len() + 2;
-        let end = start + line[start..].find('"')?;
-        Some(line[start..end].to_string())
-    };
-    let mut counts = BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
-        let (Some(verb), Some(resource)) = (label(line, "verb"), label(line, "resource")) else {
-            continue;
-        };
-        let resource = match label(line, "subresource").filter(|s| !s.is_empty()) {
-            Some(sub) => format!("{resource}/{sub}"),
-            None => resource,
-        };
-        let n = line
-            .rsplit(' ')
-            .next()
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0) as u64;
-        *counts.entry((verb, resource)).or_default() += n;
-    }
-    counts
-}
+use sriov_testcluster::metrics::{delta, request_counts};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_add_reads_the_pod_and_the_nad_once_and_updates_the_status_once() {
@@ -167,7 +140,7 @@ async fn one_add_reads_the_pod_and_the_nad_once_and_updates_the_status_once() {
     assert!(del.ok, "DEL: {del:?}");
 }
 
-/// The calls made since `before`, per (verb, resource).
+/// The calls made since `before`, per (verb, resource[/subresource]).
 struct Calls {
     all: BTreeMap<(String, String), u64>,
 }
@@ -182,13 +155,7 @@ impl Calls {
 }
 
 async fn calls_since(client: &kube::Client, before: &BTreeMap<(String, String), u64>) -> Calls {
-    let after = request_counts(client).await;
-    let all = after
-        .iter()
-        .filter_map(|(k, n)| {
-            let d = n - before.get(k).unwrap_or(&0);
-            (d > 0).then_some((k.clone(), d))
-        })
-        .collect();
-    Calls { all }
+    Calls {
+        all: delta(before, &request_counts(client).await),
+    }
 }

@@ -51,6 +51,7 @@ use sriov_operator::controller::node_states::plan::{Observed, plan_writes};
 use sriov_operator::controller::node_states::{NodeStatesOptions, node_state_body, run_with};
 use sriov_operator::render::{ClusterInput, ClusterRender, NodeInfo, render_cluster};
 use sriov_testcluster::Cluster;
+use sriov_testcluster::metrics::{delta, request_counts};
 
 const CHILD_ENV: &str = "SRIOV_NODE_STATES_BENCH_CHILD";
 const NS: &str = "sriov-network-operator";

@@ -16,6 +16,7 @@ use serde_json::json;
 use sriov_api::SriovNetworkNodePolicy;
 use sriov_operator::controller::node_states::NodeStatesOptions;
 use sriov_testcluster::Cluster;
+use sriov_testcluster::metrics::{delta, request_counts};
 
 const NS: &str = "writes";
 const NODES: usize = 100;

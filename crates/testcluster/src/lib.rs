@@ -68,6 +68,7 @@ pub mod containerd;
 pub mod control_loops;
 pub mod crd;
 pub mod in_cluster;
+pub mod metrics;
 pub mod node;
 pub mod pki;
 pub mod process;

@@ -232,54 +232,6 @@ where
     }
 }
 
-/// `apiserver_request_total` from the API server's `/metrics`, summed per (verb, resource),
-/// subresource appended as `resource/subresource`.
-pub async fn request_counts(client: &kube::Client) -> BTreeMap<(String, String), u64> {
-    let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
-    let text = client.request_text(req).await.unwrap();
-    parse_request_counts(&text)
-}
-
-pub fn parse_request_counts(text: &str) -> BTreeMap<(String, String), u64> {
-    let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
-        let Some((labels, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let label = |k: &str| {
-            let key = format!("{k}=\"");
-            labels
-                .split(&key)
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap_or("")
-                .to_string()
-        };
-        let mut resource = label("resource");
-        let sub = label("subresource");
-        if !sub.is_empty() {
-            resource = format!("{resource}/{sub}");
-        }
-        let n = value.parse::<f64>().unwrap_or(0.0) as u64;
-        *out.entry((label("verb"), resource)).or_insert(0) += n;
-    }
-    out
-}
-
-/// `after - before`, zero entries left out.
-pub fn delta(
-    before: &BTreeMap<(String, String), u64>,
-    after: &BTreeMap<(String, String), u64>,
-) -> BTreeMap<(String, String), u64> {
-    after
-        .iter()
-        .filter_map(|(k, v)| {
-            let d = v.saturating_sub(before.get(k).copied().unwrap_or(0));
-            (d > 0).then(|| (k.clone(), d))
-        })
-        .collect()
-}
-
 /// Verbs that change something (server-side apply is counted as `APPLY`).
 pub const WRITE_VERBS: [&str; 6] = ["POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"];
 
