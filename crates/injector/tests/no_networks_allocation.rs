@@ -1,14 +1,13 @@
 //! "A pod with no networks costs no allocation": the mutation of such a pod (most pods in a
 //! cluster whose webhook has no namespaceSelector, as the operator renders it) allocates
 //! nothing on the heap and asks for nothing, while a pod with a network does both. Counted
-//! with a global allocator that wraps the system one (its own test binary, so nothing else
-//! allocates concurrently while it counts).
+//! with a global allocator that wraps the system one and counts the allocations of the thread
+//! that asks (libtest runs the tests, and its own output, on other threads at the same time).
 #![allow(clippy::unwrap_used)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde_json::json;
 use sriov_network_resources_injector::PodView;
@@ -18,17 +17,18 @@ use sriov_network_resources_injector::switches::Switches;
 
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// This thread's count while it counts (`None` otherwise). Const-initialised and without a
+    /// destructor: reading it from the allocator allocates nothing and registers nothing.
+    static ALLOCATIONS: Cell<Option<usize>> = const { Cell::new(None) };
+}
 
 #[allow(unsafe_code)]
 // SAFETY: every method forwards its arguments unchanged to `System`, which upholds the
-// GlobalAlloc contract; the only addition is an atomic counter, which does not allocate.
+// GlobalAlloc contract; the only addition is a thread-local counter, which does not allocate.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get().map(|n| n + 1)));
         // SAFETY: the caller's contract for `alloc` is passed on as is.
         unsafe { System.alloc(layout) }
     }
@@ -42,16 +42,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Tests of this binary run in parallel threads: one counts at a time, the others wait.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
+/// The heap allocations `f` makes on this thread.
 fn allocations_of<T>(f: impl FnOnce() -> T) -> (usize, T) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    ALLOCATIONS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
+    ALLOCATIONS.with(|n| n.set(Some(0)));
     let out = f();
-    COUNTING.store(false, Ordering::SeqCst);
-    (ALLOCATIONS.load(Ordering::SeqCst), out)
+    let n = ALLOCATIONS.with(|n| n.take()).unwrap_or(0);
+    (n, out)
 }
 
 #[test]
